@@ -1,0 +1,510 @@
+"""The supervisor actor: OTP's supervisor as a Pykka actor that never blocks on a child.
+
+Theory of operation. Everything a supervisor does that involves a child (start it and wait until
+its ``on_start`` has run, stop it and wait until it is gone) is an *operation*: a generator that
+yields what it waits for (:class:`_WaitStarted`, :class:`_WaitExited`) and is resumed by the
+message that ends the wait (``_Started``, ``_Exited``, ``_Timeout``). Operations run one at a time,
+in arrival order, as OTP's supervisor handles its mailbox; queries are answered at once, even in the
+middle of an operation. A stop request (``ref.stop()``, an exit signal, escalation) drops the queued
+operations and runs the shutdown next: children stop in reverse start order, each within its
+``shutdown`` time, and only then does the supervisor die and report its exit reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+
+import pykka
+
+from supervision._actor import SupervisedActor
+from supervision._errors import StartError, SupervisionError
+from supervision._lifecycle import Lifecycle, lifecycle_of
+from supervision._policy import ChildState, Strategy, decide
+from supervision._signals import SHUTDOWN, ExitReason
+from supervision._spec import ChildInfo, ChildSpec, SupervisorStatistics, check_intensity
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["Request", "SupervisorActor"]
+
+logger = logging.getLogger("supervision")
+
+# Child states, as the supervisor sees them.
+STOPPED, STARTING, RUNNING, EXITED, STOPPING = "stopped", "starting", "running", "exited", "stopping"
+
+
+class _Child:
+    __slots__ = ("lifecycle", "ref", "spec", "state", "urn")
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self.ref: pykka.ActorRef[Any] | None = None
+        self.lifecycle: Lifecycle | None = None
+        self.urn = ""  # of the current or last incarnation
+        self.state = STOPPED
+
+
+class Request(NamedTuple):
+    """A handle's request; ``reply`` gets the answer or the error."""
+
+    kind: str
+    arg: Any
+    reply: pykka.Future[Any]
+
+
+class _Started(NamedTuple):
+    urn: str
+    ok: bool
+    reason: ExitReason | None
+
+
+class _Exited(NamedTuple):
+    urn: str
+    reason: ExitReason
+
+
+class _Timeout(NamedTuple):
+    token: int
+
+
+class _WaitStarted(NamedTuple):
+    urn: str
+
+
+class _WaitExited(NamedTuple):
+    urns: set[str]
+    timeout: float | None
+
+
+_Wait: TypeAlias = _WaitStarted | _WaitExited
+_Op: TypeAlias = Generator[_Wait, Any, Any]
+_timer_tokens = itertools.count(1)
+
+
+def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        pass
+
+
+class SupervisorActor(SupervisedActor):
+    """A static (``dynamic=False``) or dynamic supervisor; use it through ``Supervisor``."""
+
+    _sv_manual_start = True
+
+    def __init__(
+        self,
+        children: Sequence[ChildSpec] = (),
+        strategy: Strategy = "one_for_one",
+        intensity: int = 1,
+        period: float = 5.0,
+        *,
+        dynamic: bool = False,
+        max_children: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        check_intensity(strategy, intensity, period)
+        specs = list(children)
+        for spec in specs:
+            if not isinstance(spec, ChildSpec):
+                raise TypeError(f"children must be ChildSpec objects, not {spec!r}")
+        if len({spec.id for spec in specs}) != len(specs):
+            raise ValueError("child ids must be unique")
+        if dynamic and specs:
+            raise ValueError("a dynamic supervisor starts with no children")
+        if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
+            raise ValueError(f"max_children must be an int >= 0 or None, not {max_children!r}")
+        self._strategy: Strategy = strategy
+        self._intensity, self._period = intensity, float(period)
+        self._dynamic, self._max_children, self._clock = dynamic, max_children, clock
+        self._children = [_Child(spec) for spec in specs]
+        self._by_urn: dict[str, _Child] = {}
+        self._queue: deque[tuple[_Op, pykka.Future[Any] | None]] = deque()
+        self._op: _Op | None = None
+        self._op_reply: pykka.Future[Any] | None = None
+        self._wait: _Wait | None = None
+        self._timer: threading.Timer | None = None
+        self._timer_token = 0
+        self._history: tuple[float, ...] = ()
+        self._restarts = 0
+        self._stopping = False
+        self._escalated = False
+        self._publish()
+
+    def __repr__(self) -> str:
+        kind = "dynamic" if self._dynamic else self._strategy
+        return f"<SupervisorActor {kind} children={len(self._children)} {self._sv.state}>"
+
+    # -- Pykka hooks ---------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._enqueue(self._op_start_initial(), None)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Exited):
+            self._on_exited(message.urn, message.reason)
+        elif isinstance(message, _Started):
+            if self._wait == _WaitStarted(message.urn):
+                self._advance((message.ok, message.reason))
+        elif isinstance(message, _Timeout):
+            self._on_timeout(message.token)
+        elif isinstance(message, Request):
+            self._on_request(message)
+        self._pump()
+        self._publish()
+
+    def on_stop(self) -> None:
+        self._abandon_all("stopped")
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._abandon_all("crashed")
+
+    def _sv_undelivered(self, message: Any) -> None:
+        if isinstance(message, Request):
+            error = pykka.ActorDeadError(f"{self.actor_ref} stopped before handling {message.kind}")
+            message.reply.set_exception((pykka.ActorDeadError, error, None))
+
+    def _sv_request_stop(self, reason: ExitReason) -> None:
+        if self._sv_reason is None:
+            self._sv_reason = reason
+        if self._stopping:
+            return
+        self._stopping = True
+        self._fail_queued()
+        self._queue.appendleft((self._op_shutdown(), None))
+        self._pump()
+        self._publish()
+
+    # -- driving operations --------------------------------------------------------------------
+
+    def _enqueue(self, op: _Op, reply: pykka.Future[Any] | None) -> None:
+        self._queue.append((op, reply))
+        self._pump()
+
+    def _pump(self) -> None:
+        while self._op is None and self._queue and not self.actor_stopped.is_set():
+            self._op, self._op_reply = self._queue.popleft()
+            self._advance(None)
+
+    def _advance(self, value: Any) -> None:
+        assert self._op is not None
+        self._cancel_timer()
+        try:
+            wait = self._op.send(value)
+        except StopIteration as done:
+            reply, self._op, self._op_reply, self._wait = self._op_reply, None, None, None
+            if reply is not None:
+                if isinstance(done.value, BaseException):
+                    reply.set_exception((type(done.value), done.value, None))
+                else:
+                    reply.set(done.value)
+            return
+        self._wait = wait
+        if isinstance(wait, _WaitExited):
+            if not wait.urns:
+                self._advance(set())
+            elif wait.timeout is not None:
+                self._timer_token = token = next(_timer_tokens)
+                self._timer = threading.Timer(wait.timeout, _tell, (self.actor_ref, _Timeout(token)))
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer.join()  # returns at once once cancelled; leaves no thread behind
+            self._timer = None
+
+    def _on_timeout(self, token: int) -> None:
+        wait = self._wait
+        if token != self._timer_token or not isinstance(wait, _WaitExited):
+            return
+        for urn in wait.urns:
+            child = self._by_urn.pop(urn)
+            child.state, child.ref, child.lifecycle = STOPPED, None, None
+            logger.warning(
+                "event=child_abandoned supervisor=%s child=%s shutdown=%s",
+                self.actor_ref,
+                child.spec.id,
+                child.spec.shutdown,
+            )
+        self._advance(set(wait.urns))
+
+    def _on_exited(self, urn: str, reason: ExitReason) -> None:
+        child = self._by_urn.pop(urn, None)
+        if child is None:
+            return  # an abandoned incarnation, or one that failed to start
+        was, child.state, child.ref, child.lifecycle = child.state, STOPPED, None, None
+        wait = self._wait
+        if was == STOPPING and isinstance(wait, _WaitExited) and urn in wait.urns:
+            wait.urns.discard(urn)
+            if not wait.urns:
+                self._advance(set())
+        elif was == RUNNING:
+            child.state = EXITED
+            crashed = isinstance(reason, BaseException)
+            logger.log(
+                logging.WARNING if crashed else logging.INFO,
+                "event=child_exited supervisor=%s child=%s reason=%r",
+                self.actor_ref,
+                child.spec.id,
+                reason,
+            )
+            if not self._stopping:
+                self._enqueue(self._op_handle_exit(child, urn, reason), None)
+
+    def _on_request(self, request: Request) -> None:
+        kind, arg, reply = request
+        if kind == "which_children":
+            reply.set([self._info(child) for child in self._children])
+            return
+        if self._stopping:
+            reply.set_exception(_error("shutting_down"))
+            return
+        ops = {
+            "start_child": self._op_start_child,
+            "terminate_child": self._op_terminate_child,
+            "restart_child": self._op_restart_child,
+            "delete_child": self._op_delete_child,
+        }
+        self._enqueue(ops[kind](arg), reply)
+
+    def _fail_queued(self) -> None:
+        for op, reply in self._queue:
+            op.close()
+            if reply is not None:
+                reply.set_exception(_error("shutting_down"))
+        self._queue.clear()
+
+    def _abandon_all(self, why: str) -> None:
+        """The supervisor is going away: fail every waiter, signal every child still alive."""
+        self._cancel_timer()
+        self._stopping = True
+        self._fail_queued()
+        if self._op_reply is not None:
+            self._op_reply.set_exception(_error("shutting_down"))
+            self._op_reply = None
+        for child in list(self._by_urn.values()):
+            if child.lifecycle is not None:
+                child.lifecycle.kill(SHUTDOWN)
+        if self._by_urn:
+            logger.warning(
+                "event=children_left supervisor=%s why=%s count=%d",
+                self.actor_ref,
+                why,
+                len(self._by_urn),
+            )
+        self._by_urn.clear()
+        self._publish()
+
+    # -- operations ------------------------------------------------------------------------------
+
+    def _op_start_initial(self) -> _Op:
+        for child in self._children:
+            error = yield from self._start(child)
+            if error is not None:
+                yield from self._stop_children(self._children)
+                self._sv_reason = error
+                self._stopping = True
+                self._sv_stop_now()
+                return None
+        self._sv.mark_running()
+        return None
+
+    def _op_start_child(self, spec: ChildSpec) -> _Op:
+        if not isinstance(spec, ChildSpec):
+            return TypeError(f"expected a ChildSpec, not {spec!r}")
+        if self._dynamic:
+            if self._max_children is not None and len(self._children) >= self._max_children:
+                return _error("max_children", f"{self._max_children} children")
+        elif any(c.spec.id == spec.id for c in self._children):
+            return _error("already_present", spec.id)
+        child = _Child(spec)
+        self._children.append(child)
+        error = yield from self._start(child)
+        if error is not None:
+            self._children.remove(child)
+            return error
+        return child.ref
+
+    def _op_terminate_child(self, key: Any) -> _Op:
+        child = self._find(key)
+        if isinstance(child, SupervisionError):
+            return child
+        yield from self._stop_children([child])
+        if child.state == EXITED:  # crashed, not yet handled: the request wins over the restart
+            child.state = STOPPED
+        if self._dynamic or child.spec.restart == "temporary":
+            self._children.remove(child)
+        return None
+
+    def _op_restart_child(self, key: Any) -> _Op:
+        child = self._find(key, static_only=True)
+        if isinstance(child, SupervisionError):
+            return child
+        if child.state != STOPPED:
+            return _error("restarting" if child.state == EXITED else "running", child.spec.id)
+        error = yield from self._start(child)
+        return child.ref if error is None else error
+
+    def _op_delete_child(self, key: Any) -> _Op:
+        yield from ()  # an operation, though it never waits: it runs after those queued before it
+        child = self._find(key, static_only=True)
+        if isinstance(child, SupervisionError):
+            return child
+        if child.state != STOPPED:
+            return _error("running", child.spec.id)
+        self._children.remove(child)
+        return None
+
+    def _op_handle_exit(self, child: _Child, urn: str, reason: ExitReason) -> _Op:
+        if child.state != EXITED or child.urn != urn or child not in self._children:
+            return  # terminated or deleted on request since then
+        child.state = STOPPED
+        if self._dynamic:
+            scope, key = [child], urn
+            states = [ChildState(urn, child.spec.restart, running=False)]
+        else:
+            scope, key = self._children, child.spec.id
+            states = [ChildState(c.spec.id, c.spec.restart, c.state == RUNNING) for c in scope]
+        decision = decide(
+            "one_for_one" if self._dynamic else self._strategy,
+            states,
+            key,
+            reason,
+            self._history,
+            self._clock(),
+            self._intensity,
+            self._period,
+        )
+        self._history = decision.history
+        if decision.escalate:
+            logger.error(
+                "event=max_restart_intensity supervisor=%s intensity=%d period=%s child=%s",
+                self.actor_ref,
+                self._intensity,
+                self._period,
+                child.spec.id,
+            )
+            self._escalated = True
+            self._sv_request_stop(SHUTDOWN)
+            return
+        if self._dynamic and not decision.start:
+            self._children.remove(child)  # a dynamic child that is not restarted is forgotten
+            return
+        by_key = {(c.urn if self._dynamic else c.spec.id): c for c in scope}
+        yield from self._stop_children([by_key[k] for k in reversed(decision.stop)])
+        for forgotten in decision.forget:
+            self._children.remove(by_key[forgotten])
+        self._restarts += 1
+        for started in decision.start:
+            target = by_key[started]
+            error = yield from self._start(target)
+            if error is None:
+                logger.info(
+                    "event=child_restarted supervisor=%s child=%s", self.actor_ref, target.spec.id
+                )
+            else:
+                # A restart that fails to start is one more exit of that child, and counts.
+                target.state, target.urn = EXITED, f"failed-start-{next(_timer_tokens)}"
+                self._enqueue(self._op_handle_exit(target, target.urn, error), None)
+
+    def _op_shutdown(self) -> _Op:
+        yield from self._stop_children(self._children)
+        self._sv_stop_now()
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _start(self, child: _Child) -> Generator[_Wait, Any, StartError | None]:
+        """Start ``child`` and wait for its ``on_start``; a StartError if it failed."""
+        try:
+            ref = child.spec.start()
+            lifecycle = lifecycle_of(ref)
+        except Exception as exc:
+            error = StartError(child.spec.id, "failed in start()")
+            error.__cause__ = exc
+            return error
+        urn = ref.actor_urn
+        child.ref, child.lifecycle, child.urn, child.state = ref, lifecycle, urn, STARTING
+        lifecycle.parent = self._sv
+        self._by_urn[urn] = child
+        me = self.actor_ref
+        lifecycle.when_started(lambda ok, reason: _tell(me, _Started(urn, ok, reason)))
+        lifecycle.add_exit_listener(lambda reason: _tell(me, _Exited(urn, reason)))
+        ok, reason = yield _WaitStarted(urn)
+        if ok:
+            child.state = RUNNING
+            return None
+        self._by_urn.pop(urn, None)
+        child.state, child.ref, child.lifecycle = STOPPED, None, None
+        error = StartError(child.spec.id, "failed in on_start()")
+        error.__cause__ = reason if isinstance(reason, BaseException) else None
+        return error
+
+    def _stop_children(self, children: Sequence[_Child]) -> Generator[_Wait, Any, None]:
+        """Stop the running ones among ``children``: a static supervisor in reverse order, one
+        at a time, each within its shutdown time; a dynamic one all at once."""
+        alive = [c for c in children if c.state in (STARTING, RUNNING) and c.lifecycle is not None]
+        if self._dynamic:
+            for child in alive:
+                yield from self._stop_one(child, wait=False)
+            timeouts = [c.spec.shutdown for c in alive]
+            urns = {c.urn for c in alive}
+            yield _WaitExited(urns, None if None in timeouts else max(timeouts, default=0.0))
+            return
+        for child in reversed(alive):
+            yield from self._stop_one(child, wait=True)
+
+    def _stop_one(self, child: _Child, *, wait: bool) -> Generator[_Wait, Any, None]:
+        assert child.lifecycle is not None
+        child.state = STOPPING
+        child.lifecycle.kill(SHUTDOWN)
+        if wait:
+            yield _WaitExited({child.urn}, child.spec.shutdown)
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def _find(self, key: Any, *, static_only: bool = False) -> _Child | SupervisionError:
+        if self._dynamic:
+            if static_only:
+                return _error("not_supported", "a dynamic supervisor has no child ids")
+            found = [c for c in self._children if c.ref is not None and c.ref == key]
+        else:
+            found = [c for c in self._children if c.spec.id == key]
+        return found[0] if found else _error("not_found", repr(key))
+
+    def _info(self, child: _Child) -> ChildInfo:
+        ref = child.ref if child.state == RUNNING else None
+        return ChildInfo(child.spec.id, ref, child.spec.restart)
+
+    def _publish(self) -> None:
+        self._sv.published = SupervisorStatistics(
+            strategy="one_for_one" if self._dynamic else self._strategy,
+            intensity=self._intensity,
+            period=self._period,
+            dynamic=self._dynamic,
+            children=len(self._children),
+            active=len(self._by_urn),
+            restarts=self._restarts,
+            recent_restarts=len(self._history),
+            escalated=self._escalated,
+            max_children=self._max_children,
+        )
+
+
+def _error(reason: str, detail: str = "") -> SupervisionError:
+    return SupervisionError(reason, detail)
