@@ -17,7 +17,6 @@ them needs to call ``super()``.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
@@ -27,8 +26,6 @@ from supervision._lifecycle import Inbox, Kill, Lifecycle
 from supervision._signals import NORMAL, ExitReason
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from pykka._actor import ActorInbox
 
 __all__ = ["SupervisedActor"]
@@ -53,7 +50,7 @@ class SupervisedActor(pykka.ThreadingActor):
         self._sv_stop_waiters: list[pykka.Future[Any]] = []
         self._sv = Lifecycle(self)
         # The ref is the one object every holder shares; it carries the lifecycle to them.
-        self.actor_ref._sv_lifecycle = self._sv  # type: ignore[attr-defined]
+        self.actor_ref._sv_lifecycle = self._sv  # type: ignore[attr-defined]  # noqa: SLF001
 
     @staticmethod
     def _create_actor_inbox() -> ActorInbox:
@@ -66,7 +63,7 @@ class SupervisedActor(pykka.ThreadingActor):
 
     def _actor_loop(self) -> None:
         lifecycle = self._sv
-        lifecycle.thread = threading.current_thread()
+        lifecycle.mark_thread()
         try:
             try:
                 self.on_start()
@@ -97,7 +94,7 @@ class SupervisedActor(pykka.ThreadingActor):
                 continue
             try:
                 response = self._handle_receive(message)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - Pykka's rule: to the asker, or fatal
                 if envelope.reply_to is not None:
                     envelope.reply_to.set_exception()
                 else:
@@ -106,7 +103,11 @@ class SupervisedActor(pykka.ThreadingActor):
             except BaseException as exc:  # noqa: BLE001 - SystemExit ends this actor, not all
                 if envelope.reply_to is not None:
                     envelope.reply_to.set_exception(
-                        (pykka.ActorDeadError, pykka.ActorDeadError(f"{self} exited: {exc!r}"), None)
+                        (
+                            pykka.ActorDeadError,
+                            pykka.ActorDeadError(f"{self} exited: {exc!r}"),
+                            None,
+                        )
                     )
                 self._sv_crash(exc, "message")
                 self._sv_call_on_failure(exc)
@@ -124,7 +125,9 @@ class SupervisedActor(pykka.ThreadingActor):
             if isinstance(envelope.message, _ActorStop):
                 self._sv_stop_waiters.append(envelope.reply_to)
             else:
-                error = pykka.ActorDeadError(f"{self.actor_ref} stopped before handling the message")
+                error = pykka.ActorDeadError(
+                    f"{self.actor_ref} stopped before handling the message"
+                )
                 envelope.reply_to.set_exception((pykka.ActorDeadError, error, None))
 
     def _sv_undelivered(self, message: Any) -> None:
@@ -162,17 +165,10 @@ class SupervisedActor(pykka.ThreadingActor):
     def _sv_call_on_failure(self, exc: BaseException) -> None:
         try:
             self.on_failure(type(exc), exc, exc.__traceback__)
-        except BaseException as second:  # noqa: BLE001 - logged; the first failure is the reason
+        except BaseException as second:
             logger.error(  # noqa: TRY400 - the traceback is attached through exc_info
-                "event=on_failure_failed actor=%s reason=%r", self.actor_ref, second, exc_info=second
+                "event=on_failure_failed actor=%s reason=%r",
+                self.actor_ref,
+                second,
+                exc_info=second,
             )
-
-    def _handle_failure(
-        self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        # Pykka's own loop is not used, but keep its hook meaning "this actor failed".
-        assert exception_value is not None
-        self._sv_crash(exception_value, "pykka")

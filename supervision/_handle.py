@@ -14,7 +14,13 @@ from supervision._policy import Strategy
 from supervision._spec import ChildInfo, ChildSpec, SupervisorStatistics
 from supervision._supervisor import Request, SupervisorActor
 
-__all__ = ["DynamicSupervisor", "Supervisor", "handle", "start_dynamic_supervisor", "start_supervisor"]
+__all__ = [
+    "DynamicSupervisor",
+    "Supervisor",
+    "handle",
+    "start_dynamic_supervisor",
+    "start_supervisor",
+]
 
 
 class Supervisor:
@@ -85,7 +91,9 @@ class Supervisor:
         """Every child spec, in start order; ``ref`` is ``None`` for a child not running now."""
         infos: list[ChildInfo] = self._request("which_children", None, timeout)
         return [
-            info if info.ref is None or info.ref.is_alive() else ChildInfo(info.id, None, info.restart)
+            info
+            if info.ref is None or info.ref.is_alive()
+            else ChildInfo(info.id, None, info.restart)
             for info in infos
         ]
 
@@ -164,7 +172,7 @@ class DynamicSupervisor(Supervisor):
 
 
 def handle(ref: pykka.ActorRef[Any]) -> Supervisor:
-    """The handle of the running supervisor ``ref`` (for instance a nested one, from ``child()``)."""
+    """The handle of the running supervisor ``ref`` (a nested one, from ``child()``)."""
     supervisor = Supervisor(ref)
     if supervisor.statistics().dynamic:
         return DynamicSupervisor(ref)

@@ -71,13 +71,18 @@ class Lifecycle:
         self.thread: threading.Thread | None = None
         self.published: Any = None  # a snapshot the actor shares with other threads
         self.parent: Lifecycle | None = None  # the supervisor that started it, if any
-        with _live_lock:
-            _live.add(self)
 
     def __repr__(self) -> str:
         return f"<Lifecycle {self.ref} {self.state} reason={self.reason!r}>"
 
     # -- transitions (called from the actor's own thread) --------------------------------------
+
+    def mark_thread(self) -> None:
+        """The actor's loop has begun in the current thread (an actor whose __init__ failed never
+        gets here, and is not counted as live)."""
+        self.thread = threading.current_thread()
+        with _live_lock:
+            _live.add(self)
 
     def mark_running(self) -> None:
         with self._lock:
@@ -112,7 +117,7 @@ class Lifecycle:
     # -- registration (any thread) -------------------------------------------------------------
 
     def when_started(self, callback: Callable[[bool, ExitReason | None], None]) -> None:
-        """Call ``callback(True, None)`` once running, or ``callback(False, reason)`` if it died first."""
+        """Call ``callback(True, None)`` once running, or ``callback(False, reason)`` on death."""
         with self._lock:
             state, reason = self.state, self.reason
             if state == STARTING:
@@ -151,7 +156,7 @@ class Lifecycle:
     # -- signals -------------------------------------------------------------------------------
 
     def exit_signal(self, sender: pykka.ActorRef[Any], reason: ExitReason) -> None:
-        """A linked actor died: trap it as an ``Exit`` message, or die of it unless it was normal."""
+        """A linked actor died: trap it as an ``Exit`` message, or die of it unless normal."""
         actor = self._actor()
         if actor is None or self.dead.is_set():
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from typing import Any
@@ -58,10 +59,8 @@ def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> Monito
 
     def on_target_exit(reason: ExitReason) -> None:
         _forget(mref.id)
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):
             watcher.tell(Down(mref, target, reason))
-        except pykka.ActorDeadError:
-            pass
 
     watcher_lifecycle = getattr(watcher, "_sv_lifecycle", None)
     with _monitors_lock:

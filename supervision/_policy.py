@@ -83,7 +83,7 @@ def add_restart(
     history: Sequence[float], now: float, intensity: int, period: float
 ) -> tuple[tuple[float, ...], bool]:
     """Record a restart at ``now``; return the new history and whether intensity is exceeded."""
-    recent = tuple(t for t in history if now - t < period) + (now,)
+    recent = (*(t for t in history if now - t < period), now)
     return recent, len(recent) > intensity
 
 
@@ -103,7 +103,7 @@ def decide(
         raise ValueError(f"no child {failed!r} among {[c.id for c in children]}")
     failed_child = children[index]
     if not should_restart(failed_child.restart, reason):
-        forget = (failed,) if failed_child.restart == "temporary" else ()
+        forget: tuple[str, ...] = (failed,) if failed_child.restart == "temporary" else ()
         return Decision(forget=forget, history=tuple(history))
     new_history, exceeded = add_restart(history, now, intensity, period)
     if exceeded:

@@ -12,6 +12,7 @@ operations and runs the shutdown next: children stop in reverse start order, eac
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
@@ -37,7 +38,13 @@ __all__ = ["Request", "SupervisorActor"]
 logger = logging.getLogger("supervision")
 
 # Child states, as the supervisor sees them.
-STOPPED, STARTING, RUNNING, EXITED, STOPPING = "stopped", "starting", "running", "exited", "stopping"
+STOPPED, STARTING, RUNNING, EXITED, STOPPING = (
+    "stopped",
+    "starting",
+    "running",
+    "exited",
+    "stopping",
+)
 
 
 class _Child:
@@ -89,10 +96,8 @@ _timer_tokens = itertools.count(1)
 
 
 def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:
-    try:
+    with contextlib.suppress(pykka.ActorDeadError):
         ref.tell(message)
-    except pykka.ActorDeadError:
-        pass
 
 
 class SupervisorActor(SupervisedActor):
@@ -111,7 +116,6 @@ class SupervisorActor(SupervisedActor):
         max_children: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__()
         check_intensity(strategy, intensity, period)
         specs = list(children)
         for spec in specs:
@@ -123,6 +127,7 @@ class SupervisorActor(SupervisedActor):
             raise ValueError("a dynamic supervisor starts with no children")
         if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
             raise ValueError(f"max_children must be an int >= 0 or None, not {max_children!r}")
+        super().__init__()
         self._strategy: Strategy = strategy
         self._intensity, self._period = intensity, float(period)
         self._dynamic, self._max_children, self._clock = dynamic, max_children, clock
@@ -167,16 +172,18 @@ class SupervisorActor(SupervisedActor):
 
     def on_failure(
         self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
+        exception_type: type[BaseException] | None,  # noqa: ARG002 - Pykka's hook signature
+        exception_value: BaseException | None,  # noqa: ARG002
+        traceback: TracebackType | None,  # noqa: ARG002
     ) -> None:
         self._abandon_all("crashed")
 
     def _sv_undelivered(self, message: Any) -> None:
         if isinstance(message, Request):
-            error = pykka.ActorDeadError(f"{self.actor_ref} stopped before handling {message.kind}")
-            message.reply.set_exception((pykka.ActorDeadError, error, None))
+            _fail(
+                message.reply,
+                pykka.ActorDeadError(f"{self.actor_ref} stopped before {message.kind}"),
+            )
 
     def _sv_request_stop(self, reason: ExitReason) -> None:
         if self._sv_reason is None:
@@ -209,7 +216,7 @@ class SupervisorActor(SupervisedActor):
             reply, self._op, self._op_reply, self._wait = self._op_reply, None, None, None
             if reply is not None:
                 if isinstance(done.value, BaseException):
-                    reply.set_exception((type(done.value), done.value, None))
+                    _fail(reply, done.value)
                 else:
                     reply.set(done.value)
             return
@@ -219,7 +226,9 @@ class SupervisorActor(SupervisedActor):
                 self._advance(set())
             elif wait.timeout is not None:
                 self._timer_token = token = next(_timer_tokens)
-                self._timer = threading.Timer(wait.timeout, _tell, (self.actor_ref, _Timeout(token)))
+                self._timer = threading.Timer(
+                    wait.timeout, _tell, (self.actor_ref, _Timeout(token))
+                )
                 self._timer.daemon = True
                 self._timer.start()
 
@@ -273,7 +282,7 @@ class SupervisorActor(SupervisedActor):
             reply.set([self._info(child) for child in self._children])
             return
         if self._stopping:
-            reply.set_exception(_error("shutting_down"))
+            _fail(reply, _error("shutting_down"))
             return
         ops = {
             "start_child": self._op_start_child,
@@ -287,7 +296,7 @@ class SupervisorActor(SupervisedActor):
         for op, reply in self._queue:
             op.close()
             if reply is not None:
-                reply.set_exception(_error("shutting_down"))
+                _fail(reply, _error("shutting_down"))
         self._queue.clear()
 
     def _abandon_all(self, why: str) -> None:
@@ -296,7 +305,7 @@ class SupervisorActor(SupervisedActor):
         self._stopping = True
         self._fail_queued()
         if self._op_reply is not None:
-            self._op_reply.set_exception(_error("shutting_down"))
+            _fail(self._op_reply, _error("shutting_down"))
             self._op_reply = None
         for child in list(self._by_urn.values()):
             if child.lifecycle is not None:
@@ -325,7 +334,7 @@ class SupervisorActor(SupervisedActor):
         self._sv.mark_running()
         return None
 
-    def _op_start_child(self, spec: ChildSpec) -> _Op:
+    def _op_start_child(self, spec: Any) -> _Op:
         if not isinstance(spec, ChildSpec):
             return TypeError(f"expected a ChildSpec, not {spec!r}")
         if self._dynamic:
@@ -407,10 +416,12 @@ class SupervisorActor(SupervisedActor):
             self._children.remove(child)  # a dynamic child that is not restarted is forgotten
             return
         by_key = {(c.urn if self._dynamic else c.spec.id): c for c in scope}
+        # decision.stop is in stopping order; _stop_children takes start order.
         yield from self._stop_children([by_key[k] for k in reversed(decision.stop)])
         for forgotten in decision.forget:
             self._children.remove(by_key[forgotten])
-        self._restarts += 1
+        if decision.start:
+            self._restarts += 1
         for started in decision.start:
             target = by_key[started]
             error = yield from self._start(target)
@@ -433,9 +444,15 @@ class SupervisorActor(SupervisedActor):
         """Start ``child`` and wait for its ``on_start``; a StartError if it failed."""
         try:
             ref = child.spec.start()
-            lifecycle = lifecycle_of(ref)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the child's __init__ raised
             error = StartError(child.spec.id, "failed in start()")
+            error.__cause__ = exc
+            return error
+        try:
+            lifecycle = lifecycle_of(ref)
+        except TypeError as exc:
+            ref.stop(block=False)  # a plain Pykka actor: it could never be supervised
+            error = StartError(child.spec.id, "is not a SupervisedActor")
             error.__cause__ = exc
             return error
         urn = ref.actor_urn
@@ -463,8 +480,8 @@ class SupervisorActor(SupervisedActor):
             for child in alive:
                 yield from self._stop_one(child, wait=False)
             timeouts = [c.spec.shutdown for c in alive]
-            urns = {c.urn for c in alive}
-            yield _WaitExited(urns, None if None in timeouts else max(timeouts, default=0.0))
+            longest = max((t for t in timeouts if t is not None), default=0.0)
+            yield _WaitExited({c.urn for c in alive}, None if None in timeouts else longest)
             return
         for child in reversed(alive):
             yield from self._stop_one(child, wait=True)
@@ -508,3 +525,7 @@ class SupervisorActor(SupervisedActor):
 
 def _error(reason: str, detail: str = "") -> SupervisionError:
     return SupervisionError(reason, detail)
+
+
+def _fail(reply: pykka.Future[Any], error: BaseException) -> None:
+    reply.set_exception((type(error), error, None))
