@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint dist demo shell-master shell-slave integration bench distclean
+.PHONY: install test lint dist bench distclean
 
 install: $(STAMP)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from supervision._lifecycle import live_lifecycles
-from supervision.testing import stop_actors
+from supervision.testing import stop_actors, supervision_trees  # noqa: F401
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

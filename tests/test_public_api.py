@@ -1,0 +1,69 @@
+"""The exported names are the contract: adding or removing one is a deliberate change."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import supervision
+import supervision.testing
+
+SUPERVISION_API = {
+    "NORMAL",
+    "SHUTDOWN",
+    "ChildInfo",
+    "ChildSpec",
+    "Down",
+    "DynamicSupervisor",
+    "Exit",
+    "ExitReason",
+    "MonitorRef",
+    "StartError",
+    "SupervisedActor",
+    "SupervisionError",
+    "Supervisor",
+    "SupervisorStatistics",
+    "demonitor",
+    "handle",
+    "link",
+    "monitor",
+    "start_dynamic_supervisor",
+    "start_supervisor",
+    "unlink",
+}
+
+
+def test_supervision_exports_exactly_its_api():
+    assert set(supervision.__all__) == SUPERVISION_API
+    for name in SUPERVISION_API:
+        assert getattr(supervision, name) is not None
+    public = {n for n in vars(supervision) if not n.startswith("_")}
+    assert public - SUPERVISION_API <= {"testing"}
+
+
+def test_testing_kit_exports():
+    assert set(supervision.testing.__all__) == {"FakeClock", "stop_actors", "supervision_trees"}
+
+
+def test_supervision_never_imports_genrpc_actors():
+    code = "import sys, supervision, supervision.testing; print('genrpc_actors' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_exit_reasons_are_singletons_that_survive_pickling():
+    assert pickle.loads(pickle.dumps(supervision.NORMAL)) is supervision.NORMAL
+    assert pickle.loads(pickle.dumps(supervision.SHUTDOWN)) is supervision.SHUTDOWN
+    assert repr(supervision.NORMAL) == "supervision.NORMAL"
+
+
+def test_the_cli_entry_point_answers_version():
+    out = subprocess.run(
+        [sys.executable, "-m", "genrpc_actors", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0
+    assert out.stdout.strip()
