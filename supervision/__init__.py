@@ -22,7 +22,7 @@ from supervision._handle import (
     start_dynamic_supervisor,
     start_supervisor,
 )
-from supervision._links import demonitor, link, monitor, unlink
+from supervision._links import demonitor, exit, link, monitor, unlink
 from supervision._signals import NORMAL, SHUTDOWN, Down, Exit, ExitReason, MonitorRef
 from supervision._spec import ChildInfo, ChildSpec, SupervisorStatistics
 
@@ -42,6 +42,7 @@ __all__ = [
     "Supervisor",
     "SupervisorStatistics",
     "demonitor",
+    "exit",
     "handle",
     "link",
     "monitor",

@@ -17,6 +17,7 @@ them needs to call ``super()``.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
@@ -61,9 +62,13 @@ class SupervisedActor(pykka.ThreadingActor):
 
     # -- the loop ------------------------------------------------------------------------------
 
+    def _start_actor_loop(self) -> None:
+        self._sv.mark_live()
+        super()._start_actor_loop()
+
     def _actor_loop(self) -> None:
         lifecycle = self._sv
-        lifecycle.mark_thread()
+        lifecycle.thread = threading.current_thread()
         try:
             try:
                 self.on_start()

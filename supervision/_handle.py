@@ -104,6 +104,11 @@ class Supervisor:
                 return info.ref
         return None
 
+    def wait_started(self, timeout: float | None = None) -> None:
+        """Wait until the supervisor has started all its children; ``StartError`` if it failed.
+        For a supervisor started with ``Supervisor.start`` (``start_supervisor`` waits itself)."""
+        _wait_started(self._ref, timeout)
+
     def is_alive(self) -> bool:
         """Whether the supervisor still runs (it is alive while it stops its children)."""
         return self._lifecycle.state != DEAD and self._ref.is_alive()
@@ -206,9 +211,10 @@ def start_dynamic_supervisor(
     return DynamicSupervisor(ref)
 
 
-def _wait_started(ref: pykka.ActorRef[Any]) -> None:
+def _wait_started(ref: pykka.ActorRef[Any], timeout: float | None = None) -> None:
     lifecycle = lifecycle_of(ref)
-    lifecycle.started.wait()
+    if not lifecycle.started.wait(timeout):
+        raise pykka.Timeout(f"{ref} has not started within {timeout} s")
     if lifecycle.state == DEAD:
         lifecycle.wait_dead()
         reason = lifecycle.reason

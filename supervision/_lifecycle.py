@@ -77,10 +77,9 @@ class Lifecycle:
 
     # -- transitions (called from the actor's own thread) --------------------------------------
 
-    def mark_thread(self) -> None:
-        """The actor's loop has begun in the current thread (an actor whose __init__ failed never
-        gets here, and is not counted as live)."""
-        self.thread = threading.current_thread()
+    def mark_live(self) -> None:
+        """The actor was built and its thread is about to start (an actor whose ``__init__``
+        failed never gets here, and is never counted as live)."""
         with _live_lock:
             _live.add(self)
 

@@ -12,7 +12,7 @@ import pykka
 from supervision._lifecycle import Lifecycle, lifecycle_of
 from supervision._signals import Down, ExitReason, MonitorRef
 
-__all__ = ["demonitor", "link", "monitor", "unlink"]
+__all__ = ["demonitor", "exit", "link", "monitor", "unlink"]
 
 _monitor_ids = itertools.count(1)
 # monitor id -> (target's lifecycle, token at the target, token at the watcher or None)
@@ -39,6 +39,16 @@ def link(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
         second.exit_signal(a, reason)
 
 
+def exit(ref: pykka.ActorRef[Any], reason: ExitReason) -> None:
+    """Stop the supervised actor ``ref`` with ``reason``, from any thread, without waiting.
+
+    The actor stops as soon as the message it is handling (if any) is done, before anything still
+    queued; ``on_stop`` runs; links, monitors and its supervisor see ``reason``. Nothing happens
+    if it is already dead.
+    """
+    lifecycle_of(ref).kill(reason)
+
+
 def unlink(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
     """Remove the link between ``a`` and ``b``, if any."""
     first, second = lifecycle_of(a), lifecycle_of(b)
@@ -58,7 +68,8 @@ def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> Monito
     mref = MonitorRef(next(_monitor_ids), target)
 
     def on_target_exit(reason: ExitReason) -> None:
-        _forget(mref.id)
+        if _forget(mref.id) is None:
+            return  # demonitor() won the race: no Down after it returned
         with contextlib.suppress(pykka.ActorDeadError):
             watcher.tell(Down(mref, target, reason))
 

@@ -214,6 +214,7 @@ class SupervisorActor(SupervisedActor):
             wait = self._op.send(value)
         except StopIteration as done:
             reply, self._op, self._op_reply, self._wait = self._op_reply, None, None, None
+            self._publish()  # statistics() is current once the requester has its answer
             if reply is not None:
                 if isinstance(done.value, BaseException):
                     _fail(reply, done.value)

@@ -25,6 +25,7 @@ SUPERVISION_API = {
     "Supervisor",
     "SupervisorStatistics",
     "demonitor",
+    "exit",
     "handle",
     "link",
     "monitor",
