@@ -1,10 +1,132 @@
-"""genrpc_actors: gen_rpc's scalable RPC, re-created in Python on Pykka actors."""
+"""genrpc_actors: gen_rpc's scalable RPC, re-created in Python on Pykka actors.
 
+>>> import genrpc_actors as gen_rpc
+>>> n = gen_rpc.start("alpha@127.0.0.1", cookie="s3cret", tcp_server_port=0)
+>>> gen_rpc.call("alpha@127.0.0.1", "operator", "add", (2, 3))
+5
+>>> gen_rpc.stop()
+
+Every module-level function uses the process's default node (the first one started) and raises
+:class:`NoNodeError` when none runs; each is also a method of :class:`Node`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import pykka
+
+from genrpc_actors._config import Config
+from genrpc_actors._errors import (
+    BadRpc,
+    BadTcp,
+    ConfigError,
+    NameTakenError,
+    NoNodeError,
+    RemoteError,
+    RpcError,
+)
+from genrpc_actors._node import Node, default_node
+from genrpc_actors._reply import AsyncKey, Value
 
 try:
     __version__ = version("genrpc-actors")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AsyncKey",
+    "BadRpc",
+    "BadTcp",
+    "Config",
+    "ConfigError",
+    "NameTakenError",
+    "NoNodeError",
+    "Node",
+    "RemoteError",
+    "RpcError",
+    "Value",
+    "__version__",
+    "async_call",
+    "call",
+    "cast",
+    "nb_yield",
+    "node",
+    "nodes",
+    "register",
+    "registered",
+    "start",
+    "stop",
+    "unregister",
+    "whereis",
+    "yield_",
+]
+
+
+def start(name: str, *, config: Config | None = None, **overrides: Any) -> Node:
+    """Start a node (``Node.start``); the first one in the process becomes the default node."""
+    return Node.start(name, config=config, **overrides)
+
+
+def stop() -> None:
+    """Stop the default node: its whole tree, sockets closed, threads joined."""
+    default_node().stop()
+
+
+def node() -> str:
+    """The default node's name."""
+    return default_node().name
+
+
+def nodes() -> list[str]:
+    """Remote nodes the default node holds an outgoing connection to, sorted."""
+    return default_node().nodes()
+
+
+def call(node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
+         kwargs: Mapping[str, Any] | None = None, *, timeout: float | None = None,
+         send_timeout: float | None = None) -> Any:  # fmt: skip
+    """Call ``module.function(*args, **kwargs)`` on ``node``; see :meth:`Node.call`."""
+    return default_node().call(node, module, function, args, kwargs, timeout=timeout,
+                               send_timeout=send_timeout)  # fmt: skip
+
+
+def cast(node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
+         kwargs: Mapping[str, Any] | None = None, *, send_timeout: float | None = None) -> bool:  # fmt: skip
+    """Fire and forget; always ``True``; see :meth:`Node.cast`."""
+    return default_node().cast(node, module, function, args, kwargs, send_timeout=send_timeout)
+
+
+def async_call(node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
+               kwargs: Mapping[str, Any] | None = None) -> AsyncKey:  # fmt: skip
+    """Start a call, return its key at once; see :meth:`Node.async_call`."""
+    return default_node().async_call(node, module, function, args, kwargs)
+
+
+def yield_(key: AsyncKey) -> Any:
+    """The outcome of an async call, waiting without limit."""
+    return default_node().yield_(key)
+
+
+def nb_yield(key: AsyncKey, timeout: float | None = 0) -> Value | None:
+    """``Value(result)`` if ready within ``timeout``, else ``None``."""
+    return default_node().nb_yield(key, timeout)
+
+
+def register(name: str, actor_ref: pykka.ActorRef[Any]) -> None:
+    """Name an actor (the target of abcast/sbcast); ``NameTakenError`` if a live one has it."""
+    default_node().register(name, actor_ref)
+
+
+def unregister(name: str) -> None:
+    default_node().unregister(name)
+
+
+def whereis(name: str) -> pykka.ActorRef[Any] | None:
+    return default_node().whereis(name)
+
+
+def registered() -> list[str]:
+    return default_node().registered()

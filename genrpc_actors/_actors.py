@@ -1,0 +1,140 @@
+"""The actors of a node's tree: listener, acceptor, client and dispatcher.
+
+Each owns a thread that does its blocking I/O (the listener's accept loop, a connection's reader)
+and is linked to it the simple way: when the thread ends, it kills its actor, and when the actor
+stops, it closes the socket, which ends the thread. Requests do not pass through these actors'
+mailboxes; they only create, own and clean up connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import TYPE_CHECKING, Any
+
+import supervision as sv
+from genrpc_actors import _tcp
+from genrpc_actors._connection import Connection, Endpoint
+from genrpc_actors._errors import BadTcp, RpcError
+from genrpc_actors._serving import ServerConnection
+
+if TYPE_CHECKING:
+    from genrpc_actors._node import Node
+
+__all__ = ["AcceptorActor", "ClientActor", "Dispatcher", "TcpListener"]
+
+logger = logging.getLogger("genrpc_actors")
+
+
+class TcpListener(sv.SupervisedActor):
+    """Listens on the node's TCP port; hands every accepted socket to a new acceptor."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self._node = node
+        config = node.config
+        port = node.port or (config.tcp_server_port if config.tcp_server_port is not False else 0)
+        self._sock = _tcp.listen(config.listen_address, port)  # a bind error is a StartError
+        node.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(
+            target=self._accept_loop, name=f"genrpc-listener-{node.name}", daemon=True
+        )
+        self._stopping = False
+
+    def on_start(self) -> None:
+        self._thread.start()
+        logger.info("event=listening node=%s port=%d", self._node.name, self._node.port)
+
+    def on_stop(self) -> None:
+        self._stopping = True
+        _tcp.shutdown(self._sock)
+        self._thread.join()
+
+    def _accept_loop(self) -> None:
+        sock = self._sock
+        while True:
+            try:
+                conn, peer = sock.accept()
+            except OSError as exc:
+                if not self._stopping:
+                    logger.error("event=accept_failed node=%s reason=%r", self._node.name, exc)
+                    sv.exit(self.actor_ref, exc)
+                return
+            try:
+                self._node.tree_child_handle("acceptors").start_child(
+                    sv.ChildSpec("acceptor", AcceptorActor, args=(self._node, conn, peer),
+                                 restart="temporary", shutdown=5.0)  # fmt: skip
+                )
+            except Exception as exc:  # noqa: BLE001 - one refused connection, the loop goes on
+                logger.warning("event=acceptor_not_started peer=%s reason=%r", peer, exc)
+                _tcp.shutdown(conn)
+
+
+class AcceptorActor(sv.SupervisedActor):
+    """One per incoming connection: owns the socket and the thread that reads it."""
+
+    def __init__(self, node: Node, sock: socket.socket, peer: tuple[Any, ...]) -> None:
+        super().__init__()
+        self._node = node
+        self.connection = ServerConnection(node.server_settings, sock, peer, self._closed)
+
+    def on_start(self) -> None:
+        self._node.acceptors.add(self.connection)
+        self.connection.start()
+
+    def on_stop(self) -> None:
+        self.connection.close()
+        self.connection.join(5.0)
+        self._node.acceptors.discard(self.connection)
+
+    def _closed(self, reason: str) -> None:
+        clean = reason in ("closed", "inactivity")
+        sv.exit(self.actor_ref, sv.NORMAL if clean else ConnectionClosed(reason))
+
+
+class ConnectionClosed(Exception):  # noqa: N818 - an exit reason, not an error to raise
+    """The exit reason of a connection's actor that closed for another cause than the peer's."""
+
+
+class ClientActor(sv.SupervisedActor):
+    """One per ``(node, key)``: owns the outgoing connection and its reader thread."""
+
+    def __init__(self, node: Node, target: Any, endpoint: Endpoint) -> None:
+        super().__init__()
+        self._node, self._target = node, target
+        self.connection = Connection(endpoint, self._closed)
+        node.connections[target] = self.connection  # the dispatcher hands it out from here
+
+    def on_start(self) -> None:
+        self.connection.start()
+
+    def on_stop(self) -> None:
+        self.connection.close(BadTcp("closed"))
+        self.connection.join(5.0)
+        self._node.forget_connection(self._target, self.connection)
+
+    def _closed(self, connection: Connection, error: RpcError) -> None:
+        self._node.forget_connection(self._target, connection)
+        sv.exit(self.actor_ref, sv.NORMAL)
+
+
+class Dispatcher(sv.SupervisedActor):
+    """Serialises "find or create the connection to (node, key)"; never waits for a connect:
+    the new client connects in its own thread while callers queue their requests on it."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self._node = node
+
+    def on_receive(self, message: Any) -> Any:
+        target, node = message, self._node
+        existing = node.connections.get(target)
+        if existing is not None and not existing.closed:
+            return existing
+        endpoint = node.endpoint_for(target)  # may raise BadRpc(external_source_error)
+        node.tree_child_handle("clients").start_child(
+            sv.ChildSpec("client", ClientActor, args=(node, target, endpoint),
+                         restart="temporary", shutdown=5.0)  # fmt: skip
+        )
+        return node.connections[target]

@@ -1,0 +1,96 @@
+"""Running one request: decode it, check module control and version, call, encode the outcome.
+
+Shared by the acceptor (remote requests) and by calls a node makes to itself, so both give the
+same outcomes. Order of the checks, as gen_rpc's: module control (``unauthorized``), then the
+version (``incompatible``), then the call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pickle
+import sys
+import traceback
+from collections.abc import Collection
+from types import ModuleType
+from typing import Any
+
+from genrpc_actors import _wire
+
+__all__ = ["ModuleControl", "error_body", "run_request"]
+
+logger = logging.getLogger("genrpc_actors")
+
+
+class ModuleControl:
+    """``rpc_module_control`` and ``rpc_module_list`` as one predicate."""
+
+    __slots__ = ("mode", "modules")
+
+    def __init__(self, mode: str, modules: Collection[str]) -> None:
+        self.mode, self.modules = mode, frozenset(modules)
+
+    def allows(self, module: str) -> bool:
+        if self.mode == "whitelist":
+            return module in self.modules
+        if self.mode == "blacklist":
+            return module not in self.modules
+        return True
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "disabled"
+
+
+def error_body(reason: Any, exception: BaseException | None = None, tb: str = "") -> bytes:
+    """The body of an ERROR message; the exception is dropped if it cannot be pickled."""
+    type_name = type(exception).__name__ if exception is not None else ""
+    text = str(exception) if exception is not None else ""
+    try:
+        return pickle.dumps((reason, exception, tb, type_name, text), protocol=5)
+    except Exception:  # noqa: BLE001 - an exception that cannot travel still has its text
+        return pickle.dumps((reason, None, tb, type_name, text), protocol=5)
+
+
+def _import(name: str) -> ModuleType:
+    module = sys.modules.get(name)
+    return module if module is not None else importlib.import_module(name)
+
+
+def run_request(control: ModuleControl, flags: int, body: Any) -> tuple[int, int, bytes]:
+    """Carry out a CALL or CAST body; returns the reply ``(kind, flags, body)``."""
+    if flags & _wire.DILL and control.enabled:
+        return _wire.ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then
+    try:
+        module, version, function, args, kwargs = _wire.decode_body(body, flags)
+    except Exception as exc:  # noqa: BLE001 - whatever unpickling raised
+        return _wire.ERROR, 0, error_body(("undecodable", f"{type(exc).__name__}: {exc}"))
+    if callable(module) and not isinstance(module, str):
+        if control.enabled:
+            return _wire.ERROR, 0, error_body("unauthorized")
+        target = module
+    else:
+        if not control.allows(module):
+            return _wire.ERROR, 0, error_body("unauthorized")
+        if version is not None:
+            try:
+                found = getattr(_import(module), "__version__", None)
+            except Exception:  # noqa: BLE001 - a module that cannot be imported is incompatible
+                found = None
+            if found is None or found != version:
+                return _wire.ERROR, 0, error_body("incompatible")
+        try:
+            target = getattr(_import(module), function)
+        except BaseException as exc:  # noqa: BLE001 - ModuleNotFoundError, AttributeError, ...
+            return _wire.ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
+    try:
+        result = target(*args, **(kwargs or {}))
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: the node keeps running
+        return _wire.ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
+    try:
+        encoded, out_flags = _wire.encode_body(result)
+    except Exception as exc:  # noqa: BLE001 - whatever pickling raised
+        reason = ("unpicklable_result", f"{type(exc).__name__}: {exc}")
+        return _wire.ERROR, 0, error_body(reason)
+    return _wire.REPLY, out_flags, encoded

@@ -1,0 +1,377 @@
+"""``Node``: one running instance of the library, its supervision tree, and the RPC calls."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, Self
+
+import pykka
+
+import supervision as sv
+from genrpc_actors import _wire
+from genrpc_actors._actors import Dispatcher, TcpListener
+from genrpc_actors._config import Config, resolve_cookie
+from genrpc_actors._connection import Connection, Endpoint
+from genrpc_actors._errors import BadRpc, NoNodeError, RemoteError, RpcError
+from genrpc_actors._execute import ModuleControl, run_request
+from genrpc_actors._registry import Registry
+from genrpc_actors._reply import AsyncKey, Reply, Value
+from genrpc_actors._scheduler import Scheduler
+from genrpc_actors._serving import ServerConnection, ServerSettings
+from genrpc_actors._workers import WorkerPool
+
+__all__ = ["Node", "default_node"]
+
+logger = logging.getLogger("genrpc_actors")
+
+_default: Node | None = None
+_default_lock = threading.Lock()
+
+
+def default_node() -> Node:
+    """The process's default node; ``NoNodeError`` when none runs."""
+    node = _default
+    if node is None:
+        raise NoNodeError
+    return node
+
+
+def _node_name(target: Any) -> str:
+    return target[0] if isinstance(target, tuple) else target
+
+
+def _check_target(node: Any) -> Any:
+    name = node[0] if isinstance(node, tuple) and len(node) == 2 else node  # noqa: PLR2004
+    if isinstance(node, tuple) and len(node) != 2:  # noqa: PLR2004
+        raise TypeError(f"node must be 'name@host' or ('name@host', key), not {node!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"node must be 'name@host' or ('name@host', key), not {node!r}")
+    if name.count("@") != 1 or name.startswith("@") or name.endswith("@"):
+        raise ValueError(f"a node name is 'name@host', not {name!r}")
+    if isinstance(node, tuple) and not isinstance(node[1], Hashable):
+        raise TypeError(f"a shard key must be hashable, not {type(node[1]).__name__}")
+    return node
+
+
+def _check_timeout(name: str, value: Any, default: float | None) -> float | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be seconds or None, not {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, not {value}")
+    return float(value)
+
+
+def _encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[bytes, int]:
+    version = None
+    if isinstance(module, tuple):
+        if len(module) != 2 or not isinstance(module[0], str):  # noqa: PLR2004
+            raise TypeError(f"module must be 'pkg.mod' or ('pkg.mod', version), not {module!r}")
+        module, version = module
+    if isinstance(module, str):
+        if not module:
+            raise ValueError("module name is empty")
+        if not isinstance(function, str) or not function:
+            raise TypeError(f"function must be an attribute name (str), not {function!r}")
+    elif callable(module):
+        if function is not None:
+            raise TypeError("with a callable as module, leave function out")
+    else:
+        raise TypeError(f"module must be a str, a (str, version) tuple or a callable, not {module!r}")
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise TypeError(f"args must be a sequence, not {type(args).__name__}")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise TypeError(f"kwargs must be a mapping or None, not {type(kwargs).__name__}")
+    try:
+        return _wire.encode_body((module, version, function, tuple(args), dict(kwargs or {})))
+    except Exception as exc:  # noqa: BLE001 - whatever pickle and dill raised
+        raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
+
+
+def resolve(reply: Reply) -> Any:
+    """The outcome of a reply: the value, or the error raised (a fresh copy per caller)."""
+    if reply.error is not None:
+        raise copy.copy(reply.error)
+    assert reply.raw is not None
+    kind, flags, body = reply.raw
+    try:
+        decoded = _wire.decode_body(body, flags)
+    except Exception as exc:  # noqa: BLE001 - e.g. a class this process cannot import
+        raise BadRpc(("undecodable_reply", f"{type(exc).__name__}: {exc}")) from None
+    if kind == _wire.ERROR:
+        reason, exception, tb, type_name, text = decoded
+        if reason == "EXIT":
+            raise RemoteError(exception, tb, type_name, f"remote {type_name}: {text}")
+        raise BadRpc(reason)
+    return decoded
+
+
+class Node:
+    """A node: its listener, acceptors, clients, dispatcher and worker pool, and the RPC API.
+
+    ``Node.start(name, config=None, **overrides)`` starts one; it is a context manager.
+    """
+
+    def __init__(self, name: str, config: Config) -> None:
+        _check_target(name)
+        self.name = name
+        self.config = config
+        self.cookie = resolve_cookie(config)
+        self.port: int = 0
+        self.connections: dict[Any, Connection] = {}
+        self.acceptors: set[ServerConnection] = set()
+        self.registry = Registry()
+        self.workers = WorkerPool(name)
+        self.scheduler = Scheduler(name)
+        self.control = ModuleControl(config.rpc_module_control, config.rpc_module_list)
+        self.server_settings = ServerSettings(
+            name=name,
+            cookie=self.cookie,
+            control=self.control,
+            workers=self.workers,
+            auth_timeout=config.authentication_timeout,
+            send_timeout=config.send_timeout,
+            inactivity=config.server_inactivity_timeout,
+            keepalive=self._keepalive(),
+            max_frame=config.max_frame_size,
+            deliver=self.registry.deliver,
+        )
+        self._tree: sv.Supervisor | None = None
+        self._dispatcher: pykka.ActorRef[Any] | None = None
+        self._stopped = False
+
+    # -- life ----------------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, name: str, *, config: Config | None = None, **overrides: Any) -> Node:
+        """Start a node; the first one in the process becomes the default node."""
+        base = config if config is not None else Config.from_env()
+        node = cls(name, base.replace(**overrides) if overrides else base)
+        node._start_tree()
+        global _default  # noqa: PLW0603 - the process's default node, as gen_rpc's node()
+        with _default_lock:
+            if _default is None:
+                _default = node
+        return node
+
+    def _start_tree(self) -> None:
+        children = [
+            sv.ChildSpec("acceptors", sv.DynamicSupervisor, kwargs={"intensity": 100, "period": 1.0},
+                         shutdown=None),
+            sv.ChildSpec("clients", sv.DynamicSupervisor, kwargs={"intensity": 100, "period": 1.0},
+                         shutdown=None),
+            sv.ChildSpec("dispatcher", Dispatcher, args=(self,)),
+        ]  # fmt: skip
+        if self.config.tcp_server_port is not False:
+            children.append(sv.ChildSpec("tcp_listener", TcpListener, args=(self,)))
+        ref = sv.Supervisor.start(children, "one_for_one", 100, 1.0)
+        self._tree = sv.Supervisor(ref)
+        try:
+            self._tree.wait_started()
+        except BaseException:
+            self._stop_services()
+            raise
+
+    def stop(self) -> None:
+        """Stop the whole tree: sockets closed, threads joined, the port free again."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._tree is not None:
+            self._tree.stop()
+        self._stop_services()
+
+    def _stop_services(self) -> None:
+        global _default  # noqa: PLW0603
+        stuck = self.workers.stop(timeout=1.0)
+        if stuck:
+            logger.warning("event=workers_still_busy node=%s threads=%s", self.name, stuck)
+        self.scheduler.stop()
+        with _default_lock:
+            if _default is self:
+                _default = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "running"
+        return f"<Node {self.name} port={self.port} {state} connections={len(self.connections)}>"
+
+    @property
+    def tree(self) -> sv.Supervisor:
+        """The node's root supervisor."""
+        assert self._tree is not None
+        return self._tree
+
+    def tree_child_handle(self, child_id: str) -> sv.Supervisor:
+        ref = self.tree.child(child_id)
+        if ref is None:
+            raise BadRpc(("not_running", child_id))
+        return sv.handle(ref)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _keepalive(self) -> tuple[int, int, int]:
+        c = self.config
+        return c.socket_keepalive_idle, c.socket_keepalive_interval, c.socket_keepalive_count
+
+    def endpoint_for(self, target: Any) -> Endpoint:
+        name = _node_name(target)
+        per_node = self.config.client_config_per_node
+        if isinstance(per_node, Mapping):
+            driver, port = self.config.client_target(name)
+        else:
+            try:
+                driver, port = per_node.get_config(name)
+            except Exception as exc:  # noqa: BLE001 - the source's failure, reported as such
+                raise BadRpc(("external_source_error", repr(exc))) from None
+        if driver != "tcp":
+            raise BadRpc(("unsupported_driver", driver))
+        c = self.config
+        return Endpoint(
+            target=name,
+            host=name.partition("@")[2],
+            port=port,
+            local_name=self.name,
+            cookie=self.cookie,
+            connect_timeout=c.connect_timeout,
+            auth_timeout=c.authentication_timeout,
+            send_timeout=c.send_timeout,
+            inactivity=c.client_inactivity_timeout,
+            keepalive=self._keepalive(),
+            max_frame=c.max_frame_size,
+        )
+
+    def _connection(self, target: Any) -> Connection:
+        connection = self.connections.get(target)
+        if connection is not None and not connection.closed:
+            return connection
+        dispatcher = self._dispatcher
+        if dispatcher is None or not dispatcher.is_alive():
+            ref = self.tree.child("dispatcher")
+            if ref is None:
+                raise BadRpc(("not_running", "dispatcher"))
+            self._dispatcher = dispatcher = ref
+        try:
+            found: Connection = dispatcher.ask(target)
+        except pykka.ActorDeadError:
+            raise BadRpc(("not_running", "dispatcher")) from None
+        return found
+
+    def forget_connection(self, target: Any, connection: Connection) -> None:
+        if self.connections.get(target) is connection:
+            del self.connections[target]
+
+    def nodes(self) -> list[str]:
+        """Remote nodes this node holds an outgoing connection to, sorted (keys count once)."""
+        names = {_node_name(t) for t, c in list(self.connections.items()) if not c.closed}
+        names.discard(self.name)
+        return sorted(names)
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def _submit(self, target: Any, kind: int, body: bytes, flags: int,
+                send_timeout: float | None, *, reply: bool) -> tuple[Connection | None, int, Reply | None]:  # fmt: skip
+        if _node_name(target) == self.name:
+            slot = Reply() if reply else None
+            self.workers.submit(self._run_local, flags, body, slot)
+            return None, 0, slot
+        connection = self._connection(target)
+        request_id, slot = connection.request(kind, flags, body, send_timeout, reply=reply)
+        return connection, request_id, slot
+
+    def _run_local(self, flags: int, body: bytes, slot: Reply | None) -> None:
+        kind, out_flags, out = run_request(self.control, flags, body)
+        if slot is not None:
+            slot.set_raw(kind, out_flags, out)
+
+    def call(self, node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
+             kwargs: Mapping[str, Any] | None = None, *, timeout: float | None = None,
+             send_timeout: float | None = None) -> Any:  # fmt: skip
+        """Call ``module.function(*args, **kwargs)`` on ``node`` and return its result."""
+        target = _check_target(node)
+        wait = _check_timeout("timeout", timeout, self.config.call_receive_timeout)
+        send_timeout = _check_timeout("send_timeout", send_timeout, None)
+        body, flags = _encode_request(module, function, args, kwargs)
+        connection, request_id, slot = self._submit(target, _wire.CALL, body, flags, send_timeout,
+                                                    reply=True)  # fmt: skip
+        assert slot is not None
+        if not slot.wait(wait):
+            if connection is not None:
+                connection.forget(request_id)
+            raise BadRpc("timeout")
+        return resolve(slot)
+
+    def cast(self, node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
+             kwargs: Mapping[str, Any] | None = None, *, send_timeout: float | None = None) -> bool:  # fmt: skip
+        """Run ``module.function(*args, **kwargs)`` on ``node``, fire and forget; always True."""
+        target = _check_target(node)
+        send_timeout = _check_timeout("send_timeout", send_timeout, None)
+        try:
+            body, flags = _encode_request(module, function, args, kwargs)
+            self._submit(target, _wire.CAST, body, flags, send_timeout, reply=False)
+        except RpcError as exc:
+            logger.debug("event=cast_dropped node=%s reason=%r", _node_name(target), exc.reason)
+        return True
+
+    def async_call(self, node: Any, module: Any, function: str | None = None,
+                   args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> AsyncKey:  # fmt: skip
+        """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key."""
+        target = _check_target(node)
+        body, flags = _encode_request(module, function, args, kwargs)
+        try:
+            connection, request_id, slot = self._submit(target, _wire.CALL, body, flags, None,
+                                                        reply=True)  # fmt: skip
+        except RpcError as exc:
+            connection, request_id, slot = None, 0, Reply()
+            slot.set_error(exc)
+        assert slot is not None
+        ttl = self.config.async_call_inactivity_timeout
+        if ttl is not None and not slot.done:
+            self.scheduler.call_later(ttl, lambda: _expire(connection, request_id, slot))
+        return AsyncKey(target, slot, resolve)
+
+    def yield_(self, key: AsyncKey) -> Any:
+        """The outcome of an async call, waiting without limit (gen_rpc's ``yield``)."""
+        if not isinstance(key, AsyncKey):
+            raise TypeError(f"expected an AsyncKey, not {type(key).__name__}")
+        value = key.wait(None)
+        assert value is not None
+        return value.value
+
+    def nb_yield(self, key: AsyncKey, timeout: float | None = 0) -> Value | None:
+        """``Value(result)`` if the outcome arrives within ``timeout`` (None: no limit), else None."""
+        if not isinstance(key, AsyncKey):
+            raise TypeError(f"expected an AsyncKey, not {type(key).__name__}")
+        if timeout is not None:
+            _check_timeout("timeout", timeout, None)
+        return key.wait(timeout)
+
+    # -- named actors --------------------------------------------------------------------------
+
+    def register(self, name: str, actor_ref: pykka.ActorRef[Any]) -> None:
+        self.registry.register(name, actor_ref)
+
+    def unregister(self, name: str) -> None:
+        self.registry.unregister(name)
+
+    def whereis(self, name: str) -> pykka.ActorRef[Any] | None:
+        return self.registry.whereis(name)
+
+    def registered(self) -> list[str]:
+        return self.registry.registered()
+
+
+def _expire(connection: Connection | None, request_id: int, slot: Reply) -> None:
+    if connection is not None:
+        connection.forget(request_id)
+    slot.set_error(BadRpc("timeout"))
+

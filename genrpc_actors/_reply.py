@@ -1,0 +1,123 @@
+"""Waiting for outcomes: ``Reply`` (the internal one-shot slot), ``AsyncKey`` and ``Value``."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["AsyncKey", "Reply", "Value"]
+
+
+class Reply:
+    """A one-shot slot for an outcome, set by one thread and awaited by any number of others.
+
+    It holds either a raw reply (``kind, flags, body`` as received, decoded by the waiter so that
+    a body that cannot be unpickled fails only its own caller) or an error. A held lock is the
+    cheapest thing a thread can block on; each waiter takes and gives it back in turn.
+    """
+
+    __slots__ = ("_callbacks", "_gate", "done", "error", "raw")
+
+    def __init__(self) -> None:
+        self._gate = threading.Lock()
+        self._gate.acquire()
+        self.done = False
+        self.raw: tuple[int, int, Any] | None = None
+        self.error: BaseException | None = None
+        self._callbacks: list[Callable[[Reply], None]] | None = None
+
+    def set_raw(self, kind: int, flags: int, body: Any) -> None:
+        self._finish((kind, flags, body), None)
+
+    def set_error(self, error: BaseException) -> None:
+        self._finish(None, error)
+
+    def _finish(self, raw: tuple[int, int, Any] | None, error: BaseException | None) -> None:
+        with _callback_lock:
+            if self.done:
+                return
+            self.raw, self.error, self.done = raw, error, True
+            callbacks, self._callbacks = self._callbacks, None
+        self._gate.release()
+        for callback in callbacks or ():
+            callback(self)
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until set; ``False`` on timeout. ``None`` waits without limit."""
+        if self.done:
+            return True
+        if self._gate.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            self._gate.release()
+            return True
+        return self.done
+
+    def add_callback(self, callback: Callable[[Reply], None]) -> None:
+        """Call ``callback(self)`` once set (at once, in this thread, if it already is)."""
+        with _callback_lock:
+            if not self.done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+
+_callback_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A result that is ready: gen_rpc's ``{value, V}``."""
+
+    value: Any
+
+
+class AsyncKey:
+    """What ``async_call`` returns. ``yield_(key)`` or ``nb_yield(key, timeout)`` give its outcome,
+    as often as asked (each time the same); ``await key`` works inside asyncio."""
+
+    __slots__ = ("_outcome", "_reply", "_resolve", "target")
+
+    def __init__(self, target: Any, reply: Reply, resolve: Callable[[Reply], Any]) -> None:
+        self.target = target
+        self._reply = reply
+        self._resolve = resolve
+        self._outcome: tuple[bool, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncKey {self.target!r} {'ready' if self._reply.done else 'pending'}>"
+
+    def ready(self) -> bool:
+        """Whether the outcome has arrived."""
+        return self._reply.done
+
+    def wait(self, timeout: float | None) -> Value | None:
+        """``Value(result)`` once ready within ``timeout``, else ``None``; raises as call would."""
+        if not self._reply.wait(timeout):
+            return None
+        return Value(self.outcome())
+
+    def outcome(self) -> Any:
+        if self._outcome is None:
+            try:
+                self._outcome = (True, self._resolve(self._reply))
+            except BaseException as error:  # noqa: BLE001 - kept, and raised on every yield
+                self._outcome = (False, error)
+        ok, result = self._outcome
+        if ok:
+            return result
+        raise result
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake(_reply: Reply) -> None:
+            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+
+        self._reply.add_callback(wake)
+        yield from future.__await__()
+        return self.outcome()

@@ -1,0 +1,223 @@
+"""The server end of one accepted connection: authenticate, then read requests and answer them.
+
+The reader thread authenticates the peer (nothing it sends is unpickled before that, and every
+pre-authentication frame is at most 512 bytes), then reads frames and hands each request to the
+worker pool; the worker runs it and writes the reply under the connection's send lock. Any
+protocol violation closes this connection only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from genrpc_actors import _tcp, _wire
+from genrpc_actors._errors import reason_of_oserror
+from genrpc_actors._execute import ModuleControl, run_request
+from genrpc_actors._workers import WorkerPool
+
+__all__ = ["ServerConnection", "ServerSettings"]
+
+logger = logging.getLogger("genrpc_actors")
+RECV_SIZE = 256 * 1024
+
+
+class ServerSettings:
+    """What every accepted connection of a node shares."""
+
+    __slots__ = ("auth_timeout", "control", "cookie", "deliver", "inactivity", "keepalive",
+                 "max_frame", "name", "send_timeout", "workers")  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        cookie: bytes,
+        control: ModuleControl,
+        workers: WorkerPool,
+        auth_timeout: float,
+        send_timeout: float,
+        inactivity: float | None,
+        keepalive: tuple[int, int, int],
+        max_frame: int,
+        deliver: Callable[[str, Any], bool],
+    ) -> None:
+        self.name, self.cookie, self.control, self.workers = name, cookie, control, workers
+        self.auth_timeout, self.send_timeout, self.inactivity = auth_timeout, send_timeout, inactivity
+        self.keepalive, self.max_frame, self.deliver = keepalive, max_frame, deliver
+
+
+class ServerConnection:
+    """One accepted socket, its reader thread and its send lock."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        sock: socket.socket,
+        peer: tuple[Any, ...],
+        on_closed: Callable[[str], None],
+    ) -> None:
+        self.settings, self.sock, self.peer = settings, sock, peer
+        self._on_closed = on_closed
+        self._lock = threading.Lock()
+        self._closed = False
+        self.peer_name = ""
+        self.requests = 0
+        self.last_activity = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._run, name=f"genrpc-acceptor-{peer[0]}:{peer[1]}", daemon=True
+        )
+
+    def __repr__(self) -> str:
+        who = self.peer_name or "unauthenticated"
+        return f"<ServerConnection {self.peer[0]}:{self.peer[1]} {who} requests={self.requests}>"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        _tcp.shutdown(self.sock)
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    # -- the reader thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        reason = "closed"
+        try:
+            _tcp.configure(self.sock, self.settings.keepalive)
+            self._authenticate()
+            _tcp.set_send_timeout(self.sock, self.settings.send_timeout)
+            self._read()
+        except _wire.HandshakeError as exc:
+            reason = exc.reason
+        except _wire.FrameTooLarge:
+            reason = "frame_too_large"
+        except ValueError:
+            reason = "invalid_message"
+        except OSError as exc:
+            reason = reason_of_oserror(exc)
+        except _Closed as exc:
+            reason = str(exc)
+        except Exception:
+            logger.exception("event=acceptor_failed peer=%s", self.peer)
+            reason = "internal_error"
+        finally:
+            logger.debug("event=acceptor_closed peer=%s reason=%s", self.peer, reason)
+            self.close()
+            self._on_closed(reason)
+
+    def _authenticate(self) -> None:
+        settings = self.settings
+        handshake = _wire.ServerHandshake(settings.cookie, settings.name, os.urandom(32))
+        decoder = _wire.FrameDecoder()
+        deadline = time.monotonic() + settings.auth_timeout
+        sock = self.sock
+        while not handshake.done:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Closed("authentication_timeout")
+            sock.settimeout(remaining)
+            try:
+                data = sock.recv(_wire.PREAUTH_MAX)
+            except TimeoutError:
+                raise _Closed("authentication_timeout") from None
+            if not data:
+                raise _Closed("closed")
+            for payload in decoder.feed(data):
+                try:
+                    sock.sendall(handshake.receive(payload))
+                except _wire.HandshakeError as exc:
+                    if exc.reply:
+                        sock.sendall(exc.reply)
+                    raise
+                if handshake.done:
+                    break
+        if decoder.buffered:
+            raise _Closed("invalid_message")  # nothing may follow the handshake unasked
+        sock.settimeout(None)
+        self.peer_name = handshake.peer_name
+        logger.debug("event=authenticated peer=%s node=%s", self.peer, self.peer_name)
+
+    def _read(self) -> None:
+        decoder = _wire.FrameDecoder(self.settings.max_frame)
+        inactivity = self.settings.inactivity
+        poller = None
+        if inactivity is not None:
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+        submit = self.settings.workers.submit
+        while True:
+            if poller is not None and inactivity is not None:
+                idle = time.monotonic() - self.last_activity
+                if not poller.poll(max(0.0, inactivity - idle) * 1000 + 1):
+                    if time.monotonic() - self.last_activity >= inactivity:
+                        raise _Closed("inactivity")
+                    continue
+            data = self.sock.recv(RECV_SIZE)
+            if not data:
+                raise _Closed("closed")
+            self.last_activity = time.monotonic()
+            for payload in decoder.feed(data):
+                kind, flags, request_id, body = _wire.parse_message(payload)
+                self.requests += 1
+                if kind == _wire.CALL:
+                    submit(self._call, request_id, flags, body)
+                elif kind == _wire.CAST:
+                    submit(self._cast, flags, body)
+                elif kind in (_wire.ABCAST, _wire.SBCAST):
+                    self._broadcast(kind, request_id, flags, body)
+                else:
+                    raise _Closed("invalid_message")
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def _call(self, request_id: int, flags: int, body: Any) -> None:
+        kind, out_flags, out = run_request(self.settings.control, flags, body)
+        self.send(_wire.message(kind, out_flags, request_id, out))
+
+    def _cast(self, flags: int, body: Any) -> None:
+        kind, _, _ = run_request(self.settings.control, flags, body)
+        if kind == _wire.ERROR:
+            logger.debug("event=cast_failed peer=%s", self.peer_name)
+
+    def _broadcast(self, kind: int, request_id: int, flags: int, body: Any) -> None:
+        delivered = False
+        if self.settings.control.allows("pykka") and not flags & _wire.DILL:
+            try:
+                name, msg = _wire.decode_body(body, flags)
+                delivered = self.settings.deliver(name, msg)
+            except Exception:  # noqa: BLE001 - a bad broadcast drops, the connection lives on
+                delivered = False
+        if kind == _wire.SBCAST:
+            encoded, out_flags = _wire.encode_body(delivered)
+            self.send(_wire.message(_wire.SBCAST_REPLY, out_flags, request_id, encoded))
+
+    def send(self, data: bytes) -> None:
+        """Write one reply; a failure closes this connection (the reader sees it and ends)."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self.sock.sendall(data)
+                self.last_activity = time.monotonic()
+                return
+            except OSError as exc:
+                logger.info("event=reply_failed peer=%s reason=%s", self.peer, reason_of_oserror(exc))
+        self.close()
+
+
+class _Closed(Exception):  # noqa: N818 - a reason to close, carried to the reader's exit
+    pass

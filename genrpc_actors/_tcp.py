@@ -1,0 +1,66 @@
+"""The ``tcp`` driver: connect, listen and socket options (no protocol here)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+
+__all__ = ["configure", "connect", "listen", "set_send_timeout", "shutdown"]
+
+
+def configure(sock: socket.socket, keepalive: tuple[int, int, int]) -> None:
+    """TCP_NODELAY, and keepalive (idle, interval, count) at the ``IPPROTO_TCP`` level."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle, interval, count = keepalive
+    if sys.platform == "darwin":  # pragma: no cover - the macOS name for TCP_KEEPIDLE
+        sock.setsockopt(socket.IPPROTO_TCP, 0x10, idle)
+    elif hasattr(socket, "TCP_KEEPIDLE"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+    if hasattr(socket, "TCP_KEEPINTVL"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+    if hasattr(socket, "TCP_KEEPCNT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
+
+
+def set_send_timeout(sock: socket.socket, seconds: float | None) -> None:
+    """A kernel send timeout (``SO_SNDTIMEO``) on a blocking socket: ``send`` fails with
+    ``EAGAIN`` past it. The reading thread's blocking ``recv`` is not affected."""
+    whole = 0 if seconds is None else int(seconds)
+    micro = 0 if seconds is None else int((seconds - whole) * 1_000_000)
+    if seconds is not None and whole == 0 and micro == 0:
+        micro = 1  # zero would mean "no timeout"
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", whole, micro))
+
+
+def connect(
+    host: str, port: int, timeout: float, keepalive: tuple[int, int, int]
+) -> socket.socket:
+    """A connected, configured, blocking socket. Raises ``OSError`` (or ``TimeoutError``)."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        sock.settimeout(None)
+        configure(sock, keepalive)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def listen(address: str, port: int) -> socket.socket:
+    """A listening socket (``SO_REUSEADDR``, so a stopped node's port is free again at once)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return socket.create_server((address, port), family=family, backlog=512, reuse_port=False)
+
+
+def shutdown(sock: socket.socket) -> None:
+    """Wake a thread blocked in ``recv``/``accept`` on ``sock`` and close it; never raises."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass

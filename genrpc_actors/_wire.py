@@ -1,0 +1,337 @@
+"""The wire protocol, without sockets or threads: bytes in, events out (in the manner of h11).
+
+Byte layout
+===========
+
+Every frame, on TCP and TLS alike, is a 4-byte big-endian length followed by that many bytes::
+
+    frame      := length:u32be payload[length]
+
+Handshake (before it ends, every frame is at most ``PREAUTH_MAX`` = 512 bytes and is parsed by
+``struct``, never unpickled; a longer length prefix closes the connection at once)::
+
+    HELLO      C->S  "GRPC" v:u8=1 type:u8=1 c1[32] tlen:u16 target[tlen] clen:u16 client[clen]
+    CHALLENGE  S->C  "GRPC" v:u8=1 type:u8=2 status:u8 c2[32] proof_s[32] slen:u16 server[slen]
+    PROOF      C->S  "GRPC" v:u8=1 type:u8=3 proof_c[32]
+    RESULT     S->C  "GRPC" v:u8=1 type:u8=4 status:u8
+
+    proof_s = HMAC-SHA256(cookie, "genrpc-server" c1 c2 target)
+    proof_c = HMAC-SHA256(cookie, "genrpc-client" c2 c1 client)
+
+``c1`` and ``c2`` are fresh random challenges; the cookie never crosses the wire and every proof
+is compared in constant time. Both sides prove they know the cookie: the client checks ``proof_s``
+before it sends ``proof_c`` (a server with a wrong cookie learns nothing), then the server checks
+``proof_c``. Status: 0 ok, 1 ``badnode`` (the server is not ``target``), 2 ``invalid_cookie``.
+Node names are UTF-8, at most 255 bytes.
+
+Messages (after the handshake; the body is a pickle, protocol 5, or a dill pickle when flag
+``DILL`` is set, for what the C pickle cannot carry, such as lambdas)::
+
+    message    := kind:u8 flags:u8 id:u64be body
+    CALL   1   body = (module, version, function, args, kwargs)   a reply follows, with the same id
+    CAST   2   same body, no reply
+    ABCAST 3   body = (name, message)                             no reply
+    SBCAST 4   body = (name, message)                             SBCAST_REPLY follows
+    REPLY  5   body = the return value
+    ERROR  6   body = (reason, exception or None, traceback text, type name, message)
+    SBCAST_REPLY 7  body = True (delivered) or False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import pickle
+import struct
+from typing import Any, Final
+
+__all__ = [
+    "ABCAST",
+    "CALL",
+    "CAST",
+    "DILL",
+    "ERROR",
+    "PREAUTH_MAX",
+    "REPLY",
+    "SBCAST",
+    "SBCAST_REPLY",
+    "ClientHandshake",
+    "FrameDecoder",
+    "FrameTooLarge",
+    "HandshakeError",
+    "ServerHandshake",
+    "decode_body",
+    "encode_body",
+    "frame",
+    "message",
+    "parse_message",
+]
+
+PREAUTH_MAX: Final = 512
+CHALLENGE_SIZE: Final = 32
+MAGIC: Final = b"GRPC"
+VERSION: Final = 1
+HELLO, CHALLENGE, PROOF, RESULT = 1, 2, 3, 4
+OK, BADNODE, INVALID_COOKIE = 0, 1, 2
+STATUS_REASONS: Final = {BADNODE: "badnode", INVALID_COOKIE: "invalid_cookie"}
+
+CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY = 1, 2, 3, 4, 5, 6, 7
+DILL: Final = 0x01
+
+_LENGTH = struct.Struct(">I")
+_HEADER = struct.Struct(">BBQ")
+_PREFIX = struct.Struct(">4sBB")
+
+
+class FrameTooLarge(Exception):  # noqa: N818 - an event of the protocol, raised to the driver
+    """A length prefix above the current limit: the connection must be closed."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"frame of {size} bytes over the limit of {limit}")
+        self.size, self.limit = size, limit
+
+
+class HandshakeError(Exception):
+    """The handshake failed; ``reason`` is gen_rpc's word for it, ``reply`` is a last frame the
+    server should send before closing (or ``b""``)."""
+
+    def __init__(self, reason: str, reply: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason, self.reply = reason, reply
+
+
+# -- framing ------------------------------------------------------------------------------------
+
+
+def frame(payload: bytes) -> bytes:
+    """One frame: the length prefix and the payload."""
+    return _LENGTH.pack(len(payload)) + payload
+
+
+class FrameDecoder:
+    """Cuts a byte stream into frame payloads. ``limit`` can be raised once authenticated."""
+
+    __slots__ = ("_buffer", "limit")
+
+    def __init__(self, limit: int = PREAUTH_MAX) -> None:
+        self._buffer = bytearray()
+        self.limit = limit
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add received bytes; return every complete payload. Raises :class:`FrameTooLarge`."""
+        buffer = self._buffer
+        buffer += data
+        frames: list[bytes] = []
+        start = 0
+        end = len(buffer)
+        while end - start >= 4:  # noqa: PLR2004 - the length prefix
+            (size,) = _LENGTH.unpack_from(buffer, start)
+            if size > self.limit:
+                raise FrameTooLarge(size, self.limit)
+            if end - start - 4 < size:
+                break
+            frames.append(bytes(buffer[start + 4 : start + 4 + size]))
+            start += 4 + size
+        if start:
+            del buffer[:start]
+        return frames
+
+    def wanted(self) -> int:
+        """How many more bytes complete the frame in progress (at least 1)."""
+        if len(self._buffer) < 4:  # noqa: PLR2004
+            return 4 - len(self._buffer)
+        (size,) = _LENGTH.unpack_from(self._buffer, 0)
+        return max(1, 4 + size - len(self._buffer))
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+
+# -- handshake ------------------------------------------------------------------------------------
+
+
+def _name_bytes(name: str) -> bytes:
+    data = name.encode()
+    if not data or len(data) > 255:  # noqa: PLR2004
+        raise ValueError(f"a node name must be 1 to 255 bytes of UTF-8, not {name!r}")
+    return data
+
+
+def _proof(cookie: bytes, label: bytes, *parts: bytes) -> bytes:
+    return hmac.new(cookie, label + b"".join(parts), hashlib.sha256).digest()
+
+
+def _read_name(payload: bytes, offset: int) -> tuple[str, int]:
+    if len(payload) < offset + 2:
+        raise HandshakeError("invalid_message")
+    (size,) = struct.unpack_from(">H", payload, offset)
+    raw = payload[offset + 2 : offset + 2 + size]
+    if len(raw) != size or not size:
+        raise HandshakeError("invalid_message")
+    try:
+        return raw.decode(), offset + 2 + size
+    except UnicodeDecodeError:
+        raise HandshakeError("invalid_message") from None
+
+
+def _check_prefix(payload: bytes, expected_type: int) -> None:
+    if len(payload) < _PREFIX.size:
+        raise HandshakeError("invalid_message")
+    magic, version, kind = _PREFIX.unpack_from(payload)
+    if magic != MAGIC or version != VERSION or kind != expected_type:
+        raise HandshakeError("invalid_message")
+
+
+class ClientHandshake:
+    """The connecting side: ``start()`` gives HELLO; feed each received payload to ``receive``."""
+
+    def __init__(self, cookie: bytes, client_name: str, target: str, challenge: bytes) -> None:
+        if len(challenge) != CHALLENGE_SIZE:
+            raise ValueError("challenge must be 32 random bytes")
+        self._cookie, self._c1 = cookie, challenge
+        self._client, self._target = _name_bytes(client_name), _name_bytes(target)
+        self.state = "start"
+        self.server_name = ""
+
+    def start(self) -> bytes:
+        self.state = "await_challenge"
+        client, target = self._client, self._target
+        payload = (
+            _PREFIX.pack(MAGIC, VERSION, HELLO)
+            + self._c1
+            + struct.pack(">H", len(target))
+            + target
+            + struct.pack(">H", len(client))
+            + client
+        )
+        return frame(payload)
+
+    def receive(self, payload: bytes) -> bytes:
+        """Handle one payload; returns the frame to send next (``b""`` when done)."""
+        if self.state == "await_challenge":
+            _check_prefix(payload, CHALLENGE)
+            body = payload[_PREFIX.size :]
+            if len(body) < 1 + 2 * CHALLENGE_SIZE:
+                raise HandshakeError("invalid_message")
+            status = body[0]
+            if status != OK:
+                raise HandshakeError(STATUS_REASONS.get(status, "invalid_message"))
+            c2, proof_s = body[1:33], body[33:65]
+            self.server_name, _ = _read_name(body, 65)
+            expected = _proof(self._cookie, b"genrpc-server", self._c1, c2, self._target)
+            if not hmac.compare_digest(proof_s, expected):
+                raise HandshakeError("invalid_cookie")
+            self.state = "await_result"
+            proof_c = _proof(self._cookie, b"genrpc-client", c2, self._c1, self._client)
+            return frame(_PREFIX.pack(MAGIC, VERSION, PROOF) + proof_c)
+        if self.state == "await_result":
+            _check_prefix(payload, RESULT)
+            if len(payload) != _PREFIX.size + 1:
+                raise HandshakeError("invalid_message")
+            status = payload[_PREFIX.size]
+            if status != OK:
+                raise HandshakeError(STATUS_REASONS.get(status, "invalid_message"))
+            self.state = "done"
+            return b""
+        raise HandshakeError("invalid_message")
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+
+class ServerHandshake:
+    """The accepting side: feed each received payload to ``receive``; send what it returns."""
+
+    def __init__(self, cookie: bytes, server_name: str, challenge: bytes) -> None:
+        if len(challenge) != CHALLENGE_SIZE:
+            raise ValueError("challenge must be 32 random bytes")
+        self._cookie, self._c2 = cookie, challenge
+        self._server = _name_bytes(server_name)
+        self._c1 = b""
+        self.state = "await_hello"
+        self.peer_name = ""
+
+    def receive(self, payload: bytes) -> bytes:
+        """Handle one payload; returns the frame to send. Raises :class:`HandshakeError`
+        (whose ``reply`` is to be sent before closing)."""
+        if self.state == "await_hello":
+            _check_prefix(payload, HELLO)
+            offset = _PREFIX.size
+            self._c1 = payload[offset : offset + CHALLENGE_SIZE]
+            if len(self._c1) != CHALLENGE_SIZE:
+                raise HandshakeError("invalid_message")
+            target, offset = _read_name(payload, offset + CHALLENGE_SIZE)
+            self.peer_name, offset = _read_name(payload, offset)
+            if offset != len(payload):
+                raise HandshakeError("invalid_message")
+            if target.encode() != self._server:
+                raise HandshakeError("badnode", self._challenge(BADNODE, bytes(64)))
+            proof_s = _proof(self._cookie, b"genrpc-server", self._c1, self._c2, self._server)
+            self.state = "await_proof"
+            return self._challenge(OK, self._c2 + proof_s)
+        if self.state == "await_proof":
+            _check_prefix(payload, PROOF)
+            proof_c = payload[_PREFIX.size :]
+            expected = _proof(
+                self._cookie, b"genrpc-client", self._c2, self._c1, self.peer_name.encode()
+            )
+            if len(proof_c) != CHALLENGE_SIZE or not hmac.compare_digest(proof_c, expected):
+                raise HandshakeError("invalid_cookie", _result(INVALID_COOKIE))
+            self.state = "done"
+            return _result(OK)
+        raise HandshakeError("invalid_message")
+
+    def _challenge(self, status: int, secrets_: bytes) -> bytes:
+        server = self._server
+        head = _PREFIX.pack(MAGIC, VERSION, CHALLENGE) + bytes([status]) + secrets_
+        return frame(head + struct.pack(">H", len(server)) + server)
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+
+def _result(status: int) -> bytes:
+    return frame(_PREFIX.pack(MAGIC, VERSION, RESULT) + bytes([status]))
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+
+def encode_body(value: Any) -> tuple[bytes, int]:
+    """Pickle ``value`` (C pickle, protocol 5); fall back to dill only when pickle cannot.
+
+    Returns ``(body, flags)``. Raises ``pickle.PicklingError`` (or what dill raises) when neither
+    can carry the value.
+    """
+    try:
+        return pickle.dumps(value, protocol=5), 0
+    except (pickle.PicklingError, AttributeError, TypeError):
+        import dill  # noqa: PLC0415 - only for what the C pickle cannot carry
+
+        return dill.dumps(value, protocol=5, recurse=True), DILL
+
+
+def decode_body(body: bytes | memoryview, flags: int) -> Any:
+    """Unpickle a message body (only ever called after the handshake)."""
+    if flags & DILL:
+        import dill  # noqa: PLC0415
+
+        return dill.loads(body)
+    return pickle.loads(body)  # noqa: S301 - the peer has proved it knows the cookie
+
+
+def message(kind: int, flags: int, request_id: int, body: bytes) -> bytes:
+    """One framed message."""
+    header = _HEADER.pack(kind, flags, request_id)
+    return _LENGTH.pack(len(header) + len(body)) + header + body
+
+
+def parse_message(payload: bytes) -> tuple[int, int, int, memoryview]:
+    """``(kind, flags, id, body)`` of one message payload; ``ValueError`` if too short."""
+    if len(payload) < _HEADER.size:
+        raise ValueError("message shorter than its header")
+    kind, flags, request_id = _HEADER.unpack_from(payload)
+    return kind, flags, request_id, memoryview(payload)[_HEADER.size :]
