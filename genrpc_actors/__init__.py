@@ -85,22 +85,42 @@ def nodes() -> list[str]:
     return default_node().nodes()
 
 
-def call(node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
-         kwargs: Mapping[str, Any] | None = None, *, timeout: float | None = None,
-         send_timeout: float | None = None) -> Any:  # fmt: skip
+def call(
+    node: Any,
+    module: Any,
+    function: str | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    timeout: float | None = None,
+    send_timeout: float | None = None,
+) -> Any:
     """Call ``module.function(*args, **kwargs)`` on ``node``; see :meth:`Node.call`."""
-    return default_node().call(node, module, function, args, kwargs, timeout=timeout,
-                               send_timeout=send_timeout)  # fmt: skip
+    return default_node().call(
+        node, module, function, args, kwargs, timeout=timeout, send_timeout=send_timeout
+    )
 
 
-def cast(node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
-         kwargs: Mapping[str, Any] | None = None, *, send_timeout: float | None = None) -> bool:  # fmt: skip
+def cast(
+    node: Any,
+    module: Any,
+    function: str | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    send_timeout: float | None = None,
+) -> bool:
     """Fire and forget; always ``True``; see :meth:`Node.cast`."""
     return default_node().cast(node, module, function, args, kwargs, send_timeout=send_timeout)
 
 
-def async_call(node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
-               kwargs: Mapping[str, Any] | None = None) -> AsyncKey:  # fmt: skip
+def async_call(
+    node: Any,
+    module: Any,
+    function: str | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+) -> AsyncKey:
     """Start a call, return its key at once; see :meth:`Node.async_call`."""
     return default_node().async_call(node, module, function, args, kwargs)
 

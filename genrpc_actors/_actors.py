@@ -58,13 +58,18 @@ class TcpListener(sv.SupervisedActor):
                 conn, peer = sock.accept()
             except OSError as exc:
                 if not self._stopping:
-                    logger.error("event=accept_failed node=%s reason=%r", self._node.name, exc)
+                    logger.exception("event=accept_failed node=%s", self._node.name)
                     sv.exit(self.actor_ref, exc)
                 return
             try:
                 self._node.tree_child_handle("acceptors").start_child(
-                    sv.ChildSpec("acceptor", AcceptorActor, args=(self._node, conn, peer),
-                                 restart="temporary", shutdown=5.0)  # fmt: skip
+                    sv.ChildSpec(
+                        "acceptor",
+                        AcceptorActor,
+                        args=(self._node, conn, peer),
+                        restart="temporary",
+                        shutdown=5.0,
+                    )
                 )
             except Exception as exc:  # noqa: BLE001 - one refused connection, the loop goes on
                 logger.warning("event=acceptor_not_started peer=%s reason=%r", peer, exc)
@@ -115,6 +120,7 @@ class ClientActor(sv.SupervisedActor):
         self._node.forget_connection(self._target, self.connection)
 
     def _closed(self, connection: Connection, error: RpcError) -> None:
+        logger.debug("event=client_closed target=%s reason=%r", self._target, error.reason)
         self._node.forget_connection(self._target, connection)
         sv.exit(self.actor_ref, sv.NORMAL)
 
@@ -134,7 +140,12 @@ class Dispatcher(sv.SupervisedActor):
             return existing
         endpoint = node.endpoint_for(target)  # may raise BadRpc(external_source_error)
         node.tree_child_handle("clients").start_child(
-            sv.ChildSpec("client", ClientActor, args=(node, target, endpoint),
-                         restart="temporary", shutdown=5.0)  # fmt: skip
+            sv.ChildSpec(
+                "client",
+                ClientActor,
+                args=(node, target, endpoint),
+                restart="temporary",
+                shutdown=5.0,
+            )
         )
         return node.connections[target]

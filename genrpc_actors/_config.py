@@ -15,17 +15,26 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from genrpc_actors._errors import ConfigError
 
 __all__ = ["Config", "resolve_cookie"]
 
 MiB = 1024 * 1024
-_TIMEOUTS = ("connect_timeout", "send_timeout", "authentication_timeout", "call_receive_timeout",
-             "sbcast_receive_timeout")  # fmt: skip
-_OPTIONAL_TIMEOUTS = ("client_inactivity_timeout", "server_inactivity_timeout",
-                      "async_call_inactivity_timeout")  # fmt: skip
+MAX_PORT = 65535
+_TIMEOUTS = (
+    "connect_timeout",
+    "send_timeout",
+    "authentication_timeout",
+    "call_receive_timeout",
+    "sbcast_receive_timeout",
+)
+_OPTIONAL_TIMEOUTS = (
+    "client_inactivity_timeout",
+    "server_inactivity_timeout",
+    "async_call_inactivity_timeout",
+)
 
 
 @dataclass(frozen=True)
@@ -68,18 +77,22 @@ class Config:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_env(cls, base: Config | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    def from_env(
+        cls, base: Config | None = None, environ: Mapping[str, str] | None = None
+    ) -> Config:
         """``base`` (or the defaults) with every ``GENRPC_<KEY>`` environment variable applied."""
         environ = os.environ if environ is None else environ
         overrides = {
             key: _parse_env(key, environ[f"GENRPC_{key.upper()}"])
-            for key in cls.keys()
+            for key in cls.keys()  # noqa: SIM118 - Config.keys() is a classmethod, not dict
             if f"GENRPC_{key.upper()}" in environ
         }
         return (base or cls()).replace(**overrides)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    def from_file(
+        cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+    ) -> Config:
         """Read a TOML file (keys at the top level or under ``[genrpc]``), then the environment."""
         with Path(path).open("rb") as stream:
             data = tomllib.load(stream)
@@ -101,7 +114,11 @@ class Config:
 
         An external source (an object with ``get_config``) is asked by the caller, not here.
         """
-        entry = self.client_config_per_node.get(node) if isinstance(self.client_config_per_node, Mapping) else None
+        entry = (
+            self.client_config_per_node.get(node)
+            if isinstance(self.client_config_per_node, Mapping)
+            else None
+        )
         if entry is None:
             driver = self.default_client_driver
             return driver, self.tcp_client_port if driver == "tcp" else self.ssl_client_port
@@ -110,7 +127,7 @@ class Config:
         return entry[0], entry[1]
 
 
-def _fail(key: str, message: str) -> None:
+def _fail(key: str, message: str) -> NoReturn:
     raise ConfigError(key, message)
 
 
@@ -123,11 +140,11 @@ def _check_port(key: str, value: Any, *, may_be_false: bool, may_be_zero: bool) 
         return
     if isinstance(value, bool) or not isinstance(value, int):
         _fail(key, f"must be a port number{' or False' if may_be_false else ''}, not {value!r}")
-    if not (0 if may_be_zero else 1) <= value <= 65535:
+    if not (0 if may_be_zero else 1) <= value <= MAX_PORT:
         _fail(key, f"port out of range: {value}")
 
 
-def _validate(config: Config) -> None:  # noqa: C901, PLR0912 - one check per key, in key order
+def _validate(config: Config) -> None:  # noqa: PLR0912 - one check per key, in key order
     cookie = config.cookie
     if cookie is not None and (not isinstance(cookie, str | bytes) or not cookie):
         _fail("cookie", "must be a non-empty str or bytes")
@@ -144,14 +161,17 @@ def _validate(config: Config) -> None:  # noqa: C901, PLR0912 - one check per ke
     if isinstance(per_node, Mapping):
         for node, entry in per_node.items():
             if not isinstance(node, str) or "@" not in node:
-                _fail("client_config_per_node", f"keys must be node names 'name@host', not {node!r}")
+                _fail(
+                    "client_config_per_node", f"keys must be node names 'name@host', not {node!r}"
+                )
             if isinstance(entry, tuple) and len(entry) == 2 and entry[0] in ("tcp", "ssl"):  # noqa: PLR2004
                 entry = entry[1]  # noqa: PLW2901
             if isinstance(entry, bool) or not isinstance(entry, int) or not 1 <= entry <= 65535:  # noqa: PLR2004
                 _fail("client_config_per_node", f"{node}: expected a port or (driver, port)")
     elif not callable(getattr(per_node, "get_config", None)):
         _fail("client_config_per_node", "must be a mapping or have get_config(node)")
-    if not isinstance(config.listen_address, str):
+    address: Any = config.listen_address
+    if not isinstance(address, str):
         _fail("listen_address", "must be an address string")
     if config.rpc_module_control not in ("disabled", "whitelist", "blacklist"):
         _fail("rpc_module_control", "must be 'disabled', 'whitelist' or 'blacklist'")

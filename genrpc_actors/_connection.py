@@ -21,7 +21,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from genrpc_actors import _tcp, _wire
 from genrpc_actors._errors import BadRpc, BadTcp, RpcError, reason_of_oserror
@@ -36,8 +35,16 @@ RECV_SIZE = 256 * 1024
 class Endpoint:
     """Where and how to reach a node: host, port, and the settings of the connection."""
 
-    __slots__ = ("cookie", "host", "keepalive", "local_name", "max_frame", "port", "target",
-                 "timeouts")  # fmt: skip
+    __slots__ = (
+        "cookie",
+        "host",
+        "keepalive",
+        "local_name",
+        "max_frame",
+        "port",
+        "target",
+        "timeouts",
+    )
 
     def __init__(
         self,
@@ -63,7 +70,9 @@ class Endpoint:
 class Connection:
     """Pending requests, a send lock, and the reader thread of one outgoing connection."""
 
-    def __init__(self, endpoint: Endpoint, on_closed: Callable[[Connection, RpcError], None]) -> None:
+    def __init__(
+        self, endpoint: Endpoint, on_closed: Callable[[Connection, RpcError], None]
+    ) -> None:
         self.endpoint = endpoint
         self._on_closed = on_closed
         self._lock = threading.Lock()

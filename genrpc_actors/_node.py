@@ -6,7 +6,7 @@ import copy
 import logging
 import threading
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import pykka
 
@@ -40,7 +40,7 @@ def default_node() -> Node:
 
 
 def _node_name(target: Any) -> str:
-    return target[0] if isinstance(target, tuple) else target
+    return str(target[0] if isinstance(target, tuple) else target)
 
 
 def _check_target(node: Any) -> Any:
@@ -81,14 +81,16 @@ def _encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple
         if function is not None:
             raise TypeError("with a callable as module, leave function out")
     else:
-        raise TypeError(f"module must be a str, a (str, version) tuple or a callable, not {module!r}")
+        raise TypeError(
+            f"module must be a str, a (str, version) tuple or a callable, not {module!r}"
+        )
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise TypeError(f"args must be a sequence, not {type(args).__name__}")
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise TypeError(f"kwargs must be a mapping or None, not {type(kwargs).__name__}")
     try:
         return _wire.encode_body((module, version, function, tuple(args), dict(kwargs or {})))
-    except Exception as exc:  # noqa: BLE001 - whatever pickle and dill raised
+    except Exception as exc:
         raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
 
 
@@ -160,12 +162,20 @@ class Node:
 
     def _start_tree(self) -> None:
         children = [
-            sv.ChildSpec("acceptors", sv.DynamicSupervisor, kwargs={"intensity": 100, "period": 1.0},
-                         shutdown=None),
-            sv.ChildSpec("clients", sv.DynamicSupervisor, kwargs={"intensity": 100, "period": 1.0},
-                         shutdown=None),
+            sv.ChildSpec(
+                "acceptors",
+                sv.DynamicSupervisor,
+                kwargs={"intensity": 100, "period": 1.0},
+                shutdown=None,
+            ),
+            sv.ChildSpec(
+                "clients",
+                sv.DynamicSupervisor,
+                kwargs={"intensity": 100, "period": 1.0},
+                shutdown=None,
+            ),
             sv.ChildSpec("dispatcher", Dispatcher, args=(self,)),
-        ]  # fmt: skip
+        ]
         if self.config.tcp_server_port is not False:
             children.append(sv.ChildSpec("tcp_listener", TcpListener, args=(self,)))
         ref = sv.Supervisor.start(children, "one_for_one", 100, 1.0)
@@ -261,7 +271,7 @@ class Node:
                 raise BadRpc(("not_running", "dispatcher"))
             self._dispatcher = dispatcher = ref
         try:
-            found: Connection = dispatcher.ask(target)
+            found = cast("Connection", dispatcher.ask(target))
         except pykka.ActorDeadError:
             raise BadRpc(("not_running", "dispatcher")) from None
         return found
@@ -278,8 +288,16 @@ class Node:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def _submit(self, target: Any, kind: int, body: bytes, flags: int,
-                send_timeout: float | None, *, reply: bool) -> tuple[Connection | None, int, Reply | None]:  # fmt: skip
+    def _submit(
+        self,
+        target: Any,
+        kind: int,
+        body: bytes,
+        flags: int,
+        send_timeout: float | None,
+        *,
+        reply: bool,
+    ) -> tuple[Connection | None, int, Reply | None]:
         if _node_name(target) == self.name:
             slot = Reply() if reply else None
             self.workers.submit(self._run_local, flags, body, slot)
@@ -293,16 +311,25 @@ class Node:
         if slot is not None:
             slot.set_raw(kind, out_flags, out)
 
-    def call(self, node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
-             kwargs: Mapping[str, Any] | None = None, *, timeout: float | None = None,
-             send_timeout: float | None = None) -> Any:  # fmt: skip
+    def call(
+        self,
+        node: Any,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        send_timeout: float | None = None,
+    ) -> Any:
         """Call ``module.function(*args, **kwargs)`` on ``node`` and return its result."""
         target = _check_target(node)
         wait = _check_timeout("timeout", timeout, self.config.call_receive_timeout)
         send_timeout = _check_timeout("send_timeout", send_timeout, None)
         body, flags = _encode_request(module, function, args, kwargs)
-        connection, request_id, slot = self._submit(target, _wire.CALL, body, flags, send_timeout,
-                                                    reply=True)  # fmt: skip
+        connection, request_id, slot = self._submit(
+            target, _wire.CALL, body, flags, send_timeout, reply=True
+        )
         assert slot is not None
         if not slot.wait(wait):
             if connection is not None:
@@ -310,8 +337,16 @@ class Node:
             raise BadRpc("timeout")
         return resolve(slot)
 
-    def cast(self, node: Any, module: Any, function: str | None = None, args: Sequence[Any] = (),
-             kwargs: Mapping[str, Any] | None = None, *, send_timeout: float | None = None) -> bool:  # fmt: skip
+    def cast(
+        self,
+        node: Any,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        send_timeout: float | None = None,
+    ) -> bool:
         """Run ``module.function(*args, **kwargs)`` on ``node``, fire and forget; always True."""
         target = _check_target(node)
         send_timeout = _check_timeout("send_timeout", send_timeout, None)
@@ -322,14 +357,21 @@ class Node:
             logger.debug("event=cast_dropped node=%s reason=%r", _node_name(target), exc.reason)
         return True
 
-    def async_call(self, node: Any, module: Any, function: str | None = None,
-                   args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> AsyncKey:  # fmt: skip
+    def async_call(
+        self,
+        node: Any,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> AsyncKey:
         """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key."""
         target = _check_target(node)
         body, flags = _encode_request(module, function, args, kwargs)
         try:
-            connection, request_id, slot = self._submit(target, _wire.CALL, body, flags, None,
-                                                        reply=True)  # fmt: skip
+            connection, request_id, slot = self._submit(
+                target, _wire.CALL, body, flags, None, reply=True
+            )
         except RpcError as exc:
             connection, request_id, slot = None, 0, Reply()
             slot.set_error(exc)
@@ -348,7 +390,7 @@ class Node:
         return value.value
 
     def nb_yield(self, key: AsyncKey, timeout: float | None = 0) -> Value | None:
-        """``Value(result)`` if the outcome arrives within ``timeout`` (None: no limit), else None."""
+        """``Value(result)`` if ready within ``timeout`` (None: no limit), else ``None``."""
         if not isinstance(key, AsyncKey):
             raise TypeError(f"expected an AsyncKey, not {type(key).__name__}")
         if timeout is not None:
@@ -374,4 +416,3 @@ def _expire(connection: Connection | None, request_id: int, slot: Reply) -> None
     if connection is not None:
         connection.forget(request_id)
     slot.set_error(BadRpc("timeout"))
-

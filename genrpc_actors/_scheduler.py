@@ -56,9 +56,7 @@ class Scheduler:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._stopped and (
-                    not self._heap or self._heap[0][0] > self._clock()
-                ):
+                while not self._stopped and (not self._heap or self._heap[0][0] > self._clock()):
                     delay = self._heap[0][0] - self._clock() if self._heap else None
                     self._wake.wait(delay)
                 if self._stopped:

@@ -31,8 +31,18 @@ RECV_SIZE = 256 * 1024
 class ServerSettings:
     """What every accepted connection of a node shares."""
 
-    __slots__ = ("auth_timeout", "control", "cookie", "deliver", "inactivity", "keepalive",
-                 "max_frame", "name", "send_timeout", "workers")  # fmt: skip
+    __slots__ = (
+        "auth_timeout",
+        "control",
+        "cookie",
+        "deliver",
+        "inactivity",
+        "keepalive",
+        "max_frame",
+        "name",
+        "send_timeout",
+        "workers",
+    )
 
     def __init__(
         self,
@@ -49,7 +59,11 @@ class ServerSettings:
         deliver: Callable[[str, Any], bool],
     ) -> None:
         self.name, self.cookie, self.control, self.workers = name, cookie, control, workers
-        self.auth_timeout, self.send_timeout, self.inactivity = auth_timeout, send_timeout, inactivity
+        self.auth_timeout, self.send_timeout, self.inactivity = (
+            auth_timeout,
+            send_timeout,
+            inactivity,
+        )
         self.keepalive, self.max_frame, self.deliver = keepalive, max_frame, deliver
 
 
@@ -143,7 +157,7 @@ class ServerConnection:
                     if exc.reply:
                         sock.sendall(exc.reply)
                     raise
-                if handshake.done:
+                if handshake.state == "done":
                     break
         if decoder.buffered:
             raise _Closed("invalid_message")  # nothing may follow the handshake unasked
@@ -215,7 +229,9 @@ class ServerConnection:
                 self.last_activity = time.monotonic()
                 return
             except OSError as exc:
-                logger.info("event=reply_failed peer=%s reason=%s", self.peer, reason_of_oserror(exc))
+                logger.info(
+                    "event=reply_failed peer=%s reason=%s", self.peer, reason_of_oserror(exc)
+                )
         self.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import sys
@@ -34,9 +35,7 @@ def set_send_timeout(sock: socket.socket, seconds: float | None) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", whole, micro))
 
 
-def connect(
-    host: str, port: int, timeout: float, keepalive: tuple[int, int, int]
-) -> socket.socket:
+def connect(host: str, port: int, timeout: float, keepalive: tuple[int, int, int]) -> socket.socket:
     """A connected, configured, blocking socket. Raises ``OSError`` (or ``TimeoutError``)."""
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
@@ -56,11 +55,7 @@ def listen(address: str, port: int) -> socket.socket:
 
 def shutdown(sock: socket.socket) -> None:
     """Wake a thread blocked in ``recv``/``accept`` on ``sock`` and close it; never raises."""
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass

@@ -48,7 +48,9 @@ class WorkerPool:
             with self._lock:
                 self._started += 1
                 thread = threading.Thread(
-                    target=self._work, name=f"genrpc-worker-{self._name}-{self._started}", daemon=True
+                    target=self._work,
+                    name=f"genrpc-worker-{self._name}-{self._started}",
+                    daemon=True,
                 )
                 self._threads.add(thread)
             thread.start()
@@ -83,7 +85,7 @@ class WorkerPool:
                 self.busy += 1
                 try:
                     job(*args)
-                except BaseException:  # noqa: BLE001 - a job never takes its worker down
+                except BaseException:
                     logger.exception("event=worker_job_failed pool=%s", self._name)
                 finally:
                     self.busy -= 1

@@ -30,3 +30,8 @@ def _no_actor_left_behind() -> Iterator[None]:
         thread.join(5.0)
     still = [t.name for t in left if t.is_alive()]
     assert not still, f"threads left running: {still}"
+
+
+from genrpc_actors.testing import local_node_factory  # noqa: E402, F401 - a fixture
+
+from .node_fixtures import fake_port, master, master_port, slave  # noqa: E402, F401 - fixtures
