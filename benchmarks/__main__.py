@@ -1,5 +1,6 @@
 """Run every benchmark in turn (``make bench``)."""
 
-from benchmarks import supervisor_restart
+from benchmarks import node_calls, supervisor_restart
 
 supervisor_restart.main([])
+node_calls.main([])

@@ -161,12 +161,14 @@ def test_unpicklable_argument_fails_before_sending(node):
 
 
 def test_authentication_timeout(slave):
-    with gen_rpc.Node.start(ME, cookie=COOKIE, tcp_server_port=0, authentication_timeout=0.5) as n:
-        with socket.create_connection(("127.0.0.1", n.port)) as raw:
-            wait_for(lambda: len(n.acceptors) == 1)
-            raw.settimeout(5)
-            assert raw.recv(1) == b""  # closed by the node after 0.5 s, nothing sent
-            wait_for(lambda: not n.acceptors)
+    with (
+        gen_rpc.Node.start(ME, cookie=COOKIE, tcp_server_port=0, authentication_timeout=0.5) as n,
+        socket.create_connection(("127.0.0.1", n.port)) as raw,
+    ):
+        wait_for(lambda: len(n.acceptors) == 1)
+        raw.settimeout(5)
+        assert raw.recv(1) == b""  # closed by the node after 0.5 s, nothing sent
+        wait_for(lambda: not n.acceptors)
 
 
 @pytest.mark.parametrize(
@@ -278,9 +280,12 @@ def test_client_inactivity_never_closes_under_a_pending_call(node):
 
 
 def test_server_inactivity_timeout():
-    with gen_rpc.Node.start(
-        ME, cookie=COOKIE, tcp_server_port=0, server_inactivity_timeout=0.5
-    ) as n, peer(n) as p:
+    with (
+        gen_rpc.Node.start(
+            ME, cookie=COOKIE, tcp_server_port=0, server_inactivity_timeout=0.5
+        ) as n,
+        peer(n) as p,
+    ):
         assert p.call(ME, "operator", "add", (1, 1)) == 2
         assert len(n.acceptors) == 1
         wait_for(lambda: not n.acceptors)
