@@ -66,8 +66,10 @@ __all__ = [
 
 
 def start(name: str, *, config: Config | None = None, **overrides: Any) -> Node:
-    """Start a node (``Node.start``); the first one in the process becomes the default node."""
-    return Node.start(name, config=config, **overrides)
+    """Start a node (``Node.start``) and make it the default node if there is none."""
+    started = Node.start(name, config=config, **overrides)
+    started.make_default()
+    return started
 
 
 def stop() -> None:

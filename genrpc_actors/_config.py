@@ -94,9 +94,18 @@ class Config:
         cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
     ) -> Config:
         """Read a TOML file (keys at the top level or under ``[genrpc]``), then the environment."""
-        with Path(path).open("rb") as stream:
-            data = tomllib.load(stream)
-        table = data.get("genrpc", data)
+        try:
+            with Path(path).open("rb") as stream:
+                data = tomllib.load(stream)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("file", f"{path}: {exc}") from None
+        table = dict(data.get("genrpc", data))
+        per_node = table.get("client_config_per_node")
+        if isinstance(per_node, dict):  # TOML has no tuples: ["ssl", 5370] means ("ssl", 5370)
+            table["client_config_per_node"] = {
+                node: tuple(entry) if isinstance(entry, list) else entry
+                for node, entry in per_node.items()
+            }
         unknown = set(table) - set(cls.keys())
         if unknown:
             raise ConfigError(sorted(unknown)[0], f"unknown key in {path}")

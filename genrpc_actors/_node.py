@@ -150,15 +150,20 @@ class Node:
 
     @classmethod
     def start(cls, name: str, *, config: Config | None = None, **overrides: Any) -> Node:
-        """Start a node; the first one in the process becomes the default node."""
+        """Start a node, used through its methods (``genrpc_actors.start`` also makes the first
+        node of the process its default node)."""
         base = config if config is not None else Config.from_env()
         node = cls(name, base.replace(**overrides) if overrides else base)
         node._start_tree()
+        return node
+
+    def make_default(self) -> bool:
+        """Make this the process's default node unless another one is; True if it now is."""
         global _default  # noqa: PLW0603 - the process's default node, as gen_rpc's node()
         with _default_lock:
-            if _default is None:
-                _default = node
-        return node
+            if _default is None and not self._stopped:
+                _default = self
+            return _default is self
 
     def _start_tree(self) -> None:
         children = [

@@ -7,7 +7,7 @@ Every frame, on TCP and TLS alike, is a 4-byte big-endian length followed by tha
 
     frame      := length:u32be payload[length]
 
-Handshake (before it ends, every frame is at most ``PREAUTH_MAX`` = 512 bytes and is parsed by
+Handshake (before it ends, every frame is at most ``PREAUTH_MAX`` = 1024 bytes and is parsed by
 ``struct``, never unpickled; a longer length prefix closes the connection at once)::
 
     HELLO      C->S  "GRPC" v:u8=1 type:u8=1 c1[32] tlen:u16 target[tlen] clen:u16 client[clen]
@@ -67,7 +67,8 @@ __all__ = [
     "parse_message",
 ]
 
-PREAUTH_MAX: Final = 512
+PREAUTH_MAX: Final = 1024
+MAX_NAME: Final = 255
 CHALLENGE_SIZE: Final = 32
 MAGIC: Final = b"GRPC"
 VERSION: Final = 1
@@ -153,7 +154,7 @@ class FrameDecoder:
 
 def _name_bytes(name: str) -> bytes:
     data = name.encode()
-    if not data or len(data) > 255:  # noqa: PLR2004
+    if not data or len(data) > MAX_NAME:
         raise ValueError(f"a node name must be 1 to 255 bytes of UTF-8, not {name!r}")
     return data
 
@@ -167,7 +168,7 @@ def _read_name(payload: bytes, offset: int) -> tuple[str, int]:
         raise HandshakeError("invalid_message")
     (size,) = struct.unpack_from(">H", payload, offset)
     raw = payload[offset + 2 : offset + 2 + size]
-    if len(raw) != size or not size:
+    if len(raw) != size or not 0 < size <= MAX_NAME:
         raise HandshakeError("invalid_message")
     try:
         return raw.decode(), offset + 2 + size
@@ -218,7 +219,11 @@ class ClientHandshake:
             if status != OK:
                 raise HandshakeError(STATUS_REASONS.get(status, "invalid_message"))
             c2, proof_s = body[1:33], body[33:65]
-            self.server_name, _ = _read_name(body, 65)
+            self.server_name, end = _read_name(body, 65)
+            if end != len(body):
+                raise HandshakeError("invalid_message")
+            if self.server_name.encode() != self._target:
+                raise HandshakeError("badnode")  # not the node we asked for, whatever it says
             expected = _proof(self._cookie, b"genrpc-server", self._c1, c2, self._target)
             if not hmac.compare_digest(proof_s, expected):
                 raise HandshakeError("invalid_cookie")
@@ -274,10 +279,12 @@ class ServerHandshake:
         if self.state == "await_proof":
             _check_prefix(payload, PROOF)
             proof_c = payload[_PREFIX.size :]
+            if len(proof_c) != CHALLENGE_SIZE:
+                raise HandshakeError("invalid_message")
             expected = _proof(
                 self._cookie, b"genrpc-client", self._c2, self._c1, self.peer_name.encode()
             )
-            if len(proof_c) != CHALLENGE_SIZE or not hmac.compare_digest(proof_c, expected):
+            if not hmac.compare_digest(proof_c, expected):
                 raise HandshakeError("invalid_cookie", _result(INVALID_COOKIE))
             self.state = "done"
             return _result(OK)

@@ -63,10 +63,10 @@ def node_statistics() -> dict[str, Any]:
 
 def _serve(name: str, config: dict[str, Any], pipe: Pipe, log_level: int) -> None:
     logging.basicConfig(level=log_level, stream=sys.stderr, format=f"{name} %(name)s %(message)s")
-    from genrpc_actors._node import Node  # noqa: PLC0415 - imported in the child process
+    import genrpc_actors  # noqa: PLC0415 - imported in the child process
 
     try:
-        node = Node.start(name, **config)
+        node = genrpc_actors.start(name, **config)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         pipe.send(("error", repr(exc)))
         return

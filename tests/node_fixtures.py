@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import genrpc_actors
 from genrpc_actors import Node
 from genrpc_actors.testing import LocalNode, free_port
 
@@ -48,7 +49,7 @@ def start_master(master_port: int, fake_port: int, slave_port: int, **config: ob
         "send_timeout": 0.5,
     }
     settings.update(config)
-    return Node.start(MASTER, **settings)  # type: ignore[arg-type]
+    return genrpc_actors.start(MASTER, **settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -304,7 +304,7 @@ def test_random_tcp_close(node):
 
 def test_rpc_module_whitelist():
     config = {"rpc_module_control": "whitelist", "rpc_module_list": ["time", "genrpc_actors"]}
-    with gen_rpc.Node.start(ME, cookie=COOKIE, tcp_server_port=0, **config) as n:
+    with gen_rpc.start(ME, cookie=COOKIE, tcp_server_port=0, **config) as n:
         assert isinstance(n.call(ME, "time", "time"), float)
         assert n.call(ME, "genrpc_actors", "node") == ME
         for module, function in (("os", "getpid"), ("sys", "getrecursionlimit")):
