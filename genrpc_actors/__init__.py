@@ -28,7 +28,7 @@ from genrpc_actors._errors import (
     RemoteError,
     RpcError,
 )
-from genrpc_actors._node import Node, default_node
+from genrpc_actors._node import Node, NodeStatistics, default_node
 from genrpc_actors._reply import AsyncKey, Value
 
 try:
@@ -45,6 +45,7 @@ __all__ = [
     "NameTakenError",
     "NoNodeError",
     "Node",
+    "NodeStatistics",
     "RemoteError",
     "RpcError",
     "Value",

@@ -6,6 +6,7 @@ import copy
 import logging
 import threading
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Self, cast
 
 import pykka
@@ -23,12 +24,26 @@ from genrpc_actors._scheduler import Scheduler
 from genrpc_actors._serving import ServerConnection, ServerSettings
 from genrpc_actors._workers import WorkerPool
 
-__all__ = ["Node", "default_node"]
+__all__ = ["Node", "NodeStatistics", "default_node"]
 
 logger = logging.getLogger("genrpc_actors")
 
 _default: Node | None = None
 _default_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatistics:
+    """A node's counters at one moment."""
+
+    name: str
+    port: int
+    running: bool
+    connections: int  # outgoing, one per (node, key)
+    pending_calls: int  # requests awaiting a reply on those connections
+    acceptors: int  # incoming connections
+    workers: int  # worker threads, busy or idle
+    busy_workers: int
 
 
 def default_node() -> Node:
@@ -218,7 +233,24 @@ class Node:
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"
-        return f"<Node {self.name} port={self.port} {state} connections={len(self.connections)}>"
+        return (
+            f"<Node {self.name} port={self.port} {state} connections={len(self.connections)}"
+            f" acceptors={len(self.acceptors)}>"
+        )
+
+    def statistics(self) -> NodeStatistics:
+        """The node's counters now."""
+        connections = list(self.connections.values())
+        return NodeStatistics(
+            name=self.name,
+            port=self.port,
+            running=not self._stopped,
+            connections=len(connections),
+            pending_calls=sum(c.pending for c in connections),
+            acceptors=len(self.acceptors),
+            workers=self.workers.size,
+            busy_workers=self.workers.busy,
+        )
 
     @property
     def tree(self) -> sv.Supervisor:

@@ -368,3 +368,19 @@ def test_several_nodes_in_one_process(node):
         assert b.call(ME, "operator", "add", (1, 2)) == 3
         assert c.call(ME, "operator", "add", (2, 2)) == 4
         assert gen_rpc.node() == ME
+
+
+def test_statistics_and_repr(node):
+    assert repr(node) == f"<Node {ME} port={node.port} running connections=0 acceptors=0>"
+    node.call(ME, "operator", "add", (1, 1))
+    stats = node.statistics()
+    assert (stats.name, stats.port, stats.running, stats.connections) == (ME, node.port, True, 0)
+    assert stats.workers >= 1
+    assert stats.pending_calls == 0
+    with peer(node) as p:
+        p.call(ME, "operator", "add", (1, 1))
+        assert p.statistics().connections == 1
+        assert node.statistics().acceptors == 1
+    node.stop()
+    assert not node.statistics().running
+    assert repr(node).endswith("stopped connections=0 acceptors=0>")

@@ -68,3 +68,61 @@ def test_the_cli_entry_point_answers_version():
     )
     assert out.returncode == 0
     assert out.stdout.strip()
+
+
+GENRPC_API = {
+    "AsyncKey",
+    "BadRpc",
+    "BadTcp",
+    "Config",
+    "ConfigError",
+    "NameTakenError",
+    "NoNodeError",
+    "Node",
+    "NodeStatistics",
+    "RemoteError",
+    "RpcError",
+    "Value",
+    "__version__",
+    "async_call",
+    "call",
+    "cast",
+    "nb_yield",
+    "node",
+    "nodes",
+    "register",
+    "registered",
+    "start",
+    "stop",
+    "unregister",
+    "whereis",
+    "yield_",
+}
+
+
+def test_genrpc_actors_exports_exactly_its_api():
+    import genrpc_actors
+
+    assert set(genrpc_actors.__all__) == GENRPC_API
+    public = {n for n in vars(genrpc_actors) if not n.startswith("_")}
+    assert public - GENRPC_API <= {
+        "annotations",
+        "testing",
+        "version",
+        "PackageNotFoundError",
+        "Mapping",
+        "Sequence",
+        "Any",
+        "pykka",
+    }
+
+
+def test_error_tree():
+    import genrpc_actors as g
+
+    assert issubclass(g.RemoteError, g.BadRpc)
+    for error in (g.BadRpc, g.BadTcp, g.NoNodeError, g.NameTakenError, g.ConfigError):
+        assert issubclass(error, g.RpcError)
+    error = g.BadRpc(("external_source_error", "down"))
+    assert error.reason == ("external_source_error", "down")
+    assert pickle.loads(pickle.dumps(error)).reason == error.reason
