@@ -12,11 +12,8 @@ Every module-level function uses the process's default node (the first one start
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
-
-import pykka
+import importlib.metadata as _metadata
+from typing import TYPE_CHECKING, Any
 
 from genrpc_actors._config import Config
 from genrpc_actors._errors import (
@@ -28,12 +25,18 @@ from genrpc_actors._errors import (
     RemoteError,
     RpcError,
 )
-from genrpc_actors._node import Node, NodeStatistics, default_node
+from genrpc_actors._node import Node, NodeStatistics
+from genrpc_actors._node import default_node as _default_node
 from genrpc_actors._reply import AsyncKey, Value
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import pykka
+
 try:
-    __version__ = version("genrpc-actors")
-except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = _metadata.version("genrpc-actors")
+except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [
@@ -75,17 +78,17 @@ def start(name: str, *, config: Config | None = None, **overrides: Any) -> Node:
 
 def stop() -> None:
     """Stop the default node: its whole tree, sockets closed, threads joined."""
-    default_node().stop()
+    _default_node().stop()
 
 
 def node() -> str:
     """The default node's name."""
-    return default_node().name
+    return _default_node().name
 
 
 def nodes() -> list[str]:
     """Remote nodes the default node holds an outgoing connection to, sorted."""
-    return default_node().nodes()
+    return _default_node().nodes()
 
 
 def call(
@@ -99,7 +102,7 @@ def call(
     send_timeout: float | None = None,
 ) -> Any:
     """Call ``module.function(*args, **kwargs)`` on ``node``; see :meth:`Node.call`."""
-    return default_node().call(
+    return _default_node().call(
         node, module, function, args, kwargs, timeout=timeout, send_timeout=send_timeout
     )
 
@@ -114,7 +117,7 @@ def cast(
     send_timeout: float | None = None,
 ) -> bool:
     """Fire and forget; always ``True``; see :meth:`Node.cast`."""
-    return default_node().cast(node, module, function, args, kwargs, send_timeout=send_timeout)
+    return _default_node().cast(node, module, function, args, kwargs, send_timeout=send_timeout)
 
 
 def async_call(
@@ -125,31 +128,31 @@ def async_call(
     kwargs: Mapping[str, Any] | None = None,
 ) -> AsyncKey:
     """Start a call, return its key at once; see :meth:`Node.async_call`."""
-    return default_node().async_call(node, module, function, args, kwargs)
+    return _default_node().async_call(node, module, function, args, kwargs)
 
 
 def yield_(key: AsyncKey) -> Any:
     """The outcome of an async call, waiting without limit."""
-    return default_node().yield_(key)
+    return _default_node().yield_(key)
 
 
 def nb_yield(key: AsyncKey, timeout: float | None = 0) -> Value | None:
     """``Value(result)`` if ready within ``timeout``, else ``None``."""
-    return default_node().nb_yield(key, timeout)
+    return _default_node().nb_yield(key, timeout)
 
 
 def register(name: str, actor_ref: pykka.ActorRef[Any]) -> None:
     """Name an actor (the target of abcast/sbcast); ``NameTakenError`` if a live one has it."""
-    default_node().register(name, actor_ref)
+    _default_node().register(name, actor_ref)
 
 
 def unregister(name: str) -> None:
-    default_node().unregister(name)
+    _default_node().unregister(name)
 
 
 def whereis(name: str) -> pykka.ActorRef[Any] | None:
-    return default_node().whereis(name)
+    return _default_node().whereis(name)
 
 
 def registered() -> list[str]:
-    return default_node().registered()
+    return _default_node().registered()
