@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import supervision as sv
 from genrpc_actors import _tcp
-from genrpc_actors._connection import Connection, Endpoint
-from genrpc_actors._errors import BadTcp, RpcError
+from genrpc_actors._connection import Connection
+from genrpc_actors._errors import BadRpc, BadTcp, RpcError
 from genrpc_actors._serving import ServerConnection
 
 if TYPE_CHECKING:
@@ -105,11 +105,10 @@ class ConnectionClosed(Exception):  # noqa: N818 - an exit reason, not an error 
 class ClientActor(sv.SupervisedActor):
     """One per ``(node, key)``: owns the outgoing connection and its reader thread."""
 
-    def __init__(self, node: Node, target: Any, endpoint: Endpoint) -> None:
+    def __init__(self, node: Node, target: Any, connection: Connection) -> None:
         super().__init__()
-        self._node, self._target = node, target
-        self.connection = Connection(endpoint, self._closed)
-        node.connections[target] = self.connection  # the dispatcher hands it out from here
+        self._node, self._target, self.connection = node, target, connection
+        connection.on_closed = self._closed
 
     def on_start(self) -> None:
         self.connection.start()
@@ -139,13 +138,20 @@ class Dispatcher(sv.SupervisedActor):
         if existing is not None and not existing.closed:
             return existing
         endpoint = node.endpoint_for(target)  # may raise BadRpc(external_source_error)
-        node.tree_child_handle("clients").start_child(
-            sv.ChildSpec(
-                "client",
-                ClientActor,
-                args=(node, target, endpoint),
-                restart="temporary",
-                shutdown=5.0,
+        connection = Connection(endpoint)
+        node.connections[target] = connection
+        try:
+            node.tree_child_handle("clients").start_child(
+                sv.ChildSpec(
+                    "client",
+                    ClientActor,
+                    args=(node, target, connection),
+                    restart="temporary",
+                    shutdown=5.0,
+                )
             )
-        )
-        return node.connections[target]
+        except Exception as exc:
+            node.forget_connection(target, connection)
+            connection.close(BadRpc(("client_not_started", repr(exc))))
+            raise BadRpc(("client_not_started", repr(exc))) from exc
+        return connection

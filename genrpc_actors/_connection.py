@@ -70,11 +70,9 @@ class Endpoint:
 class Connection:
     """Pending requests, a send lock, and the reader thread of one outgoing connection."""
 
-    def __init__(
-        self, endpoint: Endpoint, on_closed: Callable[[Connection, RpcError], None]
-    ) -> None:
+    def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self._on_closed = on_closed
+        self.on_closed: Callable[[Connection, RpcError], None] | None = None  # set by the owner
         self._lock = threading.Lock()
         self._pending: dict[int, Reply] = {}
         self._ids = itertools.count(1)
@@ -194,7 +192,8 @@ class Connection:
             error = BadTcp(("internal_error", repr(exc)))
         finally:
             self.close(error)
-            self._on_closed(self, error)
+            if self.on_closed is not None:
+                self.on_closed(self, error)
 
     def _connect(self) -> socket.socket:
         endpoint = self.endpoint
