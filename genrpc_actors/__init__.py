@@ -25,12 +25,13 @@ from genrpc_actors._errors import (
     RemoteError,
     RpcError,
 )
+from genrpc_actors._multi import MultiResult
 from genrpc_actors._node import Node, NodeStatistics
 from genrpc_actors._node import default_node as _default_node
 from genrpc_actors._reply import AsyncKey, Value
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     import pykka
 
@@ -45,6 +46,7 @@ __all__ = [
     "BadTcp",
     "Config",
     "ConfigError",
+    "MultiResult",
     "NameTakenError",
     "NoNodeError",
     "Node",
@@ -53,14 +55,18 @@ __all__ = [
     "RpcError",
     "Value",
     "__version__",
+    "abcast",
     "async_call",
     "call",
     "cast",
+    "eval_everywhere",
+    "multicall",
     "nb_yield",
     "node",
     "nodes",
     "register",
     "registered",
+    "sbcast",
     "start",
     "stop",
     "unregister",
@@ -156,3 +162,43 @@ def whereis(name: str) -> pykka.ActorRef[Any] | None:
 
 def registered() -> list[str]:
     return _default_node().registered()
+
+
+def multicall(
+    nodes: Iterable[Any] | None,
+    module: Any,
+    function: str | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    timeout: float | None = None,
+) -> MultiResult:
+    """Call on every node at once, one deadline for all; see :meth:`Node.multicall`."""
+    return _default_node().multicall(nodes, module, function, args, kwargs, timeout=timeout)
+
+
+def eval_everywhere(
+    nodes: Iterable[Any] | None,
+    module: Any,
+    function: str | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    send_timeout: float | None = None,
+) -> None:
+    """Cast to every node."""
+    _default_node().eval_everywhere(
+        nodes, module, function, args, kwargs, send_timeout=send_timeout
+    )
+
+
+def abcast(nodes: Iterable[Any] | None, name: str, msg: Any) -> None:
+    """``tell(msg)`` to the actor registered as ``name`` on every node."""
+    _default_node().abcast(nodes, name, msg)
+
+
+def sbcast(
+    nodes: Iterable[Any] | None, name: str, msg: Any, *, timeout: float | None = None
+) -> tuple[list[Any], list[Any]]:
+    """As abcast, and wait: ``(good_nodes, bad_nodes)``."""
+    return _default_node().sbcast(nodes, name, msg, timeout=timeout)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, cast
 
@@ -16,10 +15,12 @@ from genrpc_actors import _wire
 from genrpc_actors._actors import Dispatcher, TcpListener
 from genrpc_actors._config import Config, resolve_cookie
 from genrpc_actors._connection import Connection, Endpoint
-from genrpc_actors._errors import BadRpc, NoNodeError, RemoteError, RpcError
+from genrpc_actors._errors import BadRpc, NoNodeError, RpcError
 from genrpc_actors._execute import ModuleControl, run_request
+from genrpc_actors._multi import MultiNodeCalls
 from genrpc_actors._registry import Registry
 from genrpc_actors._reply import AsyncKey, Reply, Value
+from genrpc_actors._requests import check_target, check_timeout, encode_request, node_name, resolve
 from genrpc_actors._scheduler import Scheduler
 from genrpc_actors._serving import ServerConnection, ServerSettings
 from genrpc_actors._workers import WorkerPool
@@ -54,87 +55,14 @@ def default_node() -> Node:
     return node
 
 
-def _node_name(target: Any) -> str:
-    return str(target[0] if isinstance(target, tuple) else target)
-
-
-def _check_target(node: Any) -> Any:
-    name = node[0] if isinstance(node, tuple) and len(node) == 2 else node  # noqa: PLR2004
-    if isinstance(node, tuple) and len(node) != 2:  # noqa: PLR2004
-        raise TypeError(f"node must be 'name@host' or ('name@host', key), not {node!r}")
-    if not isinstance(name, str):
-        raise TypeError(f"node must be 'name@host' or ('name@host', key), not {node!r}")
-    if name.count("@") != 1 or name.startswith("@") or name.endswith("@"):
-        raise ValueError(f"a node name is 'name@host', not {name!r}")
-    if isinstance(node, tuple) and not isinstance(node[1], Hashable):
-        raise TypeError(f"a shard key must be hashable, not {type(node[1]).__name__}")
-    return node
-
-
-def _check_timeout(name: str, value: Any, default: float | None) -> float | None:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be seconds or None, not {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, not {value}")
-    return float(value)
-
-
-def _encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[bytes, int]:
-    version = None
-    if isinstance(module, tuple):
-        if len(module) != 2 or not isinstance(module[0], str):  # noqa: PLR2004
-            raise TypeError(f"module must be 'pkg.mod' or ('pkg.mod', version), not {module!r}")
-        module, version = module
-    if isinstance(module, str):
-        if not module:
-            raise ValueError("module name is empty")
-        if not isinstance(function, str) or not function:
-            raise TypeError(f"function must be an attribute name (str), not {function!r}")
-    elif callable(module):
-        if function is not None:
-            raise TypeError("with a callable as module, leave function out")
-    else:
-        raise TypeError(
-            f"module must be a str, a (str, version) tuple or a callable, not {module!r}"
-        )
-    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
-        raise TypeError(f"args must be a sequence, not {type(args).__name__}")
-    if kwargs is not None and not isinstance(kwargs, Mapping):
-        raise TypeError(f"kwargs must be a mapping or None, not {type(kwargs).__name__}")
-    try:
-        return _wire.encode_body((module, version, function, tuple(args), dict(kwargs or {})))
-    except Exception as exc:
-        raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
-
-
-def resolve(reply: Reply) -> Any:
-    """The outcome of a reply: the value, or the error raised (a fresh copy per caller)."""
-    if reply.error is not None:
-        raise copy.copy(reply.error)
-    assert reply.raw is not None
-    kind, flags, body = reply.raw
-    try:
-        decoded = _wire.decode_body(body, flags)
-    except Exception as exc:  # noqa: BLE001 - e.g. a class this process cannot import
-        raise BadRpc(("undecodable_reply", f"{type(exc).__name__}: {exc}")) from None
-    if kind == _wire.ERROR:
-        reason, exception, tb, type_name, text = decoded
-        if reason == "EXIT":
-            raise RemoteError(exception, tb, type_name, f"remote {type_name}: {text}")
-        raise BadRpc(reason)
-    return decoded
-
-
-class Node:
+class Node(MultiNodeCalls):
     """A node: its listener, acceptors, clients, dispatcher and worker pool, and the RPC API.
 
     ``Node.start(name, config=None, **overrides)`` starts one; it is a context manager.
     """
 
     def __init__(self, name: str, config: Config) -> None:
-        _check_target(name)
+        check_target(name)
         self.name = name
         self.config = config
         self.cookie = resolve_cookie(config)
@@ -271,7 +199,7 @@ class Node:
         return c.socket_keepalive_idle, c.socket_keepalive_interval, c.socket_keepalive_count
 
     def endpoint_for(self, target: Any) -> Endpoint:
-        name = _node_name(target)
+        name = node_name(target)
         per_node = self.config.client_config_per_node
         if isinstance(per_node, Mapping):
             driver, port = self.config.client_target(name)
@@ -297,7 +225,7 @@ class Node:
             max_frame=c.max_frame_size,
         )
 
-    def _connection(self, target: Any) -> Connection:
+    def _connection_for(self, target: Any) -> Connection:
         connection = self.connections.get(target)
         if connection is not None and not connection.closed:
             return connection
@@ -319,7 +247,7 @@ class Node:
 
     def nodes(self) -> list[str]:
         """Remote nodes this node holds an outgoing connection to, sorted (keys count once)."""
-        names = {_node_name(t) for t, c in list(self.connections.items()) if not c.closed}
+        names = {node_name(t) for t, c in list(self.connections.items()) if not c.closed}
         names.discard(self.name)
         return sorted(names)
 
@@ -335,11 +263,11 @@ class Node:
         *,
         reply: bool,
     ) -> tuple[Connection | None, int, Reply | None]:
-        if _node_name(target) == self.name:
+        if node_name(target) == self.name:
             slot = Reply() if reply else None
             self.workers.submit(self._run_local, flags, body, slot)
             return None, 0, slot
-        connection = self._connection(target)
+        connection = self._connection_for(target)
         request_id, slot = connection.request(kind, flags, body, send_timeout, reply=reply)
         return connection, request_id, slot
 
@@ -360,10 +288,10 @@ class Node:
         send_timeout: float | None = None,
     ) -> Any:
         """Call ``module.function(*args, **kwargs)`` on ``node`` and return its result."""
-        target = _check_target(node)
-        wait = _check_timeout("timeout", timeout, self.config.call_receive_timeout)
-        send_timeout = _check_timeout("send_timeout", send_timeout, None)
-        body, flags = _encode_request(module, function, args, kwargs)
+        target = check_target(node)
+        wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
+        send_timeout = check_timeout("send_timeout", send_timeout, None)
+        body, flags = encode_request(module, function, args, kwargs)
         connection, request_id, slot = self._submit(
             target, _wire.CALL, body, flags, send_timeout, reply=True
         )
@@ -385,13 +313,13 @@ class Node:
         send_timeout: float | None = None,
     ) -> bool:
         """Run ``module.function(*args, **kwargs)`` on ``node``, fire and forget; always True."""
-        target = _check_target(node)
-        send_timeout = _check_timeout("send_timeout", send_timeout, None)
+        target = check_target(node)
+        send_timeout = check_timeout("send_timeout", send_timeout, None)
         try:
-            body, flags = _encode_request(module, function, args, kwargs)
+            body, flags = encode_request(module, function, args, kwargs)
             self._submit(target, _wire.CAST, body, flags, send_timeout, reply=False)
         except RpcError as exc:
-            logger.debug("event=cast_dropped node=%s reason=%r", _node_name(target), exc.reason)
+            logger.debug("event=cast_dropped node=%s reason=%r", node_name(target), exc.reason)
         return True
 
     def async_call(
@@ -403,8 +331,8 @@ class Node:
         kwargs: Mapping[str, Any] | None = None,
     ) -> AsyncKey:
         """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key."""
-        target = _check_target(node)
-        body, flags = _encode_request(module, function, args, kwargs)
+        target = check_target(node)
+        body, flags = encode_request(module, function, args, kwargs)
         try:
             connection, request_id, slot = self._submit(
                 target, _wire.CALL, body, flags, None, reply=True
@@ -431,7 +359,7 @@ class Node:
         if not isinstance(key, AsyncKey):
             raise TypeError(f"expected an AsyncKey, not {type(key).__name__}")
         if timeout is not None:
-            _check_timeout("timeout", timeout, None)
+            check_timeout("timeout", timeout, None)
         return key.wait(timeout)
 
     # -- named actors --------------------------------------------------------------------------

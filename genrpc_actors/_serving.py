@@ -209,7 +209,8 @@ class ServerConnection:
 
     def _broadcast(self, kind: int, request_id: int, flags: int, body: Any) -> None:
         delivered = False
-        if self.settings.control.allows("pykka") and not flags & _wire.DILL:
+        control = self.settings.control
+        if control.allows("pykka") and not (flags & _wire.DILL and control.enabled):
             try:
                 name, msg = _wire.decode_body(body, flags)
                 delivered = self.settings.deliver(name, msg)

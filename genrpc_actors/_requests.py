@@ -1,0 +1,86 @@
+"""Checking a call's arguments, encoding its request, and turning its reply into an outcome."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+from genrpc_actors import _wire
+from genrpc_actors._errors import BadRpc, RemoteError
+from genrpc_actors._reply import Reply
+
+__all__ = ["check_target", "check_timeout", "encode_request", "node_name", "resolve"]
+
+
+def node_name(target: Any) -> str:
+    return str(target[0] if isinstance(target, tuple) else target)
+
+
+def check_target(node: Any) -> Any:
+    name = node[0] if isinstance(node, tuple) and len(node) == 2 else node  # noqa: PLR2004
+    if isinstance(node, tuple) and len(node) != 2:  # noqa: PLR2004
+        raise TypeError(f"node must be 'name@host' or ('name@host', key), not {node!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"node must be 'name@host' or ('name@host', key), not {node!r}")
+    if name.count("@") != 1 or name.startswith("@") or name.endswith("@"):
+        raise ValueError(f"a node name is 'name@host', not {name!r}")
+    if isinstance(node, tuple) and not isinstance(node[1], Hashable):
+        raise TypeError(f"a shard key must be hashable, not {type(node[1]).__name__}")
+    return node
+
+
+def check_timeout(name: str, value: Any, default: float | None) -> float | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be seconds or None, not {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, not {value}")
+    return float(value)
+
+
+def encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[bytes, int]:
+    version = None
+    if isinstance(module, tuple):
+        if len(module) != 2 or not isinstance(module[0], str):  # noqa: PLR2004
+            raise TypeError(f"module must be 'pkg.mod' or ('pkg.mod', version), not {module!r}")
+        module, version = module
+    if isinstance(module, str):
+        if not module:
+            raise ValueError("module name is empty")
+        if not isinstance(function, str) or not function:
+            raise TypeError(f"function must be an attribute name (str), not {function!r}")
+    elif callable(module):
+        if function is not None:
+            raise TypeError("with a callable as module, leave function out")
+    else:
+        raise TypeError(
+            f"module must be a str, a (str, version) tuple or a callable, not {module!r}"
+        )
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise TypeError(f"args must be a sequence, not {type(args).__name__}")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise TypeError(f"kwargs must be a mapping or None, not {type(kwargs).__name__}")
+    try:
+        return _wire.encode_body((module, version, function, tuple(args), dict(kwargs or {})))
+    except Exception as exc:
+        raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
+
+
+def resolve(reply: Reply) -> Any:
+    """The outcome of a reply: the value, or the error raised (a fresh copy per caller)."""
+    if reply.error is not None:
+        raise copy.copy(reply.error)
+    assert reply.raw is not None
+    kind, flags, body = reply.raw
+    try:
+        decoded = _wire.decode_body(body, flags)
+    except Exception as exc:  # noqa: BLE001 - e.g. a class this process cannot import
+        raise BadRpc(("undecodable_reply", f"{type(exc).__name__}: {exc}")) from None
+    if kind == _wire.ERROR:
+        reason, exception, tb, type_name, text = decoded
+        if reason == "EXIT":
+            raise RemoteError(exception, tb, type_name, f"remote {type_name}: {text}")
+        raise BadRpc(reason)
+    return decoded
