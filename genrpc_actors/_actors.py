@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -28,23 +29,36 @@ logger = logging.getLogger("genrpc_actors")
 
 
 class TcpListener(sv.SupervisedActor):
-    """Listens on the node's TCP port; hands every accepted socket to a new acceptor."""
+    """Listens on the node's TCP port; hands every accepted socket to a new acceptor.
 
-    def __init__(self, node: Node) -> None:
+    With ``driver="ssl"`` it is the node's TLS listener: the acceptor runs the TLS handshake in
+    its own thread, so a slow or hostile client never holds up the accept loop.
+    """
+
+    def __init__(self, node: Node, driver: str = "tcp") -> None:
         super().__init__()
-        self._node = node
+        self._node, self._driver = node, driver
         config = node.config
-        port = node.port or (config.tcp_server_port if config.tcp_server_port is not False else 0)
+        configured = config.tcp_server_port if driver == "tcp" else config.ssl_server_port
+        known = node.port if driver == "tcp" else node.ssl_port  # a restart keeps the port
+        port = known or (configured if configured is not False else 0)
+        self._tls = node.server_tls if driver == "ssl" else None
         self._sock = _tcp.listen(config.listen_address, port)  # a bind error is a StartError
-        node.port = self._sock.getsockname()[1]
+        if driver == "tcp":
+            node.port = self._sock.getsockname()[1]
+        else:
+            node.ssl_port = self._sock.getsockname()[1]
         self._thread = threading.Thread(
-            target=self._accept_loop, name=f"genrpc-listener-{node.name}", daemon=True
+            target=self._accept_loop, name=f"genrpc-listener-{driver}-{node.name}", daemon=True
         )
         self._stopping = False
 
     def on_start(self) -> None:
         self._thread.start()
-        logger.info("event=listening node=%s port=%d", self._node.name, self._node.port)
+        port = self._sock.getsockname()[1]
+        logger.info(
+            "event=listening node=%s driver=%s port=%d", self._node.name, self._driver, port
+        )
 
     def on_stop(self) -> None:
         self._stopping = True
@@ -66,7 +80,7 @@ class TcpListener(sv.SupervisedActor):
                     sv.ChildSpec(
                         "acceptor",
                         AcceptorActor,
-                        args=(self._node, conn, peer),
+                        args=(self._node, conn, peer, self._tls),
                         restart="temporary",
                         shutdown=5.0,
                     )
@@ -79,10 +93,16 @@ class TcpListener(sv.SupervisedActor):
 class AcceptorActor(sv.SupervisedActor):
     """One per incoming connection: owns the socket and the thread that reads it."""
 
-    def __init__(self, node: Node, sock: socket.socket, peer: tuple[Any, ...]) -> None:
+    def __init__(
+        self,
+        node: Node,
+        sock: socket.socket,
+        peer: tuple[Any, ...],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__()
         self._node = node
-        self.connection = ServerConnection(node.server_settings, sock, peer, self._closed)
+        self.connection = ServerConnection(node.server_settings, sock, peer, self._closed, tls)
 
     def on_start(self) -> None:
         self._node.acceptors.add(self.connection)

@@ -18,6 +18,7 @@ import logging
 import os
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from genrpc_actors import _tcp, _wire
 from genrpc_actors._errors import BadRpc, BadTcp, RpcError, reason_of_oserror
 from genrpc_actors._reply import Reply
+from genrpc_actors._tls import TlsTransport
 
 __all__ = ["Connection", "Endpoint"]
 
@@ -44,6 +46,7 @@ class Endpoint:
         "port",
         "target",
         "timeouts",
+        "tls",
     )
 
     def __init__(
@@ -60,8 +63,9 @@ class Endpoint:
         inactivity: float | None,
         keepalive: tuple[int, int, int],
         max_frame: int,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.target, self.host, self.port = target, host, port
+        self.target, self.host, self.port, self.tls = target, host, port, tls
         self.local_name, self.cookie = local_name, cookie
         self.timeouts = (connect_timeout, auth_timeout, send_timeout, inactivity)
         self.keepalive, self.max_frame = keepalive, max_frame
@@ -78,6 +82,7 @@ class Connection:
         self._ids = itertools.count(1)
         self._backlog: list[tuple[bytes, float | None]] = []
         self._sock: socket.socket | None = None
+        self._io: socket.socket | TlsTransport | None = None  # the socket, or TLS over it
         self._send_timeout: float | None = None
         self.error: RpcError | None = None
         self.last_activity = time.monotonic()
@@ -150,12 +155,15 @@ class Connection:
     def _send(self, data: bytes, send_timeout: float | None) -> RpcError | None:
         """Write one message (the lock is held). Returns the error that ends the connection."""
         assert self._sock is not None
+        assert self._io is not None
         timeout = self.endpoint.timeouts[2] if send_timeout is None else send_timeout
         try:
             if timeout != self._send_timeout:
                 _tcp.set_send_timeout(self._sock, timeout)
                 self._send_timeout = timeout
-            self._sock.sendall(data)
+            self._io.sendall(data)
+        except ssl.SSLWantWriteError:
+            return BadTcp("send_timeout")
         except OSError as exc:
             reason = reason_of_oserror(exc)
             return BadTcp("send_timeout" if reason == "timeout" else reason)
@@ -168,19 +176,19 @@ class Connection:
     def _run(self) -> None:
         error: RpcError = BadTcp("closed")
         try:
-            sock = self._connect()
+            sock, io = self._connect()
             decoder = _wire.FrameDecoder(self.endpoint.max_frame)
             with self._lock:
                 if self.error is not None:
                     _tcp.shutdown(sock)
                     return
-                self._sock = sock
+                self._sock, self._io = sock, io
                 backlog, self._backlog = self._backlog, []
                 for data, send_timeout in backlog:
                     failure = self._send(data, send_timeout)
                     if failure is not None:
                         raise failure
-            self._read(sock, decoder)
+            self._read(sock, io, decoder)
         except RpcError as exc:
             error = exc
         except _wire.FrameTooLarge as exc:
@@ -195,22 +203,33 @@ class Connection:
             if self.on_closed is not None:
                 self.on_closed(self, error)
 
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> tuple[socket.socket, socket.socket | TlsTransport]:
         endpoint = self.endpoint
         connect_timeout, auth_timeout, _, _ = endpoint.timeouts
         try:
             sock = _tcp.connect(endpoint.host, endpoint.port, connect_timeout, endpoint.keepalive)
         except OSError as exc:
             raise BadRpc(reason_of_oserror(exc)) from None
+        io: socket.socket | TlsTransport = sock
         try:
-            self._authenticate(sock, auth_timeout)
+            if endpoint.tls is not None:
+                transport = TlsTransport(sock, endpoint.tls, server=False)
+                try:
+                    transport.handshake(auth_timeout)
+                except OSError as exc:
+                    raise BadTcp(reason_of_oserror(exc)) from None
+                if endpoint.target not in transport.peer_names():
+                    raise BadRpc("node_certificate_mismatch")
+                transport.send_lock = self._lock
+                io = transport
+            self._authenticate(io, auth_timeout)
         except BaseException:
             _tcp.shutdown(sock)
             raise
         logger.debug("event=connected target=%s port=%d", endpoint.target, endpoint.port)
-        return sock
+        return sock, io
 
-    def _authenticate(self, sock: socket.socket, timeout: float) -> None:
+    def _authenticate(self, sock: socket.socket | TlsTransport, timeout: float) -> None:
         endpoint = self.endpoint
         handshake = _wire.ClientHandshake(
             endpoint.cookie, endpoint.local_name, endpoint.target, os.urandom(32)
@@ -242,7 +261,9 @@ class Connection:
         except OSError as exc:
             raise BadTcp(reason_of_oserror(exc)) from None
 
-    def _read(self, sock: socket.socket, decoder: _wire.FrameDecoder) -> None:
+    def _read(
+        self, sock: socket.socket, io: socket.socket | TlsTransport, decoder: _wire.FrameDecoder
+    ) -> None:
         inactivity = self.endpoint.timeouts[3]
         poller = None
         if inactivity is not None:
@@ -250,13 +271,14 @@ class Connection:
             poller.register(sock, select.POLLIN)
         pending = self._pending
         while True:
-            if poller is not None and inactivity is not None:
+            buffered = isinstance(io, TlsTransport) and io.pending()
+            if poller is not None and inactivity is not None and not buffered:
                 idle = time.monotonic() - self.last_activity
                 if not poller.poll(max(0.0, inactivity - idle) * 1000 + 1):
                     if not pending and time.monotonic() - self.last_activity >= inactivity:
                         raise BadTcp("inactivity")
                     continue
-            data = sock.recv(RECV_SIZE)
+            data = io.recv(RECV_SIZE)
             if not data:
                 raise BadTcp("closed")
             self.last_activity = time.monotonic()

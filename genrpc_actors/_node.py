@@ -23,6 +23,7 @@ from genrpc_actors._reply import AsyncKey, Reply, Value
 from genrpc_actors._requests import check_target, check_timeout, encode_request, node_name, resolve
 from genrpc_actors._scheduler import Scheduler
 from genrpc_actors._serving import ServerConnection, ServerSettings
+from genrpc_actors._tls import client_context, server_context
 from genrpc_actors._workers import WorkerPool
 
 __all__ = ["Node", "NodeStatistics", "default_node"]
@@ -66,7 +67,16 @@ class Node(MultiNodeCalls):
         self.name = name
         self.config = config
         self.cookie = resolve_cookie(config)
-        self.port: int = 0
+        self.port: int = 0  # the TCP listener's, once it listens
+        self.ssl_port: int = 0  # the TLS listener's
+        self.server_tls = (
+            server_context(config.ssl_server_options)
+            if config.ssl_server_port is not False
+            else None
+        )
+        self._client_tls = (
+            client_context(config.ssl_client_options) if config.ssl_client_options else None
+        )
         self.connections: dict[Any, Connection] = {}
         self.acceptors: set[ServerConnection] = set()
         self.registry = Registry()
@@ -125,7 +135,9 @@ class Node(MultiNodeCalls):
             sv.ChildSpec("dispatcher", Dispatcher, args=(self,)),
         ]
         if self.config.tcp_server_port is not False:
-            children.append(sv.ChildSpec("tcp_listener", TcpListener, args=(self,)))
+            children.append(sv.ChildSpec("tcp_listener", TcpListener, args=(self, "tcp")))
+        if self.config.ssl_server_port is not False:
+            children.append(sv.ChildSpec("ssl_listener", TcpListener, args=(self, "ssl")))
         ref = sv.Supervisor.start(children, "one_for_one", 100, 1.0)
         self._tree = sv.Supervisor(ref)
         try:
@@ -208,7 +220,12 @@ class Node(MultiNodeCalls):
                 driver, port = per_node.get_config(name)
             except Exception as exc:  # noqa: BLE001 - the source's failure, reported as such
                 raise BadRpc(("external_source_error", repr(exc))) from None
-        if driver != "tcp":
+        tls = None
+        if driver == "ssl":
+            if self._client_tls is None:
+                raise BadRpc(("tls", "ssl_client_options has no certificates"))
+            tls = self._client_tls
+        elif driver != "tcp":
             raise BadRpc(("unsupported_driver", driver))
         c = self.config
         return Endpoint(
@@ -223,6 +240,7 @@ class Node(MultiNodeCalls):
             inactivity=c.client_inactivity_timeout,
             keepalive=self._keepalive(),
             max_frame=c.max_frame_size,
+            tls=tls,
         )
 
     def _connection_for(self, target: Any) -> Connection:

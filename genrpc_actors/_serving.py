@@ -12,14 +12,16 @@ import logging
 import os
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from genrpc_actors import _tcp, _wire
-from genrpc_actors._errors import reason_of_oserror
+from genrpc_actors._errors import RpcError, reason_of_oserror
 from genrpc_actors._execute import ModuleControl, run_request
+from genrpc_actors._tls import TlsTransport
 from genrpc_actors._workers import WorkerPool
 
 __all__ = ["ServerConnection", "ServerSettings"]
@@ -76,8 +78,10 @@ class ServerConnection:
         sock: socket.socket,
         peer: tuple[Any, ...],
         on_closed: Callable[[str], None],
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.settings, self.sock, self.peer = settings, sock, peer
+        self.settings, self.sock, self.peer, self._tls = settings, sock, peer, tls
+        self._io: socket.socket | TlsTransport = sock
         self._on_closed = on_closed
         self._lock = threading.Lock()
         self._closed = False
@@ -112,7 +116,17 @@ class ServerConnection:
         reason = "closed"
         try:
             _tcp.configure(self.sock, self.settings.keepalive)
-            self._authenticate()
+            deadline = time.monotonic() + self.settings.auth_timeout
+            peers = None
+            if self._tls is not None:
+                transport = TlsTransport(self.sock, self._tls, server=True)
+                try:
+                    transport.handshake(self.settings.auth_timeout)
+                except RpcError as exc:
+                    raise _Closed(f"tls: {exc.reason}") from None
+                transport.send_lock = self._lock
+                self._io, peers = transport, transport.peer_names()
+            self._authenticate(deadline, peers)
             _tcp.set_send_timeout(self.sock, self.settings.send_timeout)
             self._read()
         except _wire.HandshakeError as exc:
@@ -133,12 +147,11 @@ class ServerConnection:
             self.close()
             self._on_closed(reason)
 
-    def _authenticate(self) -> None:
+    def _authenticate(self, deadline: float, peers: set[str] | None) -> None:
         settings = self.settings
-        handshake = _wire.ServerHandshake(settings.cookie, settings.name, os.urandom(32))
+        handshake = _wire.ServerHandshake(settings.cookie, settings.name, os.urandom(32), peers)
         decoder = _wire.FrameDecoder()
-        deadline = time.monotonic() + settings.auth_timeout
-        sock = self.sock
+        sock = self._io
         while not handshake.done:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -173,14 +186,16 @@ class ServerConnection:
             poller = select.poll()
             poller.register(self.sock, select.POLLIN)
         submit = self.settings.workers.submit
+        io = self._io
         while True:
-            if poller is not None and inactivity is not None:
+            buffered = isinstance(io, TlsTransport) and io.pending()
+            if poller is not None and inactivity is not None and not buffered:
                 idle = time.monotonic() - self.last_activity
                 if not poller.poll(max(0.0, inactivity - idle) * 1000 + 1):
                     if time.monotonic() - self.last_activity >= inactivity:
                         raise _Closed("inactivity")
                     continue
-            data = self.sock.recv(RECV_SIZE)
+            data = io.recv(RECV_SIZE)
             if not data:
                 raise _Closed("closed")
             self.last_activity = time.monotonic()
@@ -226,7 +241,7 @@ class ServerConnection:
             if self._closed:
                 return
             try:
-                self.sock.sendall(data)
+                self._io.sendall(data)
                 self.last_activity = time.monotonic()
                 return
             except OSError as exc:

@@ -120,6 +120,11 @@ class TlsTransport:
         with self._lock:
             return certificate_names(self._tls.getpeercert())
 
+    def pending(self) -> bool:
+        """Whether plaintext or ciphertext already received waits to be read."""
+        with self._lock:
+            return bool(self._tls.pending() or self._incoming.pending)
+
     def version(self) -> str | None:
         return self._tls.version()
 

@@ -21,7 +21,8 @@ Handshake (before it ends, every frame is at most ``PREAUTH_MAX`` = 1024 bytes a
 ``c1`` and ``c2`` are fresh random challenges; the cookie never crosses the wire and every proof
 is compared in constant time. Both sides prove they know the cookie: the client checks ``proof_s``
 before it sends ``proof_c`` (a server with a wrong cookie learns nothing), then the server checks
-``proof_c``. Status: 0 ok, 1 ``badnode`` (the server is not ``target``), 2 ``invalid_cookie``.
+``proof_c``. Status: 0 ok, 1 ``badnode`` (the server is not ``target``), 2 ``invalid_cookie``,
+3 ``node_certificate_mismatch`` (over TLS: the client's certificate does not name ``client``).
 Node names are UTF-8, at most 255 bytes.
 
 Messages (after the handshake; the body is a pickle, protocol 5, or a dill pickle when flag
@@ -73,8 +74,12 @@ CHALLENGE_SIZE: Final = 32
 MAGIC: Final = b"GRPC"
 VERSION: Final = 1
 HELLO, CHALLENGE, PROOF, RESULT = 1, 2, 3, 4
-OK, BADNODE, INVALID_COOKIE = 0, 1, 2
-STATUS_REASONS: Final = {BADNODE: "badnode", INVALID_COOKIE: "invalid_cookie"}
+OK, BADNODE, INVALID_COOKIE, CERT_MISMATCH = 0, 1, 2, 3
+STATUS_REASONS: Final = {
+    BADNODE: "badnode",
+    INVALID_COOKIE: "invalid_cookie",
+    CERT_MISMATCH: "node_certificate_mismatch",
+}
 
 CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY = 1, 2, 3, 4, 5, 6, 7
 DILL: Final = 0x01
@@ -249,9 +254,18 @@ class ClientHandshake:
 class ServerHandshake:
     """The accepting side: feed each received payload to ``receive``; send what it returns."""
 
-    def __init__(self, cookie: bytes, server_name: str, challenge: bytes) -> None:
+    def __init__(
+        self,
+        cookie: bytes,
+        server_name: str,
+        challenge: bytes,
+        certified_names: set[str] | None = None,
+    ) -> None:
+        """``certified_names``: over TLS, the names the client's certificate carries; the client
+        must claim one of them."""
         if len(challenge) != CHALLENGE_SIZE:
             raise ValueError("challenge must be 32 random bytes")
+        self._certified = certified_names
         self._cookie, self._c2 = cookie, challenge
         self._server = _name_bytes(server_name)
         self._c1 = b""
@@ -273,6 +287,9 @@ class ServerHandshake:
                 raise HandshakeError("invalid_message")
             if target.encode() != self._server:
                 raise HandshakeError("badnode", self._challenge(BADNODE, bytes(64)))
+            if self._certified is not None and self.peer_name not in self._certified:
+                reply = self._challenge(CERT_MISMATCH, bytes(64))
+                raise HandshakeError("node_certificate_mismatch", reply)
             proof_s = _proof(self._cookie, b"genrpc-server", self._c1, self._c2, self._server)
             self.state = "await_proof"
             return self._challenge(OK, self._c2 + proof_s)
