@@ -225,7 +225,8 @@ def _parse_env(key: str, text: str) -> Any:
 
 def resolve_cookie(config: Config, home: Path | None = None) -> bytes:
     """The cookie: from the config (``GENRPC_COOKIE`` included), else ``~/.genrpc.cookie``,
-    created with random content and mode 0400 when missing."""
+    created with random content and mode 0400 when missing; a cookie file that others may read
+    is refused, as Erlang refuses one."""
     if config.cookie is not None:
         return config.cookie.encode() if isinstance(config.cookie, str) else config.cookie
     path = (home or Path.home()) / ".genrpc.cookie"
@@ -237,6 +238,11 @@ def resolve_cookie(config: Config, home: Path | None = None) -> bytes:
     else:
         with os.fdopen(fd, "w") as stream:
             stream.write(secrets.token_hex(32))
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise ConfigError(
+            "cookie", f"{path} is readable by others (mode {mode & 0o777:o}); chmod 400 it"
+        )
     cookie = path.read_bytes().strip()
     if not cookie:
         raise ConfigError("cookie", f"{path} is empty")

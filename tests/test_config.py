@@ -613,3 +613,15 @@ def test_an_empty_cookie_file_raises_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         resolve_cookie(Config(), home=tmp_path)
     assert info.value.key == "cookie"
+
+
+def test_a_cookie_file_readable_by_others_is_refused(tmp_path):
+    path = tmp_path / ".genrpc.cookie"
+    path.write_text("secret")
+    path.chmod(0o644)
+    with pytest.raises(ConfigError) as caught:
+        resolve_cookie(Config(), home=tmp_path)
+    assert caught.value.key == "cookie"
+    assert "chmod 400" in str(caught.value)
+    path.chmod(0o400)
+    assert resolve_cookie(Config(), home=tmp_path) == b"secret"
