@@ -605,11 +605,13 @@ def test_the_cookie_file_is_read_back_the_second_time(tmp_path):
 
 def test_an_existing_cookie_file_is_used(tmp_path):
     (tmp_path / ".genrpc.cookie").write_bytes(b"mine\n")
+    (tmp_path / ".genrpc.cookie").chmod(0o600)  # owner-only; others may not read a cookie
     assert resolve_cookie(Config(), home=tmp_path) == b"mine"
 
 
 def test_an_empty_cookie_file_raises_config_error(tmp_path):
     (tmp_path / ".genrpc.cookie").write_bytes(b"\n")
+    (tmp_path / ".genrpc.cookie").chmod(0o600)
     with pytest.raises(ConfigError) as info:
         resolve_cookie(Config(), home=tmp_path)
     assert info.value.key == "cookie"
