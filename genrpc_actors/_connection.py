@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from genrpc_actors import _tcp, _wire
 from genrpc_actors._errors import BadRpc, BadTcp, RpcError, reason_of_oserror
+from genrpc_actors._outbox import Outbox
 from genrpc_actors._reply import Reply
 from genrpc_actors._tls import TlsTransport
 
@@ -77,13 +78,11 @@ class Connection:
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.on_closed: Callable[[Connection, RpcError], None] | None = None  # set by the owner
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards error, _pending swaps and _sock
         self._pending: dict[int, Reply] = {}
         self._ids = itertools.count(1)
-        self._backlog: list[tuple[bytes, float | None]] = []
-        self._sock: socket.socket | None = None
-        self._io: socket.socket | TlsTransport | None = None  # the socket, or TLS over it
-        self._send_timeout: float | None = None
+        self._sock: socket.socket | None = None  # from the moment it is connected
+        self._outbox = Outbox(endpoint.target, endpoint.timeouts[2], self.close)
         self.error: RpcError | None = None
         self.last_activity = time.monotonic()
         self.sent = self.received = 0
@@ -113,21 +112,20 @@ class Connection:
     ) -> tuple[int, Reply | None]:
         """Send one request; with ``reply=True`` its ``Reply`` will receive the answer."""
         request_id = next(self._ids)
-        slot = Reply() if reply else None
         data = _wire.message(kind, flags, request_id, body)
-        with self._lock:
-            if self.error is not None:
-                if slot is not None:
-                    slot.set_error(self.error)
-                return request_id, slot
-            if slot is not None:
-                self._pending[request_id] = slot
-            if self._sock is None:
-                self._backlog.append((data, send_timeout))
-                return request_id, slot
-            failure = self._send(data, send_timeout)
-        if failure is not None:
-            self.close(failure)
+        if not reply:
+            if self.error is None:
+                self._outbox.put(data, block=False)
+            return request_id, None
+        slot = Reply()
+        error = self.error
+        if error is None:
+            self._pending[request_id] = slot
+            error = self.error  # close() may have swapped _pending away meanwhile
+        if error is not None:
+            slot.set_error(error)
+            return request_id, slot
+        self._outbox.put(data, block=True, send_timeout=send_timeout)
         return request_id, slot
 
     def forget(self, request_id: int) -> None:
@@ -141,8 +139,8 @@ class Connection:
                 return
             self.error = error
             pending, self._pending = self._pending, {}
-            self._backlog.clear()
             sock = self._sock
+        self._outbox.close()
         for slot in pending.values():
             slot.set_error(error)
         if sock is not None:
@@ -151,25 +149,7 @@ class Connection:
     def join(self, timeout: float | None = None) -> None:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-
-    def _send(self, data: bytes, send_timeout: float | None) -> RpcError | None:
-        """Write one message (the lock is held). Returns the error that ends the connection."""
-        assert self._sock is not None
-        assert self._io is not None
-        timeout = self.endpoint.timeouts[2] if send_timeout is None else send_timeout
-        try:
-            if timeout != self._send_timeout:
-                _tcp.set_send_timeout(self._sock, timeout)
-                self._send_timeout = timeout
-            self._io.sendall(data)
-        except ssl.SSLWantWriteError:
-            return BadTcp("send_timeout")
-        except OSError as exc:
-            reason = reason_of_oserror(exc)
-            return BadTcp("send_timeout" if reason == "timeout" else reason)
-        self.sent += 1
-        self.last_activity = time.monotonic()
-        return None
+        self._outbox.join(timeout)
 
     # -- the reader thread -----------------------------------------------------------------------
 
@@ -178,16 +158,12 @@ class Connection:
         try:
             sock, io = self._connect()
             decoder = _wire.FrameDecoder(self.endpoint.max_frame)
-            with self._lock:
-                if self.error is not None:
-                    _tcp.shutdown(sock)
-                    return
-                self._sock, self._io = sock, io
-                backlog, self._backlog = self._backlog, []
-                for data, send_timeout in backlog:
-                    failure = self._send(data, send_timeout)
-                    if failure is not None:
-                        raise failure
+            tls = io if isinstance(io, TlsTransport) else None
+            if tls is not None:
+                tls.on_outgoing = self._outbox.flush_tls
+            failure = self._outbox.attach(sock, tls)
+            if failure is not None:
+                raise failure
             self._read(sock, io, decoder)
         except RpcError as exc:
             error = exc
@@ -210,6 +186,11 @@ class Connection:
             sock = _tcp.connect(endpoint.host, endpoint.port, connect_timeout, endpoint.keepalive)
         except OSError as exc:
             raise BadRpc(reason_of_oserror(exc)) from None
+        with self._lock:  # from now on close() can end a handshake that hangs
+            if self.error is not None:
+                _tcp.shutdown(sock)
+                raise self.error
+            self._sock = sock
         io: socket.socket | TlsTransport = sock
         try:
             if endpoint.tls is not None:
@@ -220,7 +201,6 @@ class Connection:
                     raise BadTcp(reason_of_oserror(exc)) from None
                 if endpoint.target not in transport.peer_names():
                     raise BadRpc("node_certificate_mismatch")
-                transport.send_lock = self._lock
                 io = transport
             self._authenticate(io, auth_timeout)
         except BaseException:

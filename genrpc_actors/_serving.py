@@ -21,6 +21,7 @@ from typing import Any
 from genrpc_actors import _tcp, _wire
 from genrpc_actors._errors import RpcError, reason_of_oserror
 from genrpc_actors._execute import ModuleControl, run_request
+from genrpc_actors._outbox import Outbox
 from genrpc_actors._tls import TlsTransport
 from genrpc_actors._workers import WorkerPool
 
@@ -85,6 +86,7 @@ class ServerConnection:
         self._on_closed = on_closed
         self._lock = threading.Lock()
         self._closed = False
+        self._outbox = Outbox(f"{peer[0]}:{peer[1]}", settings.send_timeout, self._send_failed)
         self.peer_name = ""
         self.requests = 0
         self.last_activity = time.monotonic()
@@ -104,6 +106,7 @@ class ServerConnection:
             if self._closed:
                 return
             self._closed = True
+        self._outbox.close()
         _tcp.shutdown(self.sock)
 
     def join(self, timeout: float | None = None) -> None:
@@ -124,10 +127,13 @@ class ServerConnection:
                     transport.handshake(self.settings.auth_timeout)
                 except RpcError as exc:
                     raise _Closed(f"tls: {exc.reason}") from None
-                transport.send_lock = self._lock
+                transport.on_outgoing = self._outbox.flush_tls
                 self._io, peers = transport, transport.peer_names()
             self._authenticate(deadline, peers)
-            _tcp.set_send_timeout(self.sock, self.settings.send_timeout)
+            tls = self._io if isinstance(self._io, TlsTransport) else None
+            failure = self._outbox.attach(self.sock, tls)
+            if failure is not None:
+                raise _Closed(str(failure.reason))
             self._read()
         except _wire.HandshakeError as exc:
             reason = exc.reason
@@ -236,18 +242,11 @@ class ServerConnection:
             self.send(_wire.message(_wire.SBCAST_REPLY, out_flags, request_id, encoded))
 
     def send(self, data: bytes) -> None:
-        """Write one reply; a failure closes this connection (the reader sees it and ends)."""
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                self._io.sendall(data)
-                self.last_activity = time.monotonic()
-                return
-            except OSError as exc:
-                logger.info(
-                    "event=reply_failed peer=%s reason=%s", self.peer, reason_of_oserror(exc)
-                )
+        """Write one reply (from a worker); a failure closes this connection only."""
+        self._outbox.put(data, block=True)
+
+    def _send_failed(self, error: RpcError) -> None:
+        logger.info("event=reply_failed peer=%s reason=%s", self.peer, error.reason)
         self.close()
 
 

@@ -2,9 +2,8 @@
 
 OpenSSL must not see one connection used by two threads at once, and a node's connection is
 read by one thread while callers write to it. So TLS runs over memory BIOs (``ssl.SSLObject``):
-the socket carries ciphertext, every use of the TLS object is under one short lock, and every
-drain of its outgoing buffer happens under the connection's send lock, which keeps TLS records in
-order on the wire.
+the socket carries ciphertext, every use of the TLS object is under one short lock, and the
+owner's outbox encrypts and drains under its send lock, which keeps TLS records in order.
 
 A node's certificate names it as ``genrpc:name@host`` in its subjectAltName (or as its subject's
 common name): the client checks that the server's certificate names the node it asked for, the
@@ -17,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from genrpc_actors._errors import BadRpc, BadTcp, ConfigError
@@ -85,7 +84,8 @@ class TlsTransport:
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=server)
         self._lock = threading.Lock()
-        self.send_lock: threading.Lock | None = None  # the owner's, set before traffic starts
+        # set by the owner before frames flow: sends what drain() gives, in order with frames
+        self.on_outgoing: Callable[[], None] | None = None
 
     def handshake(self, timeout: float) -> None:
         """Run the TLS handshake (the only time this thread sends without the send lock)."""
@@ -128,12 +128,20 @@ class TlsTransport:
     def version(self) -> str | None:
         return self._tls.version()
 
-    def sendall(self, data: bytes) -> None:
-        """Encrypt and send; the caller holds the send lock (or no other thread sends yet)."""
+    def encrypt(self, data: bytes) -> bytes:
+        """The ciphertext of ``data``, to send in order (the owner's send lock is held)."""
         with self._lock:
             self._tls.write(data)
-            out = self._outgoing.read()
-        self.sock.sendall(out)
+            return self._outgoing.read()
+
+    def drain(self) -> bytes:
+        """Ciphertext TLS produced by itself (the owner's send lock is held)."""
+        with self._lock:
+            return self._outgoing.read()
+
+    def sendall(self, data: bytes) -> None:
+        """Encrypt and send at once: only before the connection carries frames (handshakes)."""
+        self.sock.sendall(self.encrypt(data))
 
     def recv(self, size: int = RECV_SIZE) -> bytes:
         """Plaintext received (``b""`` at the end of the stream); the reader thread only."""
@@ -146,8 +154,11 @@ class TlsTransport:
                 except ssl.SSLZeroReturnError:
                     return b""
                 pending = self._outgoing.pending
-            if pending:  # e.g. a TLS 1.3 key update answered: in order with the writers
-                self._flush()
+            if pending:  # e.g. a TLS 1.3 key update answered: in order with the frames
+                if self.on_outgoing is not None:
+                    self.on_outgoing()
+                else:
+                    self.sock.sendall(self.drain())
             if data:
                 return data
             chunk = self.sock.recv(RECV_SIZE)
@@ -155,19 +166,6 @@ class TlsTransport:
                 return b""
             with self._lock:
                 self._incoming.write(chunk)
-
-    def _flush(self) -> None:
-        lock = self.send_lock
-        if lock is None:
-            with self._lock:
-                out = self._outgoing.read()
-            self.sock.sendall(out)
-            return
-        with lock:  # held from draining to sending: records leave in the order they were made
-            with self._lock:
-                out = self._outgoing.read()
-            if out:
-                self.sock.sendall(out)
 
     def settimeout(self, value: float | None) -> None:
         self.sock.settimeout(value)

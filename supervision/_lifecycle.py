@@ -62,6 +62,7 @@ class Lifecycle:
         self._inbox: Inbox = actor.actor_inbox  # type: ignore[assignment]
         self._lock = threading.Lock()
         self.state = STARTING
+        self.ran = False  # it reached RUNNING, however briefly
         self.reason: ExitReason | None = None
         self._links: dict[str, Lifecycle] = {}
         self._exit_listeners: dict[int, Callable[[ExitReason], None]] = {}
@@ -88,6 +89,7 @@ class Lifecycle:
             if self.state != STARTING:
                 return
             self.state = RUNNING
+            self.ran = True
             callbacks, self._start_listeners = self._start_listeners, []
         self.started.set()
         for callback in callbacks:
@@ -116,13 +118,15 @@ class Lifecycle:
     # -- registration (any thread) -------------------------------------------------------------
 
     def when_started(self, callback: Callable[[bool, ExitReason | None], None]) -> None:
-        """Call ``callback(True, None)`` once running, or ``callback(False, reason)`` on death."""
+        """Call ``callback(True, None)`` once running, or ``callback(False, reason)`` if it died
+        while starting. An actor that started and has died since counts as started: its exit
+        is news for exit listeners, not a start failure."""
         with self._lock:
-            state, reason = self.state, self.reason
+            state, reason, ran = self.state, self.reason, self.ran
             if state == STARTING:
                 self._start_listeners.append(callback)
                 return
-        callback(state == RUNNING, reason)
+        callback(ran, None if ran else reason)
 
     def add_exit_listener(self, callback: Callable[[ExitReason], None]) -> int:
         """Call ``callback(reason)`` on death (at once if already dead); returns a removal token."""

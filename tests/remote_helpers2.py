@@ -1,0 +1,27 @@
+"""More functions that tests call on remote nodes (see remote_helpers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+def generator_result() -> Iterator[int]:
+    """A result that neither pickle nor dill can carry."""
+    return (n for n in range(3))
+
+
+def acceptor_peer_ports() -> list[int]:
+    """The peer ports of this process's default node's incoming connections."""
+    from genrpc_actors._node import default_node
+
+    return sorted(int(c.peer[1]) for c in list(default_node().acceptors))
+
+
+def close_acceptors_from(port: int) -> int:
+    """Close the incoming connections whose peer uses ``port``; returns how many."""
+    from genrpc_actors._node import default_node
+
+    closing = [c for c in list(default_node().acceptors) if int(c.peer[1]) == port]
+    for connection in closing:
+        connection.close()
+    return len(closing)
