@@ -116,11 +116,12 @@ class Outbox:
                 self._early.append(frame)
                 return
             self._absorb_casts()
-            self._out += self._encode(frame)
+            wire = self._encode(frame)
             if block:
-                failure = self._flush(self._send_timeout if send_timeout is None else send_timeout)
+                timeout = self._send_timeout if send_timeout is None else send_timeout
+                failure = self._flush(timeout, wire)
             else:
-                failure = self._flush_now()
+                failure = self._flush_now(wire)
                 if self._out:
                     self._kick()
         finally:
@@ -138,12 +139,20 @@ class Outbox:
         while casts:
             self._out += self._encode(casts.popleft())
 
-    def _flush(self, timeout: float) -> RpcError | None:
-        """Write all of ``_out`` within ``timeout`` seconds, or fail the connection."""
+    def _flush(self, timeout: float, wire: bytes = b"") -> RpcError | None:
+        """Write ``_out`` then ``wire`` within ``timeout`` seconds, or fail the connection.
+        ``wire`` is sent from where it lies (no copy) unless something waits before it."""
         sock = self._sock
-        if sock is None or not self._out:
+        if sock is None:
             return None
-        view = memoryview(self._out)
+        if self._out:
+            self._out += wire
+            data: bytes | bytearray = self._out
+        else:
+            data = wire
+        if not data:
+            return None
+        view = memoryview(data)
         deadline = time.monotonic() + timeout
         written = 0
         try:
@@ -162,28 +171,37 @@ class Outbox:
             return BadTcp("send_timeout" if reason == "timeout" else reason)
         finally:
             view.release()
-            self._count(written)
+            self._sent(data, written)
         return None
 
-    def _flush_now(self) -> RpcError | None:
-        """Write what the socket takes without blocking."""
+    def _flush_now(self, wire: bytes) -> RpcError | None:
+        """Write what the socket takes without blocking; keep the rest in ``_out``."""
         sock = self._sock
-        if sock is None or not self._out:
+        if sock is None:
             return None
+        if self._out:
+            self._out += wire
+            data: bytes | bytearray = self._out
+        else:
+            data = wire
+        written = 0
         try:
-            written = sock.send(self._out, socket.MSG_DONTWAIT)
+            written = sock.send(data, socket.MSG_DONTWAIT)
         except BlockingIOError:
-            return None
+            pass
         except OSError as exc:
             return BadTcp(reason_of_oserror(exc))
-        self._count(written)
+        self._sent(data, written)
         return None
 
-    def _count(self, written: int) -> None:
-        if written:
-            del self._out[:written]
-            self.bytes += written
+    def _sent(self, data: bytes | bytearray, written: int) -> None:
+        """Account for ``written`` bytes of ``data``; what is left waits in ``_out``."""
+        self.bytes += written
         self.writes += 1
+        if data is self._out:
+            del self._out[:written]
+        elif written < len(data):
+            self._out += memoryview(data)[written:]
 
     # -- the writer thread -----------------------------------------------------------------------
 
