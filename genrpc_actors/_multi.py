@@ -72,7 +72,11 @@ class MultiNodeCalls:
     ) -> tuple[Connection | None, int, Reply | None]:
         raise NotImplementedError
 
+    def _require_running(self) -> None:
+        raise NotImplementedError
+
     def _targets(self, nodes: Iterable[Any] | None) -> list[Any]:
+        self._require_running()
         if nodes is None:
             return [self.name, *self.nodes()]
         if isinstance(nodes, str | tuple) or not isinstance(nodes, Iterable):

@@ -259,6 +259,10 @@ class Node(MultiNodeCalls):
             raise BadRpc(("not_running", "dispatcher")) from None
         return found
 
+    def _require_running(self) -> None:
+        if self._stopped:
+            raise NoNodeError(("node_stopped", self.name), f"node {self.name} has been stopped")
+
     def forget_connection(self, target: Any, connection: Connection) -> None:
         if self.connections.get(target) is connection:
             del self.connections[target]
@@ -281,6 +285,7 @@ class Node(MultiNodeCalls):
         *,
         reply: bool,
     ) -> tuple[Connection | None, int, Reply | None]:
+        self._require_running()
         if node_name(target) == self.name:
             slot = Reply() if reply else None
             self.workers.submit(self._run_local, flags, body, slot)

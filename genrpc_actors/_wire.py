@@ -42,8 +42,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
+import io
 import pickle
 import struct
+import types
 from typing import Any, Final
 
 __all__ = [
@@ -333,9 +336,39 @@ def encode_body(value: Any) -> tuple[bytes, int]:
     try:
         return pickle.dumps(value, protocol=5), 0
     except (pickle.PicklingError, AttributeError, TypeError):
+        stream = io.BytesIO()
+        _dill_pickler()(stream, protocol=5, recurse=True).dump(value)
+        return stream.getvalue(), DILL
+
+
+_DILL_PICKLER: Any = None
+
+
+def _dill_pickler() -> Any:
+    """dill's Pickler, except that a module travels as its name, never as its contents.
+
+    dill ships by value every module it does not count as installed (the application's own), and
+    loading such a pickle overwrites that module's globals on the receiving node. A shipped
+    function must use the receiver's modules, as a named one does.
+    """
+    global _DILL_PICKLER  # noqa: PLW0603 - built once, on first need
+    if _DILL_PICKLER is None:
         import dill  # noqa: PLC0415 - only for what the C pickle cannot carry
 
-        return dill.dumps(value, protocol=5, recurse=True), DILL
+        by_value = dill.Pickler.dispatch[types.ModuleType]
+
+        def save_module(pickler: Any, module: types.ModuleType) -> None:
+            if module.__name__ == "__main__":
+                by_value(pickler, module)  # a script's module exists nowhere else
+            else:
+                pickler.save_reduce(importlib.import_module, (module.__name__,), obj=module)
+
+        class ModulesByName(dill.Pickler):  # type: ignore[misc]
+            dispatch = dill.Pickler.dispatch.copy()
+
+        ModulesByName.dispatch[types.ModuleType] = save_module
+        _DILL_PICKLER = ModulesByName
+    return _DILL_PICKLER
 
 
 def decode_body(body: bytes | memoryview, flags: int) -> Any:
