@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint dist bench distclean
+.PHONY: install test lint dist bench distclean etcd
 
 install: $(STAMP)
 
@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) etcd
 	$(BIN)/python -m pytest -q tests
+
+# The discovery tests run a real etcd server: Debian's etcd-server, installed when missing.
+etcd:
+	@command -v etcd >/dev/null 2>&1 || { \
+	  echo "installing Debian's etcd-server (the discovery tests start a real etcd)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -142,15 +142,33 @@ class Node(MultiNodeCalls):
         self._tree = sv.Supervisor(ref)
         try:
             self._tree.wait_started()
+            self._publish()
         except BaseException:
+            if self._tree.is_alive():
+                self._tree.stop()
             self._stop_services()
             raise
+
+    def _publish(self) -> None:
+        """Announce this node to an external source that takes announcements (e.g. etcd)."""
+        publish = getattr(self.config.client_config_per_node, "publish", None)
+        if callable(publish):
+            ports = {"tcp": self.port, "ssl": self.ssl_port}
+            listening = {driver: port for driver, port in ports.items() if port}
+            if listening:  # a node that only calls out has nothing to announce
+                publish(self.name, listening)
 
     def stop(self) -> None:
         """Stop the whole tree: sockets closed, threads joined, the port free again."""
         if self._stopped:
             return
         self._stopped = True
+        withdraw = getattr(self.config.client_config_per_node, "withdraw", None)
+        if callable(withdraw):
+            try:
+                withdraw(self.name)
+            except Exception:
+                logger.exception("event=withdraw_failed node=%s", self.name)
         if self._tree is not None:
             self._tree.stop()
         self._stop_services()
