@@ -1,12 +1,91 @@
-"""The ``genrpc`` command (also ``python -m genrpc_actors``)."""
+"""The ``genrpc`` command (also ``python -m genrpc_actors``).
+
+genrpc node NAME [--port N] [--cookie C] [--config FILE]   run a node until SIGINT/SIGTERM
+genrpc call NODE MODULE FUNCTION [ARG ...]                  one call from a throwaway node
+genrpc certs ca DIR | genrpc certs node NAME DIR            certificates for the ssl driver
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
+import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 import genrpc_actors
+from genrpc_actors._config import Config
+from genrpc_actors._errors import RpcError
+
+__all__ = ["main"]
+
+
+def _literal(text: str) -> Any:
+    """A Python literal, or the text itself when it is not one (``... os getenv HOME``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = Config.from_file(args.config) if args.config else Config.from_env()
+    overrides: dict[str, Any] = {}
+    if getattr(args, "cookie", None):
+        overrides["cookie"] = args.cookie
+    if getattr(args, "port", None) is not None:
+        overrides["tcp_server_port"] = args.port
+    return config.replace(**overrides)
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    node = genrpc_actors.start(args.name, config=_config(args))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"node {node.name} listening on port {node.port}; Ctrl-C stops it", flush=True)
+    stop.wait()
+    node.stop()
+    print(f"node {node.name} stopped", flush=True)
+    return 0
+
+
+def _cmd_call(args: argparse.Namespace) -> int:
+    config = _config(args).replace(tcp_server_port=False, ssl_server_port=False)
+    node = genrpc_actors.start(f"genrpc-call-{os.getpid()}@127.0.0.1", config=config)
+    try:
+        result = node.call(
+            args.node,
+            args.module,
+            args.function,
+            [_literal(a) for a in args.args],
+            timeout=args.timeout,
+        )
+    except RpcError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        node.stop()
+    print(json.dumps(result, default=repr) if args.json else repr(result))
+    return 0
+
+
+def _cmd_certs(args: argparse.Namespace) -> int:
+    from genrpc_actors._certs import create_ca, create_node_certificate  # noqa: PLC0415
+
+    if args.what == "ca":
+        key, cert = create_ca(args.dir)
+        print(f"CA key: {key}\nCA certificate: {cert}")
+    else:
+        files = create_node_certificate(args.dir, args.name, args.ca_dir)
+        print(f"key: {files.keyfile}\ncertificate: {files.certfile}\nCA: {files.cacertfile}")
+        print("ssl options: " + json.dumps(files.options()))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,17 +93,53 @@ def build_parser() -> argparse.ArgumentParser:
         prog="genrpc", description="Nodes that call each other's functions over their own TCP/TLS"
     )
     parser.add_argument("--version", action="version", version=genrpc_actors.__version__)
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    node = commands.add_parser("node", help="run one node until SIGINT/SIGTERM")
+    node.add_argument("name", help="the node's name, name@host")
+    node.add_argument("--port", type=int, help="TCP listen port (0: any free port)")
+    node.add_argument(
+        "--cookie", help="the shared secret (default: GENRPC_COOKIE, ~/.genrpc.cookie)"
+    )
+    node.add_argument("--config", help="a TOML configuration file")
+    node.set_defaults(run=_cmd_node)
+
+    call = commands.add_parser("call", help="one call from a throwaway node; prints the result")
+    call.add_argument("node", help="the node to call, name@host")
+    call.add_argument("module")
+    call.add_argument("function")
+    call.add_argument("args", nargs="*", help="arguments, as Python literals")
+    call.add_argument("--cookie")
+    call.add_argument("--config")
+    call.add_argument("--timeout", type=float, default=None, help="seconds")
+    call.add_argument("--json", action="store_true", help="print the result as JSON")
+    call.set_defaults(run=_cmd_call, port=None)
+
+    certs = commands.add_parser("certs", help="a CA and per-node certificates for the ssl driver")
+    what = certs.add_subparsers(dest="what", metavar="WHAT", required=True)
+    ca = what.add_parser("ca", help="create ca.key.pem and ca.cert.pem in DIR")
+    ca.add_argument("dir")
+    cert = what.add_parser("node", help="create NAME.key.pem and NAME.cert.pem in DIR")
+    cert.add_argument("name", help="the node's name, name@host")
+    cert.add_argument("dir")
+    cert.add_argument("--ca-dir", help="where the CA is (default: DIR; created if missing)")
+    certs.set_defaults(run=_cmd_certs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(name)s %(message)s")
     if args.command is None:
         parser.print_help()
         return 2
-    return 0
+    try:
+        return int(args.run(args))
+    except (RpcError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

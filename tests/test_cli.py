@@ -1,0 +1,116 @@
+"""The real ``genrpc`` executable, run in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genrpc_actors.testing import free_port
+
+GENRPC = str(Path(sys.executable).with_name("genrpc"))
+COOKIE = "cli-cookie"
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GENRPC, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli_node():
+    """``genrpc node`` running in its own process; stopped by SIGTERM after the test."""
+    port = free_port()
+    process = subprocess.Popen(
+        [GENRPC, "node", "cli@127.0.0.1", "--port", str(port), "--cookie", COOKIE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert f"listening on port {port}" in line, line + (
+            process.stderr.read() if process.poll() else ""
+        )
+        yield port, process
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(15)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_version_and_help():
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip()
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("node", "call", "certs"):
+        assert command in result.stdout
+    assert run().returncode == 2
+
+
+def test_call_a_node_run_by_the_cli(cli_node):
+    port, _ = cli_node
+    env = {"GENRPC_TCP_CLIENT_PORT": str(port), "GENRPC_COOKIE": COOKIE}
+    result = run("call", "cli@127.0.0.1", "operator", "add", "2", "3", env=env)
+    assert (result.returncode, result.stdout.strip()) == (0, "5"), result.stderr
+    result = run("call", "cli@127.0.0.1", "genrpc_actors", "node", "--json", env=env)
+    assert result.stdout.strip() == '"cli@127.0.0.1"'
+    result = run("call", "cli@127.0.0.1", "os", "no_such_function", env=env)
+    assert result.returncode == 1
+    assert "RemoteError" in result.stderr
+    assert "no_such_function" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_node_stops_cleanly_on_sigterm(cli_node):
+    _, process = cli_node
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(15) == 0
+    assert "stopped" in process.stdout.read()
+
+
+def test_call_errors_are_one_line_and_status_1():
+    env = {"GENRPC_TCP_CLIENT_PORT": str(free_port()), "GENRPC_COOKIE": COOKIE}
+    result = run("call", "nobody@127.0.0.1", "os", "getpid", env=env)
+    assert result.returncode == 1
+    assert "econnrefused" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = run("call", "nobody@127.0.0.1", "os", "getpid", env={"GENRPC_SEND_TIMEOUT": "-1"})
+    assert result.returncode == 1
+    assert "send_timeout" in result.stderr
+
+
+def test_certs(tmp_path):
+    result = run("certs", "node", "n1@127.0.0.1", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    key = tmp_path / "n1@127.0.0.1.key.pem"
+    cert = tmp_path / "n1@127.0.0.1.cert.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cert.stat().st_mode) == 0o644
+    assert (tmp_path / "ca.cert.pem").exists()
+    assert stat.S_IMODE((tmp_path / "ca.key.pem").stat().st_mode) == 0o600
+    assert "BEGIN CERTIFICATE" in cert.read_text()
+    assert run("certs", "node", "no-at-sign", str(tmp_path)).returncode == 1
