@@ -7,17 +7,30 @@ from pathlib import Path
 
 import pytest
 
+from genrpc_actors import Config
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+TOML = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_python_blocks_run(code, capsys):
+def test_readme_python_blocks_run(code, capsys, request):
+    if "EtcdSource(" in code:  # the example's etcd is the one this suite runs
+        code = code.replace("http://127.0.0.1:2379", request.getfixturevalue("etcd_url"))
     exec(compile(code, str(README), "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out
     # every `print(...)  # expected` line of the README says what it prints
     for expected in re.findall(r"^\s*print\(.*\)\s+#\s+(.*?)\s*$", code, flags=re.MULTILINE):
         assert expected in printed
+
+
+@pytest.mark.parametrize("text", TOML, ids=[f"toml{i}" for i in range(len(TOML))])
+def test_readme_toml_blocks_are_valid_configurations(text, tmp_path):
+    path = tmp_path / "genrpc.toml"
+    path.write_text(text)
+    config = Config.from_file(path, environ={})
+    assert config.keys()
 
 
 def test_readme_starts_with_the_two_commands():
