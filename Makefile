@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint dist bench distclean etcd
+.PHONY: install test lint dist demo bench distclean etcd
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 # gen_rpc's `make dist`: everything that must be green before a release.
 dist: test lint
+
+# The main job: a guided tour on a local cluster of node processes.
+demo: $(STAMP)
+	$(BIN)/genrpc demo
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -3,6 +3,7 @@
 genrpc node NAME [--port N] [--cookie C] [--config FILE]   run a node until SIGINT/SIGTERM
 genrpc call NODE MODULE FUNCTION [ARG ...]                  one call from a throwaway node
 genrpc certs ca DIR | genrpc certs node NAME DIR            certificates for the ssl driver
+genrpc demo [--nodes N]                                     a tour on a local cluster
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ def _cmd_certs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from genrpc_actors._demo import run_demo  # noqa: PLC0415
+
+    return run_demo(args.nodes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genrpc", description="Nodes that call each other's functions over their own TCP/TLS"
@@ -115,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float, default=None, help="seconds")
     call.add_argument("--json", action="store_true", help="print the result as JSON")
     call.set_defaults(run=_cmd_call, port=None)
+
+    demo = commands.add_parser("demo", help="a guided tour on a local cluster of node processes")
+    demo.add_argument("--nodes", type=int, default=3, help="how many node processes (default 3)")
+    demo.set_defaults(run=_cmd_demo)
 
     certs = commands.add_parser("certs", help="a CA and per-node certificates for the ssl driver")
     what = certs.add_subparsers(dest="what", metavar="WHAT", required=True)

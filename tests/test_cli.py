@@ -114,3 +114,21 @@ def test_certs(tmp_path):
     assert stat.S_IMODE((tmp_path / "ca.key.pem").stat().st_mode) == 0o600
     assert "BEGIN CERTIFICATE" in cert.read_text()
     assert run("certs", "node", "no-at-sign", str(tmp_path)).returncode == 1
+
+
+def test_demo_tours_a_cluster_and_stops_everything():
+    result = run("demo", "--nodes", "3", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    for expected in (
+        "bad nodes",
+        "['nobody@127.0.0.1']",
+        "hello from sbcast",
+        "-> 1001",
+        "('node1@127.0.0.1', 'orders')",
+        "the pending call fails at once",
+        "BadRpc('econnrefused')",
+        "every process stopped",
+    ):
+        assert expected in out, expected
+    assert out.count("call('node") == 3

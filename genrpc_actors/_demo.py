@@ -1,0 +1,146 @@
+"""``genrpc demo``: a guided tour on a local cluster of node processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import pykka
+
+import genrpc_actors
+from genrpc_actors.testing import LocalNode, free_port
+
+__all__ = ["Greeter", "run_demo", "start_greeter"]
+
+COOKIE = "genrpc-demo"
+
+
+class Greeter(pykka.ThreadingActor):
+    """A named actor on each node: it keeps what abcast/sbcast sent it."""
+
+    use_daemon_thread = True  # it must not keep its node's process alive after the tour
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard: list[Any] = []
+
+    def on_receive(self, message: Any) -> Any:
+        self.heard.append(message)
+        return None
+
+
+def start_greeter() -> str:
+    """Run on a node (by RPC): start a Greeter registered as "greeter"."""
+    genrpc_actors.register("greeter", Greeter.start())
+    return genrpc_actors.node()
+
+
+def heard() -> list[Any]:
+    """Run on a node (by RPC): what its greeter has received."""
+    ref = genrpc_actors.whereis("greeter")
+    return [] if ref is None else list(ref.proxy().heard.get(timeout=5))
+
+
+class _Tour:
+    def __init__(self, out: Any) -> None:
+        self.out, self.step = out, 0
+        self.started = time.monotonic()
+
+    def say(self, title: str) -> None:
+        self.step += 1
+        print(f"\n{self.step}. {title}", file=self.out, flush=True)
+
+    def show(self, what: str, value: Any) -> None:
+        print(f"   {what:<52} -> {value!r}", file=self.out, flush=True)
+
+
+def run_demo(nodes: int = 3, out: Any = None) -> int:  # noqa: PLR0915 - a tour is a script
+    """Start ``nodes`` node processes, show each feature, kill and restart one; returns 0."""
+    import sys  # noqa: PLC0415
+
+    tour = _Tour(out or sys.stdout)
+    names = [f"node{i}@127.0.0.1" for i in range(1, nodes + 1)]
+    me, dead = "demo@127.0.0.1", "nobody@127.0.0.1"
+    my_port = free_port()
+    print(f"Starting {nodes} node processes and this one ({me})...", file=tour.out, flush=True)
+    with ExitStack() as stack:
+        cluster: dict[str, LocalNode] = {}
+        for name in names:
+            local = LocalNode(name, cookie=COOKIE, client_config_per_node={me: my_port})
+            cluster[name] = stack.enter_context(local)
+        ports: dict[str, Any] = {name: local.port for name, local in cluster.items()}
+        ports[dead] = free_port()  # nothing listens there
+        node = genrpc_actors.start(
+            me,
+            cookie=COOKIE,
+            tcp_server_port=my_port,
+            client_config_per_node=ports,
+            connect_timeout=1.0,
+        )
+        stack.callback(node.stop)
+        first = names[0]
+
+        tour.say("call: run a function on another node, get its result")
+        for name in names:
+            tour.show(f"call({name!r}, 'os', 'getpid')", node.call(name, "os", "getpid"))
+        tour.show("this process's pid, for comparison", os.getpid())
+
+        tour.say("cast: fire and forget (True at once, even for a node that is down)")
+        tour.show(
+            f"cast({first!r}, 'time', 'sleep', (0.1,))", node.cast(first, "time", "sleep", (0.1,))
+        )
+        tour.show(f"cast({dead!r}, 'os', 'getpid')", node.cast(dead, "os", "getpid"))
+
+        tour.say("async_call: start now, collect later (keys may be yielded again)")
+        key = node.async_call(first, "math", "factorial", (20,))
+        tour.show("nb_yield(key, 0) right away", node.nb_yield(key, 0))
+        tour.show("yield_(key)", node.yield_(key))
+
+        tour.say("multicall: every node at once, one deadline, results in order")
+        result = node.multicall([*names, dead], "genrpc_actors", "node", timeout=3)
+        tour.show("results", result.results)
+        tour.show("bad nodes", result.bad_nodes)
+        tour.show("why", {n: e.reason for n, e in result.errors.items()})
+
+        tour.say("abcast / sbcast: messages to a named Pykka actor on every node")
+        for name in names:
+            node.call(name, "genrpc_actors._demo", "start_greeter")
+        node.abcast(names, "greeter", "hello from abcast")
+        good, bad = node.sbcast([*names, dead], "greeter", "hello from sbcast", timeout=3)
+        tour.show("sbcast good nodes", good)
+        tour.show("sbcast bad nodes", bad)
+        tour.show(f"what {first}'s greeter heard", node.call(first, "genrpc_actors._demo", "heard"))
+
+        tour.say("a shipped lambda: code travels by value (gen_rpc cannot do this)")
+        offset = 1000
+        tour.show(
+            "call(node, lambda x: x + offset, args=(1,))",
+            node.call(first, lambda x: x + offset, args=(1,)),
+        )
+
+        tour.say("per-key sharding: each (node, key) gets its own connection")
+        for shard in ("orders", "payments"):
+            node.call((first, shard), "operator", "add", (1, 1))
+        tour.show("connections held", sorted(map(repr, node.connections)))
+        tour.show("nodes()", node.nodes())
+
+        tour.say(f"failure: kill {first} (SIGKILL) under a pending call, then restart it")
+        pending = node.async_call(first, "time", "sleep", (30,))
+        cluster[first].kill()
+        try:
+            node.yield_(pending)
+        except genrpc_actors.RpcError as exc:
+            tour.show("the pending call fails at once", f"{type(exc).__name__}({exc.reason!r})")
+        try:
+            node.call(first, "os", "getpid")
+        except genrpc_actors.RpcError as exc:
+            tour.show("a new call while it is down", f"{type(exc).__name__}({exc.reason!r})")
+        cluster[first].restart()
+        tour.show("after restart: call(..., 'os', 'getpid')", node.call(first, "os", "getpid"))
+        tour.show("its new process id", cluster[first].pid)
+
+    elapsed = time.monotonic() - tour.started
+    print(f"\nDone in {elapsed:.1f} s; every process stopped.", file=tour.out, flush=True)
+    return 0
