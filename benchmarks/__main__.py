@@ -1,6 +1,14 @@
-"""Run every benchmark in turn (``make bench``)."""
+"""Run every benchmark in turn (``make bench``, ``genrpc bench``)."""
+
+from __future__ import annotations
 
 from benchmarks import node_calls, supervisor_restart
 
-supervisor_restart.main([])
-node_calls.main([])
+
+def main(argv: list[str] | None = None) -> None:
+    supervisor_restart.main([])
+    node_calls.main(argv or [])
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,9 @@ genrpc node NAME [--port N] [--cookie C] [--config FILE]   run a node until SIGI
 genrpc call NODE MODULE FUNCTION [ARG ...]                  one call from a throwaway node
 genrpc certs ca DIR | genrpc certs node NAME DIR            certificates for the ssl driver
 genrpc demo [--nodes N]                                     a tour on a local cluster
+genrpc shell NAME [--port N] [--config FILE]                a node and a Python console
+genrpc stats NODE [--json]                                  a running node's connections
+genrpc bench [...]                                          the benchmarks
 """
 
 from __future__ import annotations
@@ -57,8 +60,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
 
 
 def _cmd_call(args: argparse.Namespace) -> int:
-    config = _config(args).replace(tcp_server_port=False, ssl_server_port=False)
-    node = genrpc_actors.start(f"genrpc-call-{os.getpid()}@127.0.0.1", config=config)
+    node = _throwaway(args)
     try:
         result = node.call(
             args.node,
@@ -86,6 +88,65 @@ def _cmd_certs(args: argparse.Namespace) -> int:
         files = create_node_certificate(args.dir, args.name, args.ca_dir)
         print(f"key: {files.keyfile}\ncertificate: {files.certfile}\nCA: {files.cacertfile}")
         print("ssl options: " + json.dumps(files.options()))
+    return 0
+
+
+def _throwaway(args: argparse.Namespace) -> genrpc_actors.Node:
+    config = _config(args).replace(tcp_server_port=False, ssl_server_port=False)
+    return genrpc_actors.start(f"genrpc-cli-{os.getpid()}@127.0.0.1", config=config)
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    node = _throwaway(args)
+    try:
+        info = node.call(args.node, "genrpc_actors._node", "describe", timeout=args.timeout)
+    except RpcError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        node.stop()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"node {info['name']}  port {info['port']}  ssl_port {info['ssl_port']}")
+    print(f"workers: {info['workers']['threads']} threads, {info['workers']['busy']} busy")
+    print("restarts: " + ", ".join(f"{k} {v}" for k, v in info["restarts"].items()))
+    print(f"outgoing connections: {len(info['connections'])}")
+    for target, c in info["connections"].items():
+        print(
+            f"  {target:<40} {c['state']:<10} pending {c['pending_calls']:>4}  frames "
+            f"{c['frames_sent']}/{c['frames_received']}  bytes {c['bytes_sent']}/"
+            f"{c['bytes_received']}  queued {c['queued_bytes']}  age {c['age_s']:.1f}s"
+        )
+    print(f"incoming connections: {len(info['acceptors'])}")
+    for a in info["acceptors"]:
+        print(f"  {a['peer']:<22} {a['node'] or '(unauthenticated)':<30} requests {a['requests']}")
+    return 0
+
+
+def _cmd_shell(args: argparse.Namespace) -> int:
+    import code  # noqa: PLC0415
+
+    node = genrpc_actors.start(args.name, config=_config(args))
+    banner = (
+        f"genrpc shell: node {node.name} on port {node.port or '-'} (TLS {node.ssl_port or '-'})\n"
+        "`gen_rpc` is genrpc_actors, `node` this node; e.g. gen_rpc.call(NODE, 'os', 'getpid')\n"
+        "Ctrl-D stops the node and leaves."
+    )
+    try:
+        code.interact(banner=banner, local={"gen_rpc": genrpc_actors, "node": node}, exitmsg="")
+    finally:
+        node.stop()
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    try:
+        from benchmarks.__main__ import main as bench_main  # noqa: PLC0415
+    except ImportError:
+        print("error: the benchmarks live in the source tree: run from its top", file=sys.stderr)
+        return 1
+    bench_main(args.rest)
     return 0
 
 
@@ -122,6 +183,25 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float, default=None, help="seconds")
     call.add_argument("--json", action="store_true", help="print the result as JSON")
     call.set_defaults(run=_cmd_call, port=None)
+
+    stats = commands.add_parser("stats", help="a running node's connections, workers, restarts")
+    stats.add_argument("node", help="the node to inspect, name@host")
+    stats.add_argument("--cookie")
+    stats.add_argument("--config")
+    stats.add_argument("--timeout", type=float, default=5.0, help="seconds")
+    stats.add_argument("--json", action="store_true", help="print it as JSON")
+    stats.set_defaults(run=_cmd_stats, port=None)
+
+    shell = commands.add_parser("shell", help="a node and an interactive Python console")
+    shell.add_argument("name", help="the node's name, name@host")
+    shell.add_argument("--port", type=int, help="TCP listen port (0: any free port)")
+    shell.add_argument("--cookie")
+    shell.add_argument("--config", help="a TOML configuration file")
+    shell.set_defaults(run=_cmd_shell)
+
+    bench = commands.add_parser("bench", help="the benchmarks (from a source checkout)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmarks")
+    bench.set_defaults(run=_cmd_bench)
 
     demo = commands.add_parser("demo", help="a guided tour on a local cluster of node processes")
     demo.add_argument("--nodes", type=int, default=3, help="how many node processes (default 3)")

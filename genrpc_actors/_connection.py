@@ -22,6 +22,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from genrpc_actors import _tcp, _wire
 from genrpc_actors._errors import BadRpc, BadTcp, RpcError, reason_of_oserror
@@ -84,8 +85,9 @@ class Connection:
         self._sock: socket.socket | None = None  # from the moment it is connected
         self._outbox = Outbox(endpoint.target, endpoint.timeouts[2], self.close)
         self.error: RpcError | None = None
-        self.last_activity = time.monotonic()
-        self.sent = self.received = 0
+        self.created = self.last_activity = time.monotonic()
+        self.sent = self.received = 0  # frames
+        self.bytes_received = 0
         self._thread = threading.Thread(
             target=self._run, name=f"genrpc-client-{endpoint.target}", daemon=True
         )
@@ -105,6 +107,21 @@ class Connection:
     def pending(self) -> int:
         return len(self._pending)
 
+    def describe(self) -> dict[str, Any]:
+        """This connection's counters, as plain data (for ``genrpc stats``)."""
+        now = time.monotonic()
+        return {
+            "state": "closed" if self.error else ("connected" if self._sock else "connecting"),
+            "pending_calls": len(self._pending),
+            "frames_sent": self.sent,
+            "frames_received": self.received,
+            "bytes_sent": self._outbox.bytes,
+            "bytes_received": self.bytes_received,
+            "queued_bytes": self._outbox.queued,
+            "age_s": round(now - self.created, 3),
+            "idle_s": round(now - self.last_activity, 3),
+        }
+
     # -- callers -------------------------------------------------------------------------------
 
     def request(
@@ -113,6 +130,7 @@ class Connection:
         """Send one request; with ``reply=True`` its ``Reply`` will receive the answer."""
         request_id = next(self._ids)
         data = _wire.message(kind, flags, request_id, body)
+        self.sent += 1
         if not reply:
             if self.error is None:
                 self._outbox.put(data, block=False)
@@ -262,6 +280,7 @@ class Connection:
             if not data:
                 raise BadTcp("closed")
             self.last_activity = time.monotonic()
+            self.bytes_received += len(data)
             for payload in decoder.feed(data):
                 kind, flags, request_id, body = _wire.parse_message(payload)
                 self.received += 1

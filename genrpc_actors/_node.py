@@ -26,7 +26,7 @@ from genrpc_actors._serving import ServerConnection, ServerSettings
 from genrpc_actors._tls import client_context, server_context
 from genrpc_actors._workers import WorkerPool
 
-__all__ = ["Node", "NodeStatistics", "default_node"]
+__all__ = ["Node", "NodeStatistics", "default_node", "describe"]
 
 logger = logging.getLogger("genrpc_actors")
 
@@ -46,6 +46,11 @@ class NodeStatistics:
     acceptors: int  # incoming connections
     workers: int  # worker threads, busy or idle
     busy_workers: int
+
+
+def describe() -> dict[str, Any]:
+    """The default node's ``describe()``: what ``genrpc stats`` fetches over RPC."""
+    return default_node().describe()
 
 
 def default_node() -> Node:
@@ -195,6 +200,26 @@ class Node(MultiNodeCalls):
             f"<Node {self.name} port={self.port} {state} connections={len(self.connections)}"
             f" acceptors={len(self.acceptors)}>"
         )
+
+    def describe(self) -> dict[str, Any]:
+        """Everything ``genrpc stats`` shows, as plain data: connections per (node, key) with
+        their counters, incoming connections, workers, and the supervision tree's restarts."""
+        tree = self._tree.statistics() if self._tree is not None else None
+        subtrees = {}
+        if self._tree is not None and not self._stopped:
+            for info in self._tree.which_children():
+                if info.ref is not None and info.id in ("acceptors", "clients"):
+                    subtrees[info.id] = sv.handle(info.ref).statistics().restarts
+        return {
+            "name": self.name,
+            "port": self.port,
+            "ssl_port": self.ssl_port or None,
+            "running": not self._stopped,
+            "connections": {repr(t): c.describe() for t, c in list(self.connections.items())},
+            "acceptors": [a.describe() for a in list(self.acceptors)],
+            "workers": {"threads": self.workers.size, "busy": self.workers.busy},
+            "restarts": {"node": tree.restarts if tree else 0, **subtrees},
+        }
 
     def statistics(self) -> NodeStatistics:
         """The node's counters now."""

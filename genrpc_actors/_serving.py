@@ -94,6 +94,16 @@ class ServerConnection:
             target=self._run, name=f"genrpc-acceptor-{peer[0]}:{peer[1]}", daemon=True
         )
 
+    def describe(self) -> dict[str, Any]:
+        """This connection's counters, as plain data (for ``genrpc stats``)."""
+        return {
+            "peer": f"{self.peer[0]}:{self.peer[1]}",
+            "node": self.peer_name or None,
+            "requests": self.requests,
+            "bytes_sent": self._outbox.bytes,
+            "idle_s": round(time.monotonic() - self.last_activity, 3),
+        }
+
     def __repr__(self) -> str:
         who = self.peer_name or "unauthenticated"
         return f"<ServerConnection {self.peer[0]}:{self.peer[1]} {who} requests={self.requests}>"

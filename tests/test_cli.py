@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -132,3 +133,40 @@ def test_demo_tours_a_cluster_and_stops_everything():
     ):
         assert expected in out, expected
     assert out.count("call('node") == 3
+
+
+def test_stats_of_a_running_node(cli_node):
+    port, _ = cli_node
+    env = {"GENRPC_TCP_CLIENT_PORT": str(port), "GENRPC_COOKIE": COOKIE}
+    result = run("stats", "cli@127.0.0.1", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["name"] == "cli@127.0.0.1"
+    assert info["port"] == port
+    (acceptor,) = info["acceptors"]  # the connection of the throwaway node asking
+    assert acceptor["node"].startswith("genrpc-cli-")
+    assert acceptor["requests"] == 1
+    result = run("stats", "cli@127.0.0.1", env=env)
+    assert result.returncode == 0
+    assert "incoming connections: 1" in result.stdout
+    assert (
+        run(
+            "stats", "nobody@127.0.0.1", env={**env, "GENRPC_TCP_CLIENT_PORT": str(free_port())}
+        ).returncode
+        == 1
+    )
+
+
+def test_shell_runs_a_node_and_a_console():
+    script = "print(node.name, gen_rpc.call(node.name, 'operator', 'add', (2, 3)))\n"
+    result = subprocess.run(
+        [GENRPC, "shell", "sh@127.0.0.1", "--port", "0", "--cookie", COOKIE],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "sh@127.0.0.1 5" in result.stdout
+    assert "genrpc shell: node sh@127.0.0.1" in result.stderr
