@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint dist demo bench distclean etcd
+.PHONY: install test lint dist demo shell-master shell-slave bench distclean etcd
 
 install: $(STAMP)
 
@@ -35,9 +35,20 @@ dist: test lint
 demo: $(STAMP)
 	$(BIN)/genrpc demo
 
+# gen_rpc's shells: two interactive nodes on 127.0.0.1 that reach each other over TLS
+# (ports 5370 and 5372); certificates and configurations are made in .shell/ on first use.
+.shell/master.toml: $(STAMP)
+	$(BIN)/python -m genrpc_actors._shells .shell
+
+shell-master: .shell/master.toml
+	$(BIN)/genrpc shell master@127.0.0.1 --config .shell/master.toml
+
+shell-slave: .shell/master.toml
+	$(BIN)/genrpc shell slave@127.0.0.1 --config .shell/slave.toml
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 distclean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .shell
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -170,3 +170,43 @@ def test_shell_runs_a_node_and_a_console():
     assert result.returncode == 0, result.stderr
     assert "sh@127.0.0.1 5" in result.stdout
     assert "genrpc shell: node sh@127.0.0.1" in result.stderr
+
+
+def test_shell_master_and_slave_reach_each_other_over_tls(tmp_path):
+    """What `make shell-master` / `make shell-slave` run, with their configurations."""
+    from genrpc_actors._shells import write_shell_configs
+
+    master_toml, slave_toml = write_shell_configs(tmp_path)
+    assert stat.S_IMODE(master_toml.stat().st_mode) == 0o600
+    assert write_shell_configs(tmp_path) == [master_toml, slave_toml]  # made once
+    slave = subprocess.Popen(
+        [GENRPC, "shell", "slave@127.0.0.1", "--config", str(slave_toml)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        script = (
+            "import time\n"
+            "for _ in range(100):\n"
+            "    try:\n"
+            "        said = gen_rpc.call('slave@127.0.0.1', 'genrpc_actors', 'node')\n"
+            "        print('slave says', said)\n"
+            "        break\n"
+            "    except gen_rpc.BadRpc:\n"
+            "        time.sleep(0.1)\n"
+            "\n"
+        )
+        master = subprocess.run(
+            [GENRPC, "shell", "master@127.0.0.1", "--config", str(master_toml)],
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert "slave says slave@127.0.0.1" in master.stdout, master.stderr[-2000:]
+    finally:
+        slave.communicate("", timeout=30)
+    assert slave.returncode == 0
