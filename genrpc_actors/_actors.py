@@ -8,6 +8,7 @@ mailboxes; they only create, own and clean up connections.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import ssl
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["AcceptorActor", "ClientActor", "Dispatcher", "TcpListener"]
 
 logger = logging.getLogger("genrpc_actors")
+_TRANSIENT_ACCEPT_ERRORS = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED, errno.EPROTO}
+)
 
 
 class TcpListener(sv.SupervisedActor):
@@ -67,13 +71,21 @@ class TcpListener(sv.SupervisedActor):
 
     def _accept_loop(self) -> None:
         sock = self._sock
+        backoff = threading.Event()  # set by nobody: a pause that on_stop's close cuts short
         while True:
             try:
                 conn, peer = sock.accept()
             except OSError as exc:
-                if not self._stopping:
-                    logger.exception("event=accept_failed node=%s", self._node.name)
-                    sv.exit(self.actor_ref, exc)
+                if self._stopping:
+                    return
+                if exc.errno in _TRANSIENT_ACCEPT_ERRORS:
+                    # out of descriptors or buffers, or a peer gone before accept: wait and go on
+                    # (a restart would fail the same way and exhaust the supervisor's intensity)
+                    logger.warning("event=accept_paused node=%s reason=%r", self._node.name, exc)
+                    backoff.wait(0.05)
+                    continue
+                logger.exception("event=accept_failed node=%s", self._node.name)
+                sv.exit(self.actor_ref, exc)
                 return
             try:
                 self._node.tree_child_handle("acceptors").start_child(
@@ -114,8 +126,10 @@ class AcceptorActor(sv.SupervisedActor):
         self._node.acceptors.discard(self.connection)
 
     def _closed(self, reason: str) -> None:
-        clean = reason in ("closed", "inactivity")
-        sv.exit(self.actor_ref, sv.NORMAL if clean else ConnectionClosed(reason))
+        # What a peer does (close, stall, send garbage) ends its connection normally: only a
+        # failure of our own is an abnormal exit worth a supervisor's warning.
+        ours = reason == "internal_error"
+        sv.exit(self.actor_ref, ConnectionClosed(reason) if ours else sv.NORMAL)
 
 
 class ConnectionClosed(Exception):  # noqa: N818 - an exit reason, not an error to raise

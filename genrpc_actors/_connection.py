@@ -187,6 +187,8 @@ class Connection:
             error = exc
         except _wire.FrameTooLarge as exc:
             error = BadTcp("frame_too_large", str(exc))
+        except ValueError:  # a message shorter than its header: the peer broke the protocol
+            error = BadTcp("invalid_message")
         except OSError as exc:
             error = BadTcp(reason_of_oserror(exc))
         except Exception as exc:

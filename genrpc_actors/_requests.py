@@ -79,8 +79,13 @@ def resolve(reply: Reply) -> Any:
     except Exception as exc:  # noqa: BLE001 - e.g. a class this process cannot import
         raise BadRpc(("undecodable_reply", f"{type(exc).__name__}: {exc}")) from None
     if kind == _wire.ERROR:
+        if not (isinstance(decoded, tuple) and len(decoded) == 5):  # noqa: PLR2004
+            raise BadRpc(("invalid_reply", "malformed ERROR body"))
         reason, exception, tb, type_name, text = decoded
         if reason == "EXIT":
-            raise RemoteError(exception, tb, type_name, f"remote {type_name}: {text}")
+            exception = exception if isinstance(exception, BaseException) else None
+            raise RemoteError(exception, str(tb), str(type_name), f"remote {type_name}: {text}")
         raise BadRpc(reason)
+    if kind not in (_wire.REPLY, _wire.SBCAST_REPLY):
+        raise BadRpc(("invalid_reply", f"kind {kind}"))
     return decoded

@@ -1,7 +1,7 @@
 """The server end of one accepted connection: authenticate, then read requests and answer them.
 
 The reader thread authenticates the peer (nothing it sends is unpickled before that, and every
-pre-authentication frame is at most 512 bytes), then reads frames and hands each request to the
+pre-authentication frame is at most 1024 bytes), then reads frames and hands each request to the
 worker pool; the worker runs it and writes the reply under the connection's send lock. Any
 protocol violation closes this connection only.
 """
@@ -180,14 +180,15 @@ class ServerConnection:
             if not data:
                 raise _Closed("closed")
             for payload in decoder.feed(data):
+                if handshake.state == "done":
+                    # a frame that did not wait for RESULT: refused, loudly, never dropped
+                    raise _Closed("invalid_message")
                 try:
                     sock.sendall(handshake.receive(payload))
                 except _wire.HandshakeError as exc:
                     if exc.reply:
                         sock.sendall(exc.reply)
                     raise
-                if handshake.state == "done":
-                    break
         if decoder.buffered:
             raise _Closed("invalid_message")  # nothing may follow the handshake unasked
         sock.settimeout(None)

@@ -70,7 +70,7 @@ def _serve(name: str, config: dict[str, Any], pipe: Pipe, log_level: int) -> Non
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         pipe.send(("error", repr(exc)))
         return
-    pipe.send(("started", node.port))
+    pipe.send(("started", (node.port, node.ssl_port)))
     try:
         while True:
             try:
@@ -86,20 +86,23 @@ def _serve(name: str, config: dict[str, Any], pipe: Pipe, log_level: int) -> Non
 
 
 class LocalNode:
-    """A node running in its own process; ``name`` and ``port`` say how to reach it."""
+    """A node running in its own process; ``name`` and ``port`` say how to reach it (and
+    ``ssl_port``, its TLS listener's port, when it has one: ``ssl_server_port`` configured)."""
 
     def __init__(self, name: str, *, log_level: int = logging.WARNING, **config: Any) -> None:
         self.name = name
         self.config = dict(config)
         self.config.setdefault("tcp_server_port", 0)
         self.port: int = 0
+        self.ssl_port: int = 0
         self._log_level = log_level
         self._process: multiprocessing.process.BaseProcess | None = None
         self._pipe: Pipe | None = None
 
     def __repr__(self) -> str:
         state = "running" if self.is_alive() else "stopped"
-        return f"<LocalNode {self.name} port={self.port} pid={self.pid} {state}>"
+        tls = f" ssl_port={self.ssl_port}" if self.ssl_port else ""
+        return f"<LocalNode {self.name} port={self.port}{tls} pid={self.pid} {state}>"
 
     @property
     def pid(self) -> int | None:
@@ -116,7 +119,9 @@ class LocalNode:
         parent, child = context.Pipe()
         config = dict(self.config)
         if self.port:
-            config["tcp_server_port"] = self.port  # a restart keeps the port
+            config["tcp_server_port"] = self.port  # a restart keeps the ports
+        if self.ssl_port:
+            config["ssl_server_port"] = self.ssl_port
         process = context.Process(
             target=_serve,
             args=(self.name, config, child, self._log_level),
@@ -137,7 +142,7 @@ class LocalNode:
         if kind != "started":
             self.kill()
             raise RuntimeError(f"{self.name} failed to start: {value}")
-        self.port = value
+        self.port, self.ssl_port = value
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -161,7 +166,7 @@ class LocalNode:
         self._close()
 
     def restart(self) -> Self:
-        """Start again (after ``kill`` or ``stop``), on the same port."""
+        """Start again (after ``kill`` or ``stop``), on the same ports."""
         self.kill() if self.is_alive() else None
         return self.start()
 
