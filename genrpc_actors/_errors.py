@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import ssl
 from typing import Any
 
 __all__ = [
@@ -116,9 +117,12 @@ _ERRNO_NAMES = {
 }
 
 
-def reason_of_oserror(exc: BaseException) -> str:
-    """gen_rpc's name for a socket error: ``econnrefused``, ``timeout``, ``closed``, ..."""
-    if isinstance(exc, TimeoutError | socket.timeout):
+def reason_of_oserror(exc: BaseException) -> str | tuple[str, str]:
+    """gen_rpc's name for a socket error: ``econnrefused``, ``timeout``, ``closed``, ...;
+    a TLS error is ``("tls", what OpenSSL says)``."""
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLWantWriteError):
+        return ("tls", exc.reason or str(exc))
+    if isinstance(exc, TimeoutError | socket.timeout | ssl.SSLWantWriteError):
         return "timeout"
     if isinstance(exc, socket.gaierror):
         return "nxdomain"

@@ -152,7 +152,8 @@ class ServerConnection:
         except ValueError:
             reason = "invalid_message"
         except OSError as exc:
-            reason = reason_of_oserror(exc)
+            found = reason_of_oserror(exc)
+            reason = found if isinstance(found, str) else ":".join(found)
         except _Closed as exc:
             reason = str(exc)
         except Exception:

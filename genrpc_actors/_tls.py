@@ -12,6 +12,7 @@ server checks that the client's names the node the client claims in the handshak
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -114,6 +115,11 @@ class TlsTransport:
                 with self._lock:
                     self._incoming.write(data)
             except ssl.SSLError as exc:
+                with self._lock:  # the alert OpenSSL prepared tells the peer why
+                    alert = self._outgoing.read()
+                if alert:
+                    with contextlib.suppress(OSError):
+                        self.sock.sendall(alert)
                 raise BadRpc(("tls", exc.reason or str(exc))) from None
 
     def peer_names(self) -> set[str]:

@@ -35,4 +35,12 @@ def _no_actor_left_behind() -> Iterator[None]:
 from genrpc_actors.testing import local_node_factory  # noqa: E402, F401 - a fixture
 
 from .etcd_fixture import etcd_url  # noqa: E402, F401 - a fixture
-from .node_fixtures import fake_port, master, master_port, slave  # noqa: E402, F401 - fixtures
+from .node_fixtures import (  # noqa: E402, F401 - fixtures
+    certificates,
+    driver,
+    fake_port,
+    make_node,
+    master,
+    master_port,
+    slave,
+)

@@ -25,3 +25,13 @@ def close_acceptors_from(port: int) -> int:
     for connection in closing:
         connection.close()
     return len(closing)
+
+
+def acceptor_tls_versions() -> list[str | None]:
+    """The TLS version of each incoming connection of this process's default node (``None``
+    for plain TCP), in the order of their peer ports."""
+    from genrpc_actors._node import default_node
+    from genrpc_actors._tls import TlsTransport
+
+    connections = sorted(default_node().acceptors, key=lambda c: int(c.peer[1]))
+    return [c._io.version() if isinstance(c._io, TlsTransport) else None for c in connections]

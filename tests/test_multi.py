@@ -7,7 +7,8 @@ streaming large payloads next to a key making small calls.
 The master is a node in this process (a fresh one per test); the other nodes run in processes of
 their own: the session's slave plus this module's ``n2``, ``n3`` and three nodes with module
 control on. Every remote node maps the master's name to its port, so pongs and broadcasts made
-on the remote side come back to the master.
+on the remote side come back to the master. Every test runs under both drivers (``[tcp]``,
+``[ssl]``; see node_fixtures.py): under ``ssl`` the whole cluster calls over TLS.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from genrpc_actors.testing import LocalNode, silent_listener
 
 from . import remote_helpers_multi
 from .helpers import WAIT, Recorder, wait_for
-from .node_fixtures import COOKIE, FAKE, MASTER, SLAVE, start_master
+from .node_fixtures import FAKE, MASTER, SLAVE, Driver, node_settings, start_master
 
 HM = "tests.remote_helpers_multi"
 N2 = "n2@127.0.0.1"
@@ -59,15 +60,12 @@ REMOTES = (SLAVE, N2, N3)
 
 
 @pytest.fixture(scope="module")
-def cluster(slave: LocalNode, master_port: int, fake_port: int) -> Iterator[dict[str, LocalNode]]:
+def cluster(
+    driver: Driver, slave: LocalNode, master_port: int, fake_port: int
+) -> Iterator[dict[str, LocalNode]]:
     """The remote nodes by name: the session's slave and this module's own nodes."""
     peers = {MASTER: master_port, FAKE: fake_port}
-    common: dict[str, Any] = {
-        "cookie": COOKIE,
-        "client_config_per_node": peers,
-        "connect_timeout": 0.5,
-        "send_timeout": 0.5,
-    }
+    common: dict[str, Any] = {"connect_timeout": 0.5, "send_timeout": 0.5}
     controlled = {
         WDENY: {"rpc_module_control": "whitelist", "rpc_module_list": [HM, "os"]},
         WALLOW: {"rpc_module_control": "whitelist", "rpc_module_list": [HM, "os", "pykka"]},
@@ -76,33 +74,49 @@ def cluster(slave: LocalNode, master_port: int, fake_port: int) -> Iterator[dict
     with contextlib.ExitStack() as stack:
         nodes = {SLAVE: slave}
         for name in (N2, N3):
-            nodes[name] = stack.enter_context(LocalNode(name, **common))
+            settings = node_settings(name, driver, peers, **common)
+            nodes[name] = stack.enter_context(LocalNode(name, **settings))
         for name, control in controlled.items():
-            nodes[name] = stack.enter_context(LocalNode(name, **common, **control))
+            settings = node_settings(name, driver, peers, **common, **control)
+            nodes[name] = stack.enter_context(LocalNode(name, **settings))
         yield nodes
 
 
 @pytest.fixture
 def make_master(
-    cluster: dict[str, LocalNode], master_port: int, fake_port: int
+    driver: Driver, cluster: dict[str, LocalNode], master_port: int, fake_port: int
 ) -> Iterator[Callable[..., Node]]:
     """``make(extra_nodes=None, **config)``: the master (this process's default node), reaching
-    every node of the cluster, the fake node and ``extra_nodes``; stopped after the test."""
+    every node of the cluster, the fake node and ``extra_nodes`` ({name: its port for the
+    driver}); stopped after the test."""
     started: list[Node] = []
 
     def make(extra_nodes: dict[str, int] | None = None, **config: Any) -> Node:
-        per_node: dict[str, int] = {name: node.port for name, node in cluster.items()}
-        per_node[FAKE] = fake_port
-        per_node.update(extra_nodes or {})
-        node = start_master(
-            master_port, fake_port, cluster[SLAVE].port, client_config_per_node=per_node, **config
-        )
+        peers: dict[str, int] = {name: driver.port(node) for name, node in cluster.items()}
+        peers[FAKE] = fake_port
+        peers.update(extra_nodes or {})
+        node = start_master(driver, master_port, peers, **config)
         started.append(node)
         return node
 
     yield make
     for node in reversed(started):
         node.stop()
+    # The next test's master has this name and port: until every cluster node has seen its
+    # connection to this one close, a broadcast back to "the master" could be written into the
+    # dying connection and lost (fire and forget, as in gen_rpc). An observer waits for that.
+    askable = {
+        n: driver.port(c)
+        for n, c in cluster.items()
+        if c.config.get("rpc_module_control", "disabled") == "disabled"
+    }
+    if started and askable:
+        with Node.start(
+            "observer@127.0.0.1",
+            **node_settings("observer@127.0.0.1", driver, askable, tcp_server_port=0),
+        ) as obs:
+            for name in askable:
+                wait_for(lambda name=name: MASTER not in obs.call(name, "genrpc_actors", "nodes"))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from genrpc_actors import BadRpc, Node, RemoteError, Value
 from genrpc_actors.testing import free_port
 
 from .helpers import wait_for
-from .node_fixtures import COOKIE
+from .node_fixtures import COOKIE, node_settings
 
 ME = "local@127.0.0.1"
 HELPERS = "tests.remote_helpers"
@@ -160,10 +160,13 @@ def test_unpicklable_argument_fails_before_sending(node):
     assert "pickl" in str(caught.value.reason)
 
 
-def test_authentication_timeout(slave):
+def test_authentication_timeout(slave, driver):
+    """Under ``ssl`` the silent client is on the TLS port: the TLS handshake counts against
+    the authentication timeout too."""
+    settings = node_settings(ME, driver, tcp_server_port=0, authentication_timeout=0.5)
     with (
-        gen_rpc.Node.start(ME, cookie=COOKIE, tcp_server_port=0, authentication_timeout=0.5) as n,
-        socket.create_connection(("127.0.0.1", n.port)) as raw,
+        gen_rpc.Node.start(ME, **settings) as n,
+        socket.create_connection(("127.0.0.1", driver.port(n))) as raw,
     ):
         wait_for(lambda: len(n.acceptors) == 1)
         raw.settimeout(5)

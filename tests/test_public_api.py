@@ -110,7 +110,7 @@ def test_genrpc_actors_exports_exactly_its_api():
 
     assert set(genrpc_actors.__all__) == GENRPC_API
     public = {n for n in vars(genrpc_actors) if not n.startswith("_")}
-    assert public - GENRPC_API <= {"annotations", "testing", "TYPE_CHECKING", "Any"}
+    assert public - GENRPC_API <= {"annotations", "testing", "discovery", "TYPE_CHECKING", "Any"}
 
 
 def test_error_tree():
