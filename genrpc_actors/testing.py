@@ -81,6 +81,10 @@ def _serve(name: str, config: dict[str, Any], pipe: Pipe, log_level: int) -> Non
                 break
     finally:
         node.stop()
+        # Actors the node's callers started (named actors, say) would keep the process alive.
+        import pykka  # noqa: PLC0415
+
+        pykka.ActorRegistry.stop_all(timeout=5)
         with contextlib.suppress(OSError):
             pipe.send(("stopped", None))
 
