@@ -25,8 +25,9 @@ from genrpc_actors._errors import (
     RemoteError,
     RpcError,
 )
+from genrpc_actors._introspection import NodeStatistics
 from genrpc_actors._multi import MultiResult
-from genrpc_actors._node import Node, NodeStatistics
+from genrpc_actors._node import Node
 from genrpc_actors._node import default_node as _default_node
 from genrpc_actors._reply import AsyncKey, Value
 

@@ -99,7 +99,9 @@ def _throwaway(args: argparse.Namespace) -> genrpc_actors.Node:
 def _cmd_stats(args: argparse.Namespace) -> int:
     node = _throwaway(args)
     try:
-        info = node.call(args.node, "genrpc_actors._node", "describe", timeout=args.timeout)
+        info = node.call(
+            args.node, "genrpc_actors._introspection", "describe", timeout=args.timeout
+        )
     except RpcError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Self, cast
 
 import pykka
 
 import supervision as sv
-from genrpc_actors import _wire
+from genrpc_actors import _introspection, _wire
 from genrpc_actors._actors import Dispatcher, TcpListener
 from genrpc_actors._config import Config, resolve_cookie
 from genrpc_actors._connection import Connection, Endpoint
 from genrpc_actors._errors import BadRpc, NoNodeError, RpcError
 from genrpc_actors._execute import ModuleControl, run_request
+from genrpc_actors._introspection import NodeStatistics
 from genrpc_actors._multi import MultiNodeCalls
 from genrpc_actors._registry import Registry
 from genrpc_actors._reply import AsyncKey, Reply, Value
@@ -26,31 +26,12 @@ from genrpc_actors._serving import ServerConnection, ServerSettings
 from genrpc_actors._tls import client_context, server_context
 from genrpc_actors._workers import WorkerPool
 
-__all__ = ["Node", "NodeStatistics", "default_node", "describe"]
+__all__ = ["Node", "default_node"]
 
 logger = logging.getLogger("genrpc_actors")
 
 _default: Node | None = None
 _default_lock = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class NodeStatistics:
-    """A node's counters at one moment."""
-
-    name: str
-    port: int
-    running: bool
-    connections: int  # outgoing, one per (node, key)
-    pending_calls: int  # requests awaiting a reply on those connections
-    acceptors: int  # incoming connections
-    workers: int  # worker threads, busy or idle
-    busy_workers: int
-
-
-def describe() -> dict[str, Any]:
-    """The default node's ``describe()``: what ``genrpc stats`` fetches over RPC."""
-    return default_node().describe()
 
 
 def default_node() -> Node:
@@ -202,38 +183,17 @@ class Node(MultiNodeCalls):
         )
 
     def describe(self) -> dict[str, Any]:
-        """Everything ``genrpc stats`` shows, as plain data: connections per (node, key) with
-        their counters, incoming connections, workers, and the supervision tree's restarts."""
-        tree = self._tree.statistics() if self._tree is not None else None
-        subtrees = {}
-        if self._tree is not None and not self._stopped:
-            for info in self._tree.which_children():
-                if info.ref is not None and info.id in ("acceptors", "clients"):
-                    subtrees[info.id] = sv.handle(info.ref).statistics().restarts
-        return {
-            "name": self.name,
-            "port": self.port,
-            "ssl_port": self.ssl_port or None,
-            "running": not self._stopped,
-            "connections": {repr(t): c.describe() for t, c in list(self.connections.items())},
-            "acceptors": [a.describe() for a in list(self.acceptors)],
-            "workers": {"threads": self.workers.size, "busy": self.workers.busy},
-            "restarts": {"node": tree.restarts if tree else 0, **subtrees},
-        }
+        """Everything ``genrpc stats`` shows, as plain data (see ``_introspection``)."""
+        return _introspection.describe_node(self)
 
     def statistics(self) -> NodeStatistics:
         """The node's counters now."""
-        connections = list(self.connections.values())
-        return NodeStatistics(
-            name=self.name,
-            port=self.port,
-            running=not self._stopped,
-            connections=len(connections),
-            pending_calls=sum(c.pending for c in connections),
-            acceptors=len(self.acceptors),
-            workers=self.workers.size,
-            busy_workers=self.workers.busy,
-        )
+        return _introspection.node_statistics(self)
+
+    @property
+    def running(self) -> bool:
+        """Whether the node runs (it stops for good: a stopped node is not restarted)."""
+        return not self._stopped
 
     @property
     def tree(self) -> sv.Supervisor:
