@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint dist demo shell-master shell-slave bench distclean etcd
+.PHONY: install test lint dist demo shell-master shell-slave integration bench distclean etcd
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ shell-master: .shell/master.toml
 
 shell-slave: .shell/master.toml
 	$(BIN)/genrpc shell slave@127.0.0.1 --config .shell/slave.toml
+
+# Nodes on separate hosts (network namespaces, as root; loopback addresses otherwise).
+NODES ?= 3
+integration: $(STAMP)
+	$(BIN)/python -m integration.run --nodes $(NODES)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -23,6 +23,12 @@ def configure(sock: socket.socket, keepalive: tuple[int, int, int]) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
     if hasattr(socket, "TCP_KEEPCNT"):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        # Keepalive probes only run on an idle connection; with data unacknowledged (a request
+        # sent into a cut link) the kernel would retransmit for many minutes. This bounds that
+        # by the same time keepalive takes to give up on a silent peer.
+        silent = (idle + interval * count) * 1000
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, silent)
 
 
 def set_send_timeout(sock: socket.socket, seconds: float | None) -> None:

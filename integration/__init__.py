@@ -1,0 +1,1 @@
+"""The integration suite: nodes on separate hosts (network namespaces), and their failures."""

@@ -1,0 +1,68 @@
+"""``make integration NODES=3``: build the lab, run ``integration/`` with pytest on the runner
+host, and always tear the lab down (also on failure or Ctrl-C).
+
+Needs root for network namespaces; without it the nodes get distinct loopback addresses and the
+link and shaping tests are skipped, as this script says when it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from integration.lab import Lab, LoopbackLab, in_host
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=int(os.environ.get("NODES", "3")))
+    parser.add_argument("pytest_args", nargs="*")
+    args = parser.parse_args(argv)
+    root = os.geteuid() == 0
+    lab: Lab | LoopbackLab = Lab(args.nodes) if root else LoopbackLab(args.nodes)
+    if not root:
+        print("not root: nodes get loopback addresses; link and netem tests are skipped")
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signum)
+
+    signal.signal(signal.SIGTERM, interrupted)
+    with tempfile.TemporaryDirectory(prefix="genrpc-lab-") as folder:
+        info_path = Path(folder) / "lab.json"
+        try:
+            info = lab.up()
+            info.save(info_path)
+            print(
+                f"lab {info.kind}: runner {info.runner.address}, "
+                f"nodes {', '.join(h.name for h in info.hosts)}",
+                flush=True,
+            )
+            command = in_host(
+                info.runner,
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "integration",
+                    "-p",
+                    "no:cacheprovider",
+                    *args.pytest_args,
+                ],
+            )
+            env = {**os.environ, "GENRPC_LAB": str(info_path)}
+            return subprocess.run(command, env=env, check=False).returncode
+        except KeyboardInterrupt:
+            print("interrupted: tearing the lab down", flush=True)
+            return 130
+        finally:
+            lab.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

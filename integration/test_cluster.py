@@ -1,0 +1,151 @@
+"""gen_rpc's integration_SUITE, and failures across hosts: kill -9, cut links, slow links."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+
+import genrpc_actors
+from genrpc_actors import BadRpc, BadTcp, RpcError
+from integration.conftest import KEEPALIVE, NodeProcess, wait_until
+from integration.lab import LabInfo, in_host, link, netem
+
+SILENT_PEER = KEEPALIVE["socket_keepalive_idle"] + (
+    KEEPALIVE["socket_keepalive_interval"] * KEEPALIVE["socket_keepalive_count"]
+)
+_ids = itertools.count()
+
+
+def netem_in(lab: LabInfo) -> bool:
+    """netem, probed inside a host's namespace (never on the machine's own interfaces)."""
+    import subprocess  # noqa: PLC0415
+
+    host = lab.hosts[0]
+    base = in_host(host, ["tc", "qdisc"])
+    probe = subprocess.run(
+        [*base, "add", "dev", "lo", "root", "netem", "delay", "0ms"],
+        capture_output=True,
+        check=False,
+    )
+    subprocess.run([*base, "del", "dev", "lo", "root"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def needs_links(lab: LabInfo) -> None:
+    if lab.kind != "netns":
+        pytest.skip("a loopback lab has no links to cut or shape")
+
+
+def test_call(runner, lab):
+    for host in lab.hosts:
+        assert isinstance(runner.call(host.name, "time", "time"), float)
+        assert runner.call(host.name, "genrpc_actors", "node") == host.name
+    assert runner.nodes() == sorted(h.name for h in lab.hosts)
+
+
+def test_multicall(runner, lab):
+    for host in lab.hosts:
+        runner.call(host.name, "os", "getpid")
+    results, bad = runner.multicall(None, "genrpc_actors", "node", timeout=5)
+    assert bad == []
+    assert len(results) == len(runner.nodes()) + 1 == len(lab.hosts) + 1
+    assert sorted(results) == sorted([runner.name, *(h.name for h in lab.hosts)])
+
+
+def test_remote_socket_close(runner, lab):
+    for host in lab.hosts:
+        count = runner.call(host.name, lambda: len(genrpc_actors._node.default_node().acceptors))
+        assert count == 1  # exactly one acceptor on each peer: ours
+        runner.cast(
+            host.name, lambda: [c.close() for c in genrpc_actors._node.default_node().acceptors]
+        )
+    wait_until(lambda: runner.nodes() == [], timeout=2)
+
+
+def test_kill_9_and_restart(runner, lab, cluster):
+    victim: NodeProcess = cluster[lab.hosts[0].name]
+    name = victim.host.name
+    assert runner.call(name, "os", "getpid") == victim.pid
+    pending = runner.async_call(name, "time", "sleep", (30,))
+    started = time.monotonic()
+    victim.kill()
+    with pytest.raises(BadTcp):
+        runner.yield_(pending)
+    assert time.monotonic() - started < 5
+    with pytest.raises(BadRpc):
+        runner.call(name, "os", "getpid", timeout=3)
+    victim.start()
+    assert runner.call(name, "os", "getpid", timeout=5) == victim.pid
+    for other in lab.hosts[1:]:  # nobody else was restarted
+        assert runner.call(other.name, "genrpc_actors", "node") == other.name
+
+
+def test_cut_link_and_heal(runner, lab):
+    needs_links(lab)
+    host = lab.hosts[-1]
+    assert runner.call(host.name, "os", "getpid")
+    in_flight = runner.async_call(host.name, "time", "sleep", (1,))
+    link(lab, host, up=False)
+    try:
+        started = time.monotonic()
+        with pytest.raises(BadRpc) as caught:
+            runner.call(host.name, "os", "getpid", timeout=1.5)
+        assert caught.value.reason == "timeout"
+        assert time.monotonic() - started < 1.5 + 1
+        # keepalive notices the silent peer: the connection and its pending call fail
+        with pytest.raises(RpcError):
+            runner.nb_yield(in_flight, SILENT_PEER + 5)
+        wait_until(lambda: host.name not in runner.nodes(), timeout=SILENT_PEER + 5)
+    finally:
+        link(lab, host, up=True)
+    assert runner.call(host.name, "genrpc_actors", "node", timeout=5) == host.name
+
+
+def test_slow_link_calls_complete_or_time_out_as_configured(runner, lab):
+    needs_links(lab)
+    if not netem_in(lab):
+        pytest.skip("this kernel has no sch_netem: tc cannot delay or drop packets here")
+    host = lab.hosts[0]
+    runner.call(host.name, "os", "getpid")
+    netem(host, "delay 100ms loss 2%")
+    try:
+        started = time.monotonic()
+        assert runner.call(host.name, "operator", "add", (1, 1), timeout=5) == 2
+        assert time.monotonic() - started >= 0.1
+        with pytest.raises(BadRpc) as caught:
+            runner.call(host.name, "operator", "add", (1, 1), timeout=0.05)
+        assert caught.value.reason == "timeout"
+    finally:
+        netem(host, None)
+
+
+def test_exactly_once(runner, lab, tmp_path: Path):
+    """Every call that returned ran exactly once; one that failed ran at most once."""
+    journal = tmp_path / "journal"  # the hosts share this machine's file system
+
+    def record(path: str, call_id: int, seconds: float) -> int:  # shipped by value
+        with open(path, "a") as stream:
+            stream.write(f"{call_id}\n")
+        time.sleep(seconds)
+        return call_id
+
+    outcomes: dict[int, bool] = {}
+    for host in lab.hosts:
+        for _ in range(40):
+            call_id = next(_ids)
+            delay = 0.2 if call_id % 5 == 0 else 0.0
+            timeout = 0.05 if call_id % 10 == 0 else 5
+            try:
+                runner.call(host.name, record, args=(str(journal), call_id, delay), timeout=timeout)
+                outcomes[call_id] = True
+            except (BadRpc, BadTcp):
+                outcomes[call_id] = False
+    assert any(outcomes.values())
+    wait_until(lambda: len(journal.read_text().split()) >= sum(outcomes.values()), timeout=5)
+    runs = [int(line) for line in journal.read_text().split()]
+    for call_id, returned in outcomes.items():
+        count = runs.count(call_id)
+        assert count == 1 if returned else count <= 1, (call_id, returned, count)
