@@ -793,6 +793,8 @@ def socket_options(sock: socket.socket) -> dict[str, int]:
         "idle": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
         "interval": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
         "count": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+        # unacknowledged data gives up after as long as keepalive takes with a silent peer
+        "user_timeout": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
     }
     return {key: int(value != 0) if key == "nodelay" else value for key, value in options.items()}
 
@@ -807,8 +809,22 @@ def test_keepalive_and_nodelay_are_set_on_both_ends_from_each_nodes_config(make_
     client_sock = client.connections[SERVER]._sock
     assert client_sock is not None
     (acceptor,) = list(server.acceptors)
-    expected_server = {"nodelay": 1, "keepalive": 1, "idle": 7, "interval": 3, "count": 4}
-    expected_client = {"nodelay": 1, "keepalive": 1, "idle": 11, "interval": 6, "count": 5}
+    expected_server = {
+        "nodelay": 1,
+        "keepalive": 1,
+        "idle": 7,
+        "interval": 3,
+        "count": 4,
+        "user_timeout": (7 + 3 * 4) * 1000,
+    }
+    expected_client = {
+        "nodelay": 1,
+        "keepalive": 1,
+        "idle": 11,
+        "interval": 6,
+        "count": 5,
+        "user_timeout": (11 + 6 * 5) * 1000,
+    }
     assert socket_options(client_sock) == expected_client
     assert socket_options(acceptor.sock) == expected_server
     # An acceptor still waiting for its peer to authenticate has them too.
