@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -149,3 +151,25 @@ def test_exactly_once(runner, lab, tmp_path: Path):
     for call_id, returned in outcomes.items():
         count = runs.count(call_id)
         assert count == 1 if returned else count <= 1, (call_id, returned, count)
+
+
+def test_a_stopped_consumer_does_not_block_the_others(runner, lab, cluster):
+    """SIGSTOP one node (it reads nothing more): calls to it time out, calls to the others flow."""
+    if len(lab.hosts) < 2:
+        pytest.skip("needs two nodes")
+    frozen, other = cluster[lab.hosts[0].name], lab.hosts[1]
+    runner.call(frozen.host.name, "os", "getpid")
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        stuck = runner.async_call(frozen.host.name, "operator", "add", (1, 1))
+        runner.cast(frozen.host.name, "os", "getpid")
+        started = time.monotonic()
+        for _ in range(50):
+            assert runner.call(other.name, "operator", "add", (1, 1), timeout=2) == 2
+        assert time.monotonic() - started < 5
+        with pytest.raises(BadRpc) as caught:
+            runner.call(frozen.host.name, "os", "getpid", timeout=0.5)
+        assert caught.value.reason == "timeout"
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    assert runner.yield_(stuck) == 2  # it was queued, not lost, and ran once it woke
