@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint dist demo shell-master shell-slave integration bench distclean etcd
+.PHONY: install test lint dist demo shell-master shell-slave integration soak bench distclean etcd
 
 install: $(STAMP)
 
@@ -50,6 +50,11 @@ shell-slave: .shell/master.toml
 NODES ?= 3
 integration: $(STAMP)
 	$(BIN)/python -m integration.run --nodes $(NODES)
+
+# Mixed traffic while nodes are killed and links cut; prints the table (hung and twice: 0).
+SECONDS ?= 120
+soak: $(STAMP)
+	$(BIN)/python -m integration.run --nodes $(NODES) --soak $(SECONDS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -21,6 +21,7 @@ from integration.lab import Lab, LoopbackLab, in_host
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=int(os.environ.get("NODES", "3")))
+    parser.add_argument("--soak", type=float, metavar="SECONDS", help="run the soak, not pytest")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
     root = os.geteuid() == 0
@@ -42,19 +43,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"nodes {', '.join(h.name for h in info.hosts)}",
                 flush=True,
             )
-            command = in_host(
-                info.runner,
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
-                    "-q",
-                    "integration",
-                    "-p",
-                    "no:cacheprovider",
-                    *args.pytest_args,
-                ],
-            )
+            if args.soak is not None:
+                inner = ["-m", "integration.soak", "--seconds", str(args.soak)]
+            else:
+                inner = ["-m", "pytest", "-q", "integration", "-p", "no:cacheprovider"]
+                inner += args.pytest_args
+            command = in_host(info.runner, [sys.executable, *inner])
             env = {**os.environ, "GENRPC_LAB": str(info_path)}
             return subprocess.run(command, env=env, check=False).returncode
         except KeyboardInterrupt:
