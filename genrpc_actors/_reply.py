@@ -36,7 +36,7 @@ class Reply:
         self._finish(None, error)
 
     def _finish(self, raw: tuple[int, int, Any] | None, error: BaseException | None) -> None:
-        with _callback_lock:
+        with _LOCKS[id(self) % len(_LOCKS)]:
             if self.done:
                 return
             self.raw, self.error, self.done = raw, error, True
@@ -56,7 +56,7 @@ class Reply:
 
     def add_callback(self, callback: Callable[[Reply], None]) -> None:
         """Call ``callback(self)`` once set (at once, in this thread, if it already is)."""
-        with _callback_lock:
+        with _LOCKS[id(self) % len(_LOCKS)]:
             if not self.done:
                 if self._callbacks is None:
                     self._callbacks = []
@@ -65,7 +65,10 @@ class Reply:
         callback(self)
 
 
-_callback_lock = threading.Lock()
+# Setting a reply and adding a callback must not interleave. One lock for every reply would be
+# shared by all connections' reader threads; a lock per reply would cost one more allocation per
+# call. Striped locks: rarely shared, never allocated on the hot path.
+_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 @dataclass(frozen=True, slots=True)
