@@ -1,9 +1,13 @@
 """The server end of one accepted connection: authenticate, then read requests and answer them.
 
-The reader thread authenticates the peer (nothing it sends is unpickled before that, and every
-pre-authentication frame is at most 1024 bytes), then reads frames and hands each request to the
-worker pool; the worker runs it and writes the reply under the connection's send lock. Any
-protocol violation closes this connection only.
+The acceptor's thread authenticates the peer (nothing it sends is unpickled before that, and
+every pre-authentication frame is at most 1024 bytes), then hands the reading to the worker pool.
+Reading is a role that moves between worker threads, one holder at a time: the holder reads until
+a request arrives, hands the role to another worker, and runs that request itself, so a request
+waits for no thread to wake before it runs, while the connection is read again at once (a slow
+request never holds up the next). Requests that arrive together are run by one worker each. The
+reply goes out under the connection's send lock. Any protocol violation closes this connection
+only.
 """
 
 from __future__ import annotations
@@ -84,8 +88,10 @@ class ServerConnection:
         self.settings, self.sock, self.peer, self._tls = settings, sock, peer, tls
         self._io: socket.socket | TlsTransport = sock
         self._on_closed = on_closed
+        self._decoder = _wire.FrameDecoder()  # replaced by the authenticated one
         self._lock = threading.Lock()
         self._closed = False
+        self._done = threading.Event()  # set once reading has ended, whoever read last
         self._outbox = Outbox(f"{peer[0]}:{peer[1]}", settings.send_timeout, self._send_failed)
         self.peer_name = ""
         self.requests = 0
@@ -120,13 +126,15 @@ class ServerConnection:
         _tcp.shutdown(self.sock)
 
     def join(self, timeout: float | None = None) -> None:
+        """Wait until reading has ended (requests still running finish in their workers)."""
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        self._done.wait(timeout)
 
     # -- the reader thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        reason = "closed"
+        """The acceptor's thread: the handshake, then reading goes to the worker pool."""
         try:
             _tcp.configure(self.sock, self.settings.keepalive)
             deadline = time.monotonic() + self.settings.auth_timeout
@@ -144,25 +152,41 @@ class ServerConnection:
             failure = self._outbox.attach(self.sock, tls)
             if failure is not None:
                 raise _Closed(str(failure.reason))
-            self._read()
-        except _wire.HandshakeError as exc:
-            reason = exc.reason
-        except _wire.FrameTooLarge:
-            reason = "frame_too_large"
-        except ValueError:
-            reason = "invalid_message"
-        except OSError as exc:
+            self._decoder = _wire.FrameDecoder(self.settings.max_frame)
+            self.settings.workers.submit(self._read_turn)
+        except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
+            self._finish(self._reason(exc))
+
+    def _read_turn(self) -> None:
+        """One turn of reading (in a worker): read until a request comes, pass the reading on,
+        run the request."""
+        try:
+            job, args = self._read()
+        except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
+            self._finish(self._reason(exc))
+            return
+        job(*args)
+
+    def _reason(self, exc: Exception) -> str:
+        if isinstance(exc, _wire.HandshakeError):
+            return exc.reason
+        if isinstance(exc, _wire.FrameTooLarge):
+            return "frame_too_large"
+        if isinstance(exc, ValueError):
+            return "invalid_message"
+        if isinstance(exc, OSError):
             found = reason_of_oserror(exc)
-            reason = found if isinstance(found, str) else ":".join(found)
-        except _Closed as exc:
-            reason = str(exc)
-        except Exception:
-            logger.exception("event=acceptor_failed peer=%s", self.peer)
-            reason = "internal_error"
-        finally:
-            logger.debug("event=acceptor_closed peer=%s reason=%s", self.peer, reason)
-            self.close()
-            self._on_closed(reason)
+            return found if isinstance(found, str) else ":".join(found)
+        if isinstance(exc, _Closed):
+            return str(exc)
+        logger.error("event=acceptor_failed peer=%s", self.peer, exc_info=exc)
+        return "internal_error"
+
+    def _finish(self, reason: str) -> None:
+        logger.debug("event=acceptor_closed peer=%s reason=%s", self.peer, reason)
+        self.close()
+        self._done.set()
+        self._on_closed(reason)
 
     def _authenticate(self, deadline: float, peers: set[str] | None) -> None:
         settings = self.settings
@@ -196,8 +220,10 @@ class ServerConnection:
         self.peer_name = handshake.peer_name
         logger.debug("event=authenticated peer=%s node=%s", self.peer, self.peer_name)
 
-    def _read(self) -> None:
-        decoder = _wire.FrameDecoder(self.settings.max_frame)
+    def _read(self) -> tuple[Callable[..., None], tuple[Any, ...]]:
+        """Read until requests arrive; all but the last go to workers, the reading goes to
+        another, and the last is returned to be run by this thread."""
+        decoder = self._decoder
         inactivity = self.settings.inactivity
         poller = None
         if inactivity is not None:
@@ -205,7 +231,8 @@ class ServerConnection:
             poller.register(self.sock, select.POLLIN)
         submit = self.settings.workers.submit
         io = self._io
-        while True:
+        jobs: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        while not jobs:
             buffered = isinstance(io, TlsTransport) and io.pending()
             if poller is not None and inactivity is not None and not buffered:
                 idle = time.monotonic() - self.last_activity
@@ -218,16 +245,29 @@ class ServerConnection:
                 raise _Closed("closed")
             self.last_activity = time.monotonic()
             for payload in decoder.feed(data):
-                kind, flags, request_id, body = _wire.parse_message(payload)
-                self.requests += 1
-                if kind == _wire.CALL:
-                    submit(self._call, request_id, flags, body)
-                elif kind == _wire.CAST:
-                    submit(self._cast, flags, body)
-                elif kind in (_wire.ABCAST, _wire.SBCAST):
-                    self._broadcast(kind, request_id, flags, body)
-                else:
-                    raise _Closed("invalid_message")
+                self._take(payload, jobs)
+        try:
+            for job, args in jobs[:-1]:
+                submit(job, *args)
+            submit(self._read_turn)
+        except RuntimeError:  # the pool has stopped: the node is stopping
+            raise _Closed("stopping") from None
+        return jobs[-1]
+
+    def _take(
+        self, payload: bytes, jobs: list[tuple[Callable[..., None], tuple[Any, ...]]]
+    ) -> None:
+        """One received message: a request becomes a job, a broadcast is delivered now."""
+        kind, flags, request_id, body = _wire.parse_message(payload)
+        self.requests += 1
+        if kind == _wire.CALL:
+            jobs.append((self._call, (request_id, flags, body)))
+        elif kind == _wire.CAST:
+            jobs.append((self._cast, (flags, body)))
+        elif kind in (_wire.ABCAST, _wire.SBCAST):
+            self._broadcast(kind, request_id, flags, body)
+        else:
+            raise _Closed("invalid_message")
 
     # -- workers ------------------------------------------------------------------------------
 
