@@ -1,18 +1,22 @@
-"""The client end of one connection (one per ``(node, key)``): callers send on it directly.
+"""The client end of one connection (one per ``(node, key)``): callers send and read on it.
 
 A caller encodes its request and writes it to the socket under the connection's send lock, with
-no actor in between; the reader thread routes each reply to its caller's ``Reply``. So one call
-costs two thread hand-offs: the acceptor's reader to a worker on the remote node, and this reader
-back to the caller. Requests made while connecting wait in a backlog, so ``cast`` and
-``async_call`` never block on a connect.
+no actor in between. Replies are read by leaders and followers: reading the socket is a role that
+one thread holds at a time. A caller waiting for its call takes the role when it is free and reads
+its own reply, so a call wakes no other thread on this side; replies it reads for other callers
+are handed to them, and when it has its own it hands the role to a caller still waiting (or lets
+it go). The connection's own thread connects, authenticates, and reads when no caller does: for
+``async_call``, multicalls and broadcasts, and on an idle connection, after a short grace so that
+a run of calls keeps the role among the callers. Requests made while connecting wait in the
+outbox, so ``cast`` and ``async_call`` never block on a connect.
 
-The reader thread connects, authenticates, then reads until the socket closes; however it ends,
-every pending caller gets the error at once and the owner is told (the ``Client`` actor, which
-then stops: the connection and the actor live and die together).
+However the connection ends, every pending caller gets the error at once and the owner is told
+(the ``Client`` actor, which then stops: the connection and the actor live and die together).
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -34,6 +38,8 @@ __all__ = ["Connection", "Endpoint"]
 
 logger = logging.getLogger("genrpc_actors")
 RECV_SIZE = 256 * 1024
+GRACE = 0.005  # seconds without callers before the connection's thread reads again
+_OWN = object()  # the reading role's holder when it is the connection's own thread
 
 
 class Endpoint:
@@ -84,6 +90,15 @@ class Connection:
         self._ids = itertools.count(1)
         self._sock: socket.socket | None = None  # from the moment it is connected
         self._outbox = Outbox(endpoint.target, endpoint.timeouts[2], self.close)
+        # leaders and followers (see the module docstring), all under _roles
+        self._roles = threading.Lock()
+        self._reader: object = _OWN  # who reads now: _OWN, a caller's Reply, or None
+        self._followers: collections.deque[Reply] = collections.deque()
+        self._own_turn = threading.Event()  # wakes the connection's thread
+        self._left = 0.0  # when the last caller let the role go
+        self._io: socket.socket | TlsTransport | None = None
+        self._decoder = _wire.FrameDecoder(endpoint.max_frame)
+        self._poller = select.poll()
         self.error: RpcError | None = None
         self.created = self.last_activity = time.monotonic()
         self.sent = self.received = 0  # frames
@@ -125,9 +140,17 @@ class Connection:
     # -- callers -------------------------------------------------------------------------------
 
     def request(
-        self, kind: int, flags: int, body: bytes, send_timeout: float | None, *, reply: bool
+        self,
+        kind: int,
+        flags: int,
+        body: bytes,
+        send_timeout: float | None,
+        *,
+        reply: bool,
+        lead: bool = False,
     ) -> tuple[int, Reply | None]:
-        """Send one request; with ``reply=True`` its ``Reply`` will receive the answer."""
+        """Send one request; with ``reply=True`` its ``Reply`` will receive the answer, read by
+        the caller itself in ``wait`` if ``lead``, else by whoever reads."""
         request_id = next(self._ids)
         data = _wire.message(kind, flags, request_id, body)
         self.sent += 1
@@ -144,7 +167,77 @@ class Connection:
             slot.set_error(error)
             return request_id, slot
         self._outbox.put(data, block=True, send_timeout=send_timeout)
+        if not lead and self._reader is None:
+            with self._roles:
+                if self._reader is None:
+                    self._reader = _OWN
+                    self._own_turn.set()
         return request_id, slot
+
+    def wait(self, request_id: int, slot: Reply, timeout: float | None) -> bool:
+        """Wait for the reply to a ``lead`` request, reading it here when nobody else reads;
+        ``False`` on timeout (the reply is then forgotten)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        roles = self._roles
+        while not slot.ready():
+            with roles:
+                if slot.ready():
+                    break
+                if self._reader is None and self._io is not None:
+                    self._reader = slot
+                else:
+                    self._followers.append(slot)
+            if self._reader is not slot:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                woken = slot.wait_turn(remaining)
+                if slot.ready():
+                    break
+                if not woken:
+                    with roles:
+                        if self._reader is slot:  # handed the role just as time ran out
+                            self._pass_role()
+                        elif slot in self._followers:
+                            self._followers.remove(slot)
+                    break
+                if self._reader is not slot:
+                    continue
+            self._lead(slot, deadline)
+            if deadline is not None and not slot.ready() and time.monotonic() >= deadline:
+                break
+        if slot.ready():
+            return True
+        self.forget(request_id)
+        return slot.ready()
+
+    def _lead(self, slot: Reply, deadline: float | None) -> None:
+        """Read, holding the role, until ``slot`` is set or ``deadline`` passes; pass it on."""
+        try:
+            while not slot.done:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._read_some(remaining)
+        except Exception as exc:  # noqa: BLE001 - ends the connection, whoever reads
+            self.close(self._error_of(exc))
+        finally:
+            with self._roles:
+                self._pass_role()
+
+    def _pass_role(self) -> None:
+        """Give the role to a caller still waiting, else to the connection's thread if replies
+        are due, else to nobody (``_roles`` is held)."""
+        followers = self._followers
+        while followers:
+            follower = followers.popleft()
+            if follower.wake():
+                self._reader = follower
+                return
+        if self._pending or self.error is not None:
+            self._reader = _OWN
+            self._own_turn.set()
+        else:
+            self._reader = None
+            self._left = time.monotonic()
 
     def forget(self, request_id: int) -> None:
         """The caller gave up (timeout): a late reply will be dropped."""
@@ -161,6 +254,7 @@ class Connection:
         self._outbox.close()
         for slot in pending.values():
             slot.set_error(error)
+        self._own_turn.set()
         if sock is not None:
             _tcp.shutdown(sock)
 
@@ -175,29 +269,63 @@ class Connection:
         error: RpcError = BadTcp("closed")
         try:
             sock, io = self._connect()
-            decoder = _wire.FrameDecoder(self.endpoint.max_frame)
             tls = io if isinstance(io, TlsTransport) else None
             if tls is not None:
                 tls.on_outgoing = self._outbox.flush_tls
             failure = self._outbox.attach(sock, tls)
             if failure is not None:
                 raise failure
-            self._read(sock, io, decoder)
-        except RpcError as exc:
-            error = exc
-        except _wire.FrameTooLarge as exc:
-            error = BadTcp("frame_too_large", str(exc))
-        except ValueError:  # a message shorter than its header: the peer broke the protocol
-            error = BadTcp("invalid_message")
-        except OSError as exc:
-            error = BadTcp(reason_of_oserror(exc))
-        except Exception as exc:
-            logger.exception("event=client_reader_failed target=%s", self.endpoint.target)
-            error = BadTcp(("internal_error", repr(exc)))
+            self._poller.register(sock, select.POLLIN)
+            self._io = io
+            self._serve()
+        except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
+            error = self._error_of(exc)
         finally:
             self.close(error)
             if self.on_closed is not None:
                 self.on_closed(self, error)
+
+    def _error_of(self, exc: Exception) -> RpcError:
+        if isinstance(exc, RpcError):
+            return exc
+        if isinstance(exc, _wire.FrameTooLarge):
+            return BadTcp("frame_too_large", str(exc))
+        if isinstance(exc, ValueError):  # a message shorter than its header: a broken peer
+            return BadTcp("invalid_message")
+        if isinstance(exc, OSError):
+            return BadTcp(reason_of_oserror(exc))
+        logger.error("event=client_reader_failed target=%s", self.endpoint.target, exc_info=exc)
+        return BadTcp(("internal_error", repr(exc)))
+
+    def _serve(self) -> None:
+        """The connection's thread: read while it holds the role; give it to callers that come."""
+        inactivity = self.endpoint.timeouts[3]
+        roles = self._roles
+        while self.error is None:
+            if self._reader is _OWN:
+                if inactivity is None:
+                    self._read_some(None)
+                else:
+                    idle = time.monotonic() - self.last_activity
+                    came = self._read_some(max(0.0, inactivity - idle))
+                    idle = time.monotonic() - self.last_activity
+                    if not came and not self._pending and idle >= inactivity:
+                        raise BadTcp("inactivity")
+                with roles:
+                    if self._followers:  # callers came: the role is theirs
+                        self._pass_role()
+                continue
+            with roles:
+                self._own_turn.clear()
+                wait: float | None = GRACE
+                if self._reader is None:
+                    idle = time.monotonic() - self._left
+                    if self._pending or idle >= GRACE:
+                        self._reader = _OWN
+                        continue
+                    wait = GRACE - idle
+            self._own_turn.wait(wait)
+        raise self.error
 
     def _connect(self) -> tuple[socket.socket, socket.socket | TlsTransport]:
         endpoint = self.endpoint
@@ -261,31 +389,24 @@ class Connection:
         except OSError as exc:
             raise BadTcp(reason_of_oserror(exc)) from None
 
-    def _read(
-        self, sock: socket.socket, io: socket.socket | TlsTransport, decoder: _wire.FrameDecoder
-    ) -> None:
-        inactivity = self.endpoint.timeouts[3]
-        poller = None
-        if inactivity is not None:
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
+    def _read_some(self, timeout: float | None) -> bool:
+        """Read once (the role is held) and hand out the replies; False if nothing came
+        within ``timeout`` (None: wait as long as it takes)."""
+        io = self._io
+        assert io is not None
+        buffered = isinstance(io, TlsTransport) and io.pending()
+        if timeout is not None and not buffered and not self._poller.poll(timeout * 1000):
+            return False
+        data = io.recv(RECV_SIZE)
+        if not data:
+            raise BadTcp("closed")
+        self.last_activity = time.monotonic()
+        self.bytes_received += len(data)
         pending = self._pending
-        while True:
-            buffered = isinstance(io, TlsTransport) and io.pending()
-            if poller is not None and inactivity is not None and not buffered:
-                idle = time.monotonic() - self.last_activity
-                if not poller.poll(max(0.0, inactivity - idle) * 1000 + 1):
-                    if not pending and time.monotonic() - self.last_activity >= inactivity:
-                        raise BadTcp("inactivity")
-                    continue
-            data = io.recv(RECV_SIZE)
-            if not data:
-                raise BadTcp("closed")
-            self.last_activity = time.monotonic()
-            self.bytes_received += len(data)
-            for payload in decoder.feed(data):
-                kind, flags, request_id, body = _wire.parse_message(payload)
-                self.received += 1
-                slot = pending.pop(request_id, None)
-                if slot is not None:
-                    slot.set_raw(kind, flags, body)
+        for payload in self._decoder.feed(data):
+            kind, flags, request_id, body = _wire.parse_message(payload)
+            self.received += 1
+            slot = pending.pop(request_id, None)
+            if slot is not None:
+                slot.set_raw(kind, flags, body)
+        return True

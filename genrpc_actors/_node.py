@@ -287,6 +287,7 @@ class Node(MultiNodeCalls):
         send_timeout: float | None,
         *,
         reply: bool,
+        lead: bool = False,
     ) -> tuple[Connection | None, int, Reply | None]:
         self._require_running()
         if node_name(target) == self.name:
@@ -294,7 +295,9 @@ class Node(MultiNodeCalls):
             self.workers.submit(self._run_local, flags, body, slot)
             return None, 0, slot
         connection = self._connection_for(target)
-        request_id, slot = connection.request(kind, flags, body, send_timeout, reply=reply)
+        request_id, slot = connection.request(
+            kind, flags, body, send_timeout, reply=reply, lead=lead
+        )
         return connection, request_id, slot
 
     def _run_local(self, flags: int, body: bytes, slot: Reply | None) -> None:
@@ -319,12 +322,13 @@ class Node(MultiNodeCalls):
         send_timeout = check_timeout("send_timeout", send_timeout, None)
         body, flags = encode_request(module, function, args, kwargs)
         connection, request_id, slot = self._submit(
-            target, _wire.CALL, body, flags, send_timeout, reply=True
+            target, _wire.CALL, body, flags, send_timeout, reply=True, lead=True
         )
         assert slot is not None
-        if not slot.wait(wait):
-            if connection is not None:
-                connection.forget(request_id)
+        if connection is not None:
+            if not connection.wait(request_id, slot, wait):
+                raise BadRpc("timeout")
+        elif not slot.wait(wait):
             raise BadRpc("timeout")
         return resolve(slot)
 

@@ -17,13 +17,17 @@ class Reply:
     It holds either a raw reply (``kind, flags, body`` as received, decoded by the waiter so that
     a body that cannot be unpickled fails only its own caller) or an error. A held lock is the
     cheapest thing a thread can block on; each waiter takes and gives it back in turn.
+
+    A caller waiting for its own call (``wait_turn``) may also be woken without an outcome: the
+    connection's reader hands it the reading (``wake``), see ``_connection``.
     """
 
-    __slots__ = ("_callbacks", "_gate", "done", "error", "raw")
+    __slots__ = ("_callbacks", "_gate", "_open", "done", "error", "raw")
 
     def __init__(self) -> None:
         self._gate = threading.Lock()
         self._gate.acquire()
+        self._open = False  # the gate has been released and not taken back
         self.done = False
         self.raw: tuple[int, int, Any] | None = None
         self.error: BaseException | None = None
@@ -41,7 +45,9 @@ class Reply:
                 return
             self.raw, self.error, self.done = raw, error, True
             callbacks, self._callbacks = self._callbacks, None
-        self._gate.release()
+            closed, self._open = not self._open, True
+        if closed:
+            self._gate.release()
         for callback in callbacks or ():
             callback(self)
 
@@ -53,6 +59,32 @@ class Reply:
             self._gate.release()
             return True
         return self.done
+
+    def ready(self) -> bool:
+        """Whether the outcome is set (a call, so that no type checker takes it as constant)."""
+        return self.done
+
+    def wake(self) -> bool:
+        """Wake the one ``wait_turn`` waiter without an outcome; False if already set or woken."""
+        with _LOCKS[id(self) % len(_LOCKS)]:
+            if self.done or self._open:
+                return False
+            self._open = True
+        self._gate.release()
+        return True
+
+    def wait_turn(self, timeout: float | None) -> bool:
+        """For the single waiter of a call: wait until set or woken; ``False`` on timeout."""
+        if not self._gate.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            return False
+        with _LOCKS[id(self) % len(_LOCKS)]:
+            if self.done:
+                release = True
+            else:
+                release, self._open = False, False  # woken: the gate is closed again, held here
+        if release:
+            self._gate.release()
+        return True
 
     def add_callback(self, callback: Callable[[Reply], None]) -> None:
         """Call ``callback(self)`` once set (at once, in this thread, if it already is)."""
