@@ -12,6 +12,8 @@ only.
 
 from __future__ import annotations
 
+import collections
+import functools
 import logging
 import os
 import select
@@ -32,6 +34,7 @@ from genrpc_actors._workers import WorkerPool
 __all__ = ["ServerConnection", "ServerSettings"]
 
 logger = logging.getLogger("genrpc_actors")
+_Job = tuple[Callable[..., None], tuple[Any, ...]]  # a request to run, and its arguments
 RECV_SIZE = 256 * 1024
 
 
@@ -158,14 +161,31 @@ class ServerConnection:
             self._finish(self._reason(exc))
 
     def _read_turn(self) -> None:
-        """One turn of reading (in a worker): read until a request comes, pass the reading on,
-        run the request."""
+        """Reading, in a worker: the requests read are run here in turn unless one runs long,
+        in which case the rest and the reading go to other workers (``WorkerPool.run_here``)."""
+        run_here = self.settings.workers.run_here
+        while True:
+            try:
+                jobs = self._read()
+            except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
+                self._finish(self._reason(exc))
+                return
+            while jobs:
+                job, args = jobs.popleft()
+                if run_here(job, args, functools.partial(self._hand_over, jobs)):
+                    return
+
+    def _hand_over(self, jobs: collections.deque[_Job]) -> None:
+        """A request runs long (called from the pool's watcher): the requests read with it and
+        the reading go to other workers."""
+        submit = self.settings.workers.submit
         try:
-            job, args = self._read()
-        except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
-            self._finish(self._reason(exc))
-            return
-        job(*args)
+            while jobs:
+                job, args = jobs.popleft()
+                submit(job, *args)
+            submit(self._read_turn)
+        except RuntimeError:  # the pool has stopped: the node is stopping
+            self._finish("stopping")
 
     def _reason(self, exc: Exception) -> str:
         if isinstance(exc, _wire.HandshakeError):
@@ -220,18 +240,16 @@ class ServerConnection:
         self.peer_name = handshake.peer_name
         logger.debug("event=authenticated peer=%s node=%s", self.peer, self.peer_name)
 
-    def _read(self) -> tuple[Callable[..., None], tuple[Any, ...]]:
-        """Read until requests arrive; all but the last go to workers, the reading goes to
-        another, and the last is returned to be run by this thread."""
+    def _read(self) -> collections.deque[_Job]:
+        """Read until requests arrive; broadcasts are delivered on the way."""
         decoder = self._decoder
         inactivity = self.settings.inactivity
         poller = None
         if inactivity is not None:
             poller = select.poll()
             poller.register(self.sock, select.POLLIN)
-        submit = self.settings.workers.submit
         io = self._io
-        jobs: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        jobs: collections.deque[_Job] = collections.deque()
         while not jobs:
             buffered = isinstance(io, TlsTransport) and io.pending()
             if poller is not None and inactivity is not None and not buffered:
@@ -246,17 +264,9 @@ class ServerConnection:
             self.last_activity = time.monotonic()
             for payload in decoder.feed(data):
                 self._take(payload, jobs)
-        try:
-            for job, args in jobs[:-1]:
-                submit(job, *args)
-            submit(self._read_turn)
-        except RuntimeError:  # the pool has stopped: the node is stopping
-            raise _Closed("stopping") from None
-        return jobs[-1]
+        return jobs
 
-    def _take(
-        self, payload: bytes, jobs: list[tuple[Callable[..., None], tuple[Any, ...]]]
-    ) -> None:
+    def _take(self, payload: bytes, jobs: collections.deque[_Job]) -> None:
         """One received message: a request becomes a job, a broadcast is delivered now."""
         kind, flags, request_id, body = _wire.parse_message(payload)
         self.requests += 1

@@ -1,8 +1,15 @@
-"""An elastic pool of worker threads: a request never waits behind another one.
+"""An elastic pool of worker threads: a request never waits behind another one for long.
 
 Each request runs in a thread of its own for as long as it runs. Threads that finish wait, idle,
 for the next request, so a steady load reuses them (starting a thread costs ~50-100 us); when all
 are busy, a new one starts at once. Idle threads end after ``idle_timeout`` seconds.
+
+``run_here`` runs a job in the calling thread (the one that read the request: no other thread
+needs to wake for it) under the watch of the pool's watcher thread: a job still running after
+``patience`` to two ``patience`` seconds gets its ``take_over`` called from the watcher, which
+hands what the caller would have done next (reading its connection, the requests read with it)
+to other workers. A request is never delayed by another for more than that. The watcher ticks
+only while jobs run here recently, and parks when there are none.
 """
 
 from __future__ import annotations
@@ -17,14 +24,32 @@ __all__ = ["WorkerPool"]
 
 logger = logging.getLogger("genrpc_actors")
 _STOP = object()
+_PARK_AFTER = 50  # quiet ticks before the watcher parks
+
+
+class _Inline:
+    """A job running in its reader's thread, as the watcher sees it."""
+
+    __slots__ = ("seen", "take_over", "taken")
+
+    def __init__(self, take_over: Callable[[], None]) -> None:
+        self.take_over = take_over
+        self.seen = False  # running at a tick of the watcher already
+        self.taken = False  # take_over has been called
 
 
 class WorkerPool:
     """Runs each submitted job in a thread that is free, or in a new one."""
 
-    def __init__(self, name: str, idle_timeout: float = 30.0) -> None:
+    def __init__(self, name: str, idle_timeout: float = 30.0, patience: float = 0.001) -> None:
         self._name = name
         self._idle_timeout = idle_timeout
+        self._patience = patience
+        self._watch_lock = threading.Lock()
+        self._here: dict[int, _Inline] = {}  # jobs running in their reader's thread, by id
+        self._watch_parked = True
+        self._watch_wake = threading.Event()
+        self._watcher: threading.Thread | None = None
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
         self._lock = threading.Lock()
@@ -55,9 +80,66 @@ class WorkerPool:
                 self._threads.add(thread)
             thread.start()
 
+    def run_here(
+        self, job: Callable[..., Any], args: tuple[Any, ...], take_over: Callable[[], None]
+    ) -> bool:
+        """Run ``job(*args)`` in this thread; True if it ran so long that ``take_over`` was
+        called meanwhile (from the watcher), False if it ended first."""
+        inline = _Inline(take_over)
+        key = id(inline)
+        with self._watch_lock:
+            self._here[key] = inline
+            if self._watch_parked:
+                self._unpark()
+        try:
+            job(*args)
+        except BaseException:
+            logger.exception("event=worker_job_failed pool=%s", self._name)
+        finally:
+            with self._watch_lock:
+                del self._here[key]
+                taken = inline.taken
+        return taken
+
+    def _unpark(self) -> None:
+        """Wake the watcher (started on first need); ``_watch_lock`` is held."""
+        self._watch_parked = False
+        if self._watcher is None and not self._stopped:
+            self._watcher = threading.Thread(
+                target=self._watch, name=f"genrpc-watcher-{self._name}", daemon=True
+            )
+            self._watcher.start()
+        self._watch_wake.set()
+
+    def _watch(self) -> None:
+        quiet = 0  # ticks without a job running here
+        wake, lock, here = self._watch_wake, self._watch_lock, self._here
+        while not self._stopped:
+            wake.wait(None if self._watch_parked else self._patience)
+            wake.clear()
+            late: list[_Inline] = []
+            with lock:
+                for inline in here.values():
+                    if inline.seen and not inline.taken:
+                        inline.taken = True
+                        late.append(inline)
+                    inline.seen = True
+                quiet = 0 if here else quiet + 1
+                if quiet > _PARK_AFTER:
+                    self._watch_parked = True
+            for inline in late:
+                try:
+                    inline.take_over()
+                except Exception:
+                    logger.exception("event=take_over_failed pool=%s", self._name)
+
     def stop(self, timeout: float = 5.0) -> list[str]:
         """Stop idle threads and wait up to ``timeout`` for busy ones; names those still busy."""
         self._stopped = True
+        self._watch_wake.set()
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout)
         with self._lock:
             threads = list(self._threads)
         for _ in threads:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -61,3 +62,22 @@ class WritesFile:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (write_file, (self.path,))
+
+
+_FLAGS: dict[str, threading.Event] = {}
+_FLAGS_LOCK = threading.Lock()
+
+
+def _flag(name: str) -> threading.Event:
+    with _FLAGS_LOCK:
+        return _FLAGS.setdefault(name, threading.Event())
+
+
+def set_flag(name: str) -> bool:
+    _flag(name).set()
+    return True
+
+
+def wait_for_flag(name: str, timeout: float) -> bool:
+    """Wait until another request sets the flag ``name``; True if it did within ``timeout``."""
+    return _flag(name).wait(timeout)

@@ -1,0 +1,135 @@
+"""A request that runs long never holds up the others of its connection.
+
+The worker that read a request runs it itself (no thread to wake on the hot path), under the
+watch of the pool's watcher: past a millisecond or two, the requests read with it and the reading
+of the connection go to other workers. These tests send requests by hand, pipelined in one write,
+so that they arrive together whatever the timing.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from genrpc_actors import Node, _wire
+from genrpc_actors._workers import WorkerPool
+
+from .hostile_peers import Sockets, authenticate, read_frame
+
+COOKIE = "isolation-cookie"
+SERVER = "iso-server@127.0.0.1"
+RAW = "raw@127.0.0.1"
+HELPERS = "tests.remote_helpers"
+AT_ONCE = 1.0  # far below the slow requests' 5 s
+SLOW = 5.0
+
+
+@pytest.fixture
+def server() -> Iterator[Node]:
+    node = Node.start(SERVER, cookie=COOKIE, tcp_server_port=0)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def call_frame(request_id: int, function: str, *args: Any) -> bytes:
+    body = pickle.dumps((HELPERS, None, function, args, {}), protocol=5)
+    return _wire.message(_wire.CALL, 0, request_id, body)
+
+
+def replies(sock: Any, count: int) -> Iterator[tuple[int, Any, float]]:
+    """``(request_id, value, seconds since asked)`` of the next ``count`` replies."""
+    start = time.monotonic()
+    for _ in range(count):
+        kind, flags, request_id, body = _wire.parse_message(read_frame(sock, SLOW * 2))
+        assert kind == _wire.REPLY
+        yield request_id, _wire.decode_body(body, flags), time.monotonic() - start
+
+
+def test_quick_requests_read_with_a_slow_one_are_answered_at_once(server):
+    with Sockets() as socks:
+        sock = socks.connect(server.port)
+        authenticate(sock, COOKIE.encode(), RAW, SERVER)
+        sock.sendall(
+            call_frame(1, "sleep_then", SLOW, "slow")
+            + call_frame(2, "echo", "quick")
+            + call_frame(3, "echo", "quicker")
+        )
+        got = list(replies(sock, 2))
+    assert [(rid, value) for rid, value, _ in got] == [(2, "quick"), (3, "quicker")]
+    assert max(elapsed for _, _, elapsed in got) < AT_ONCE
+
+
+def test_a_request_after_a_slow_one_is_read_and_answered_at_once(server):
+    with Sockets() as socks:
+        sock = socks.connect(server.port)
+        authenticate(sock, COOKIE.encode(), RAW, SERVER)
+        sock.sendall(call_frame(1, "sleep_then", SLOW, "slow"))
+        sock.sendall(call_frame(2, "echo", "quick"))
+        ((request_id, value, elapsed),) = replies(sock, 1)
+        assert (request_id, value) == (2, "quick")
+        assert elapsed < AT_ONCE
+
+
+def test_requests_in_one_write_all_run_when_they_wait_for_each_other(server):
+    """The first blocks until the last has run: only other workers can run the last."""
+    with Sockets() as socks:
+        sock = socks.connect(server.port)
+        authenticate(sock, COOKIE.encode(), RAW, SERVER)
+        flag = f"isolation-{uuid.uuid4()}"
+        sock.sendall(
+            call_frame(1, "wait_for_flag", flag, SLOW)
+            + call_frame(2, "echo", "between")
+            + call_frame(3, "set_flag", flag)
+        )
+        got = {rid: (value, elapsed) for rid, value, elapsed in replies(sock, 3)}
+    assert got[1][0] is True  # it saw the flag, it did not time out
+    assert max(elapsed for _, elapsed in got.values()) < AT_ONCE
+
+
+# -- the pool's side -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pool() -> Iterator[WorkerPool]:
+    workers = WorkerPool("test", patience=0.001)
+    try:
+        yield workers
+    finally:
+        assert workers.stop(timeout=SLOW) == []
+
+
+def test_a_quick_job_runs_here_and_nothing_takes_over(pool):
+    taken = threading.Event()
+    ran: list[str] = []
+    for _ in range(100):
+        assert pool.run_here(ran.append, (threading.current_thread().name,), taken.set) is False
+    assert ran == [threading.current_thread().name] * 100
+    assert not taken.is_set()
+
+
+def test_a_long_job_is_taken_over_while_it_runs(pool):
+    taken = threading.Event()
+    start = time.monotonic()
+
+    def job() -> None:
+        assert taken.wait(SLOW)  # released only by the watcher's take_over
+
+    assert pool.run_here(job, (), taken.set) is True
+    assert time.monotonic() - start < AT_ONCE
+
+
+def test_a_job_that_raises_is_logged_and_the_thread_goes_on(pool, caplog):
+    def fail() -> None:
+        raise ValueError("boom")
+
+    never: Callable[[], None] = threading.Event().set
+    assert pool.run_here(fail, (), never) is False
+    assert "event=worker_job_failed" in caplog.text
