@@ -1,19 +1,21 @@
-"""The sending half of a connection: frames out in order, and a ``cast`` that never blocks.
+"""The sending half of a connection: frames out in order, written together, never waited for.
 
-A caller that can write does so itself, in its own thread: no hand-off on the hot path. Frames
-that cannot go out at once (the connection is still being made, or the peer reads slowly, or
-another thread holds the socket) wait here, and a writer thread, started the first time it is
-needed, sends them. Theory of operation:
+A thread that has something to send writes it itself: no hand-off on the hot path. Theory of
+operation:
 
-- ``_out`` holds bytes accepted for the wire but not yet written (ciphertext under TLS). Every
-  write first empties it, so frames stay whole and in order.
-- A ``call`` takes the send lock, waiting if it must, and writes with ``send_timeout`` as one
-  deadline for the whole frame (the kernel's ``SO_SNDTIMEO`` restarts with every partial write,
-  so the remaining time is set again after each one).
-- A ``cast`` never waits: if the lock is taken it appends its frame to ``_casts`` and wakes the
-  writer; if not, it writes what the socket takes without blocking and leaves the rest to the
-  writer. Before writing its own frame, every writer moves ``_casts`` into ``_out``, so a call
-  never overtakes a cast made before it by the same thread.
+- Every frame is appended to ``_queue``; then the sender tries the send lock without waiting.
+  Whoever holds the lock moves everything queued into ``_chunks`` (encrypting it under TLS, so
+  TLS records keep the frames' order) and writes all of it in one ``sendmsg``, then lets the lock
+  go and looks at the queue once more: a frame queued while it wrote is written by it too (or by
+  whoever took the lock since). So concurrent senders never wait for each other, their frames
+  leave in batches, and no frame is left behind.
+- A ``call`` writes with ``send_timeout`` as one deadline for everything it writes (the kernel's
+  ``SO_SNDTIMEO`` restarts with every partial write, so the remaining time is set again after
+  each one); a frame queued behind a write in progress goes out within that write's deadline.
+- A ``cast`` never blocks: it writes what the socket takes at once and leaves the rest to a
+  writer thread, started the first time it is needed.
+- Parts of a frame (a header, a pickle, out-of-band buffers) are written from where they lie,
+  never joined into one buffer.
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ import collections
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from genrpc_actors import _tcp
 from genrpc_actors._errors import BadTcp, RpcError, reason_of_oserror
 from genrpc_actors._tls import TlsTransport
 
-__all__ = ["Outbox"]
+__all__ = ["Frame", "Outbox"]
+
+Frame = bytes | Sequence[bytes | memoryview]  # one frame, whole or in parts
+_IOV_MAX = 512  # buffers per sendmsg (Linux takes 1024)
 
 
 class Outbox:
-    """Ordered, deadline-bounded sending for one connection; see the module docstring."""
+    """Ordered, batched, deadline-bounded sending for one connection; see the module docstring."""
 
     def __init__(
         self, name: str, send_timeout: float, on_failure: Callable[[RpcError], None]
@@ -43,9 +48,8 @@ class Outbox:
         self._on_failure = on_failure
         self._sock: socket.socket | None = None
         self._tls: TlsTransport | None = None
-        self._out = bytearray()
-        self._casts: collections.deque[bytes] = collections.deque()
-        self._early: list[bytes] = []  # frames put before the connection was made
+        self._queue: collections.deque[Frame] = collections.deque()
+        self._chunks: collections.deque[bytes | memoryview] = collections.deque()
         self._kernel_timeout: float | None = None  # what SO_SNDTIMEO is set to now
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
@@ -56,31 +60,28 @@ class Outbox:
 
     @property
     def queued(self) -> int:
-        """Bytes and frames waiting for the writer (a slow peer makes this grow)."""
-        return len(self._out) + sum(len(frame) for frame in self._casts)
+        """Bytes waiting to be written (a slow peer makes this grow)."""
+        chunks = sum(len(chunk) for chunk in list(self._chunks))
+        return chunks + sum(_size(frame) for frame in list(self._queue))
 
     # -- the connection's side -----------------------------------------------------------------
 
     def attach(self, sock: socket.socket, tls: TlsTransport | None) -> RpcError | None:
         """The connection is made: send what waited for it (in the caller's thread)."""
-        with self.lock:
-            if self._closed:
-                return None
-            self._sock, self._tls = sock, tls
-            for frame in self._early:
-                self._out += self._encode(frame)
-            self._early.clear()
-            self._absorb_casts()
-            return self._flush(self._send_timeout)
+        self.lock.acquire()
+        if self._closed:
+            self.lock.release()
+            return None
+        self._sock, self._tls = sock, tls
+        return self._write_and_release(block=True, timeout=self._send_timeout, report=False)
 
     def close(self) -> None:
         """No more sending; the writer thread ends."""
         self._closed = True
         self._wake.set()
         with self.lock:
-            self._early.clear()
-            self._casts.clear()
-            self._out.clear()
+            self._queue.clear()
+            self._chunks.clear()
 
     def join(self, timeout: float | None = None) -> None:
         writer = self._writer
@@ -89,119 +90,110 @@ class Outbox:
 
     def flush_tls(self) -> None:
         """Send what TLS itself has to say (e.g. a key update), in order with the frames."""
-        with self.lock:
-            if self._tls is not None and not self._closed:
-                self._out += self._tls.drain()
-                failure = self._flush(self._send_timeout)
-            else:
-                failure = None
-        if failure is not None:
-            self._on_failure(failure)
+        self.lock.acquire()
+        if self._tls is not None and not self._closed:
+            self._absorb()
+            self._chunks.append(self._tls.drain())
+        self._write_and_release(block=True, timeout=self._send_timeout)
 
-    # -- callers ---------------------------------------------------------------------------------
+    # -- senders ---------------------------------------------------------------------------------
 
-    def put(self, frame: bytes, *, block: bool, send_timeout: float | None = None) -> None:
-        """Send ``frame``: a call waits for the socket (``block=True``), a cast never does.
-        A failure ends the connection through ``on_failure``."""
-        if not block and not self.lock.acquire(blocking=False):
-            self._casts.append(frame)
-            self._kick()
+    def put(self, frame: Frame, *, block: bool, send_timeout: float | None = None) -> None:
+        """Send ``frame``: a call writes with a deadline (``block=True``), a cast never waits.
+        If another thread is writing, it writes this frame too. A failure ends the connection
+        through ``on_failure``."""
+        if self._closed:
             return
-        if block:
-            self.lock.acquire()
-        try:
-            if self._closed:
-                return
-            if self._sock is None:
-                self._early.append(frame)
-                return
-            self._absorb_casts()
-            wire = self._encode(frame)
-            if block:
-                timeout = self._send_timeout if send_timeout is None else send_timeout
-                failure = self._flush(timeout, wire)
-            else:
-                failure = self._flush_now(wire)
-                if self._out:
-                    self._kick()
-        finally:
+        self._queue.append(frame)
+        if not self.lock.acquire(blocking=False):
+            return  # the holder looks at the queue after it lets the lock go
+        timeout = self._send_timeout if send_timeout is None else send_timeout
+        self._write_and_release(block=block, timeout=timeout)
+
+    def _write_and_release(
+        self, *, block: bool, timeout: float, report: bool = True
+    ) -> RpcError | None:
+        """Write what is queued, let the lock go, and again while frames keep coming (the lock
+        is held on entry). A failure is reported through ``on_failure`` (or returned)."""
+        failure = None
+        while True:
+            if not self._closed and self._sock is not None:
+                self._absorb()
+                if self._chunks:
+                    failure = self._send(timeout) if block else self._send_now()
             self.lock.release()
+            if failure is not None or self._closed or self._sock is None or not self._queue:
+                break
+            if not self.lock.acquire(blocking=False):
+                break
         if failure is not None:
-            self._on_failure(failure)
+            if report:
+                self._on_failure(failure)
+            return failure
+        if self._chunks and not self._closed:
+            self._kick()  # what a cast could not write at once
+        return None
 
     # -- sending (the lock is held) -------------------------------------------------------------
 
-    def _encode(self, frame: bytes) -> bytes:
-        return frame if self._tls is None else self._tls.encrypt(frame)
+    def _absorb(self) -> None:
+        queue, chunks, tls = self._queue, self._chunks, self._tls
+        while queue:
+            frame = queue.popleft()
+            parts: Sequence[bytes | memoryview] = (frame,) if isinstance(frame, bytes) else frame
+            for part in parts:
+                chunks.append(part if tls is None else tls.encrypt(part))
 
-    def _absorb_casts(self) -> None:
-        casts = self._casts
-        while casts:
-            self._out += self._encode(casts.popleft())
-
-    def _flush(self, timeout: float, wire: bytes = b"") -> RpcError | None:
-        """Write ``_out`` then ``wire`` within ``timeout`` seconds, or fail the connection.
-        ``wire`` is sent from where it lies (no copy) unless something waits before it."""
+    def _send(self, timeout: float) -> RpcError | None:
+        """Write every chunk within ``timeout`` seconds, or fail the connection."""
         sock = self._sock
-        if sock is None:
-            return None
-        if self._out:
-            self._out += wire
-            data: bytes | bytearray = self._out
-        else:
-            data = wire
-        if not data:
-            return None
-        view = memoryview(data)
+        assert sock is not None
         deadline = time.monotonic() + timeout
-        written = 0
+        first = True
         try:
-            while written < len(view):
-                remaining = timeout if not written else deadline - time.monotonic()
+            while self._chunks:
+                remaining = timeout if first else deadline - time.monotonic()
+                first = False
                 if remaining <= 0:
                     return BadTcp("send_timeout")
                 if remaining != self._kernel_timeout:
                     _tcp.set_send_timeout(sock, remaining)
                     self._kernel_timeout = remaining
-                written += sock.send(view[written:])
+                self._sendmsg(sock, 0)
         except BlockingIOError:
             return BadTcp("send_timeout")
         except OSError as exc:
             reason = reason_of_oserror(exc)
             return BadTcp("send_timeout" if reason == "timeout" else reason)
-        finally:
-            view.release()
-            self._sent(data, written)
         return None
 
-    def _flush_now(self, wire: bytes) -> RpcError | None:
-        """Write what the socket takes without blocking; keep the rest in ``_out``."""
+    def _send_now(self) -> RpcError | None:
+        """Write what the socket takes without blocking; the rest stays in ``_chunks``."""
         sock = self._sock
-        if sock is None:
-            return None
-        if self._out:
-            self._out += wire
-            data: bytes | bytearray = self._out
-        else:
-            data = wire
-        written = 0
+        assert sock is not None
         try:
-            written = sock.send(data, socket.MSG_DONTWAIT)
+            self._sendmsg(sock, socket.MSG_DONTWAIT)
         except BlockingIOError:
             pass
         except OSError as exc:
             return BadTcp(reason_of_oserror(exc))
-        self._sent(data, written)
         return None
 
-    def _sent(self, data: bytes | bytearray, written: int) -> None:
-        """Account for ``written`` bytes of ``data``; what is left waits in ``_out``."""
-        self.bytes += written
+    def _sendmsg(self, sock: socket.socket, flags: int) -> None:
+        chunks = self._chunks
+        if len(chunks) == 1:
+            written = sock.send(chunks[0], flags)
+        else:
+            written = sock.sendmsg(_first(chunks, _IOV_MAX), (), flags)
         self.writes += 1
-        if data is self._out:
-            del self._out[:written]
-        elif written < len(data):
-            self._out += memoryview(data)[written:]
+        self.bytes += written
+        while written:
+            size = len(chunks[0])
+            if written < size:
+                chunks[0] = memoryview(chunks[0])[written:]
+                return
+            chunks.popleft()
+            written -= size
 
     # -- the writer thread -----------------------------------------------------------------------
 
@@ -219,13 +211,19 @@ class Outbox:
         while True:
             self._wake.wait()
             self._wake.clear()
-            with self.lock:
-                if self._closed:
-                    return
-                if self._sock is None:
-                    continue  # attach() sends everything once connected
-                self._absorb_casts()
-                failure = self._flush(self._send_timeout)
-            if failure is not None:
-                self._on_failure(failure)
+            self.lock.acquire()
+            if self._closed:
+                self.lock.release()
                 return
+            if self._write_and_release(block=True, timeout=self._send_timeout) is not None:
+                return
+
+
+def _size(frame: Frame) -> int:
+    return len(frame) if isinstance(frame, bytes) else sum(len(part) for part in frame)
+
+
+def _first(chunks: collections.deque[bytes | memoryview], count: int) -> list[bytes | memoryview]:
+    if len(chunks) <= count:
+        return list(chunks)
+    return [chunks[i] for i in range(count)]

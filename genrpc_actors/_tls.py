@@ -134,7 +134,7 @@ class TlsTransport:
     def version(self) -> str | None:
         return self._tls.version()
 
-    def encrypt(self, data: bytes) -> bytes:
+    def encrypt(self, data: bytes | memoryview) -> bytes:
         """The ciphertext of ``data``, to send in order (the owner's send lock is held)."""
         with self._lock:
             self._tls.write(data)
