@@ -97,7 +97,7 @@ class Connection:
         self._own_turn = threading.Event()  # wakes the connection's thread
         self._left = 0.0  # when the last caller let the role go
         self._io: socket.socket | TlsTransport | None = None
-        self._decoder = _wire.FrameDecoder(endpoint.max_frame)
+        self._receiver: _tcp.Reader | None = None
         self._poller = select.poll()
         self.error: RpcError | None = None
         self.created = self.last_activity = time.monotonic()
@@ -143,7 +143,7 @@ class Connection:
         self,
         kind: int,
         flags: int,
-        body: bytes,
+        body: _wire.Body,
         send_timeout: float | None,
         *,
         reply: bool,
@@ -152,7 +152,7 @@ class Connection:
         """Send one request; with ``reply=True`` its ``Reply`` will receive the answer, read by
         the caller itself in ``wait`` if ``lead``, else by whoever reads."""
         request_id = next(self._ids)
-        data = _wire.message(kind, flags, request_id, body)
+        data = _wire.message_parts(kind, flags, request_id, body)
         self.sent += 1
         if not reply:
             if self.error is None:
@@ -276,6 +276,7 @@ class Connection:
             if failure is not None:
                 raise failure
             self._poller.register(sock, select.POLLIN)
+            self._receiver = _tcp.Reader(io, _wire.FrameDecoder(self.endpoint.max_frame))
             self._io = io
             self._serve()
         except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
@@ -392,20 +393,21 @@ class Connection:
     def _read_some(self, timeout: float | None) -> bool:
         """Read once (the role is held) and hand out the replies; False if nothing came
         within ``timeout`` (None: wait as long as it takes)."""
-        io = self._io
+        io, reader = self._io, self._receiver
+        assert reader is not None
         assert io is not None
         buffered = isinstance(io, TlsTransport) and io.pending()
         if timeout is not None and not buffered and not self._poller.poll(timeout * 1000):
             return False
-        data = io.recv(RECV_SIZE)
-        if not data:
+        payloads = reader.receive()
+        if payloads is None:
             raise BadTcp("closed")
         self.last_activity = time.monotonic()
-        self.bytes_received += len(data)
         pending = self._pending
-        for payload in self._decoder.feed(data):
+        for payload in payloads:
             kind, flags, request_id, body = _wire.parse_message(payload)
             self.received += 1
+            self.bytes_received += len(payload) + 4
             slot = pending.pop(request_id, None)
             if slot is not None:
                 slot.set_raw(kind, flags, body)

@@ -58,7 +58,7 @@ def _import(name: str) -> ModuleType:
     return module if module is not None else importlib.import_module(name)
 
 
-def run_request(control: ModuleControl, flags: int, body: Any) -> tuple[int, int, bytes]:
+def run_request(control: ModuleControl, flags: int, body: Any) -> tuple[int, int, _wire.Body]:
     """Carry out a CALL or CAST body; returns the reply ``(kind, flags, body)``."""
     if flags & _wire.DILL and control.enabled:
         return _wire.ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then

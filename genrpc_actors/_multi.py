@@ -64,7 +64,7 @@ class MultiNodeCalls:
         self,
         target: Any,
         kind: int,
-        body: bytes,
+        body: _wire.Body,
         flags: int,
         send_timeout: float | None,
         *,

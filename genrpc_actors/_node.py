@@ -282,7 +282,7 @@ class Node(MultiNodeCalls):
         self,
         target: Any,
         kind: int,
-        body: bytes,
+        body: _wire.Body,
         flags: int,
         send_timeout: float | None,
         *,
@@ -300,7 +300,7 @@ class Node(MultiNodeCalls):
         )
         return connection, request_id, slot
 
-    def _run_local(self, flags: int, body: bytes, slot: Reply | None) -> None:
+    def _run_local(self, flags: int, body: _wire.Body, slot: Reply | None) -> None:
         kind, out_flags, out = run_request(self.control, flags, body)
         if slot is not None:
             slot.set_raw(kind, out_flags, out)

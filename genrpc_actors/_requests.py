@@ -40,7 +40,7 @@ def check_timeout(name: str, value: Any, default: float | None) -> float | None:
     return float(value)
 
 
-def encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[bytes, int]:
+def encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[_wire.Body, int]:
     version = None
     if isinstance(module, tuple):
         if len(module) != 2 or not isinstance(module[0], str):  # noqa: PLR2004

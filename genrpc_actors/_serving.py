@@ -27,7 +27,7 @@ from typing import Any
 from genrpc_actors import _tcp, _wire
 from genrpc_actors._errors import RpcError, reason_of_oserror
 from genrpc_actors._execute import ModuleControl, run_request
-from genrpc_actors._outbox import Outbox
+from genrpc_actors._outbox import Frame, Outbox
 from genrpc_actors._tls import TlsTransport
 from genrpc_actors._workers import WorkerPool
 
@@ -91,7 +91,7 @@ class ServerConnection:
         self.settings, self.sock, self.peer, self._tls = settings, sock, peer, tls
         self._io: socket.socket | TlsTransport = sock
         self._on_closed = on_closed
-        self._decoder = _wire.FrameDecoder()  # replaced by the authenticated one
+        self._reader = _tcp.Reader(sock, _wire.FrameDecoder())  # replaced once authenticated
         self._lock = threading.Lock()
         self._closed = False
         self._done = threading.Event()  # set once reading has ended, whoever read last
@@ -155,7 +155,7 @@ class ServerConnection:
             failure = self._outbox.attach(self.sock, tls)
             if failure is not None:
                 raise _Closed(str(failure.reason))
-            self._decoder = _wire.FrameDecoder(self.settings.max_frame)
+            self._reader = _tcp.Reader(self._io, _wire.FrameDecoder(self.settings.max_frame))
             self.settings.workers.submit(self._read_turn)
         except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
             self._finish(self._reason(exc))
@@ -242,7 +242,7 @@ class ServerConnection:
 
     def _read(self) -> collections.deque[_Job]:
         """Read until requests arrive; broadcasts are delivered on the way."""
-        decoder = self._decoder
+        reader = self._reader
         inactivity = self.settings.inactivity
         poller = None
         if inactivity is not None:
@@ -258,15 +258,15 @@ class ServerConnection:
                     if time.monotonic() - self.last_activity >= inactivity:
                         raise _Closed("inactivity")
                     continue
-            data = io.recv(RECV_SIZE)
-            if not data:
+            payloads = reader.receive()
+            if payloads is None:
                 raise _Closed("closed")
             self.last_activity = time.monotonic()
-            for payload in decoder.feed(data):
+            for payload in payloads:
                 self._take(payload, jobs)
         return jobs
 
-    def _take(self, payload: bytes, jobs: collections.deque[_Job]) -> None:
+    def _take(self, payload: _wire.Payload, jobs: collections.deque[_Job]) -> None:
         """One received message: a request becomes a job, a broadcast is delivered now."""
         kind, flags, request_id, body = _wire.parse_message(payload)
         self.requests += 1
@@ -283,7 +283,7 @@ class ServerConnection:
 
     def _call(self, request_id: int, flags: int, body: Any) -> None:
         kind, out_flags, out = run_request(self.settings.control, flags, body)
-        self.send(_wire.message(kind, out_flags, request_id, out))
+        self.send(_wire.message_parts(kind, out_flags, request_id, out))
 
     def _cast(self, flags: int, body: Any) -> None:
         kind, _, _ = run_request(self.settings.control, flags, body)
@@ -303,7 +303,7 @@ class ServerConnection:
             encoded, out_flags = _wire.encode_body(delivered)
             self.send(_wire.message(_wire.SBCAST_REPLY, out_flags, request_id, encoded))
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: Frame) -> None:
         """Write one reply (from a worker); a failure closes this connection only."""
         self._outbox.put(data, block=True)
 

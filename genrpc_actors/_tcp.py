@@ -6,8 +6,42 @@ import contextlib
 import socket
 import struct
 import sys
+from typing import Protocol
 
-__all__ = ["configure", "connect", "listen", "set_send_timeout", "shutdown"]
+from genrpc_actors import _wire
+
+__all__ = ["Reader", "configure", "connect", "listen", "set_send_timeout", "shutdown"]
+
+SCRATCH_SIZE = 64 * 1024  # what one receive takes in, but for large frames (their own buffer)
+
+
+class _Receiving(Protocol):
+    def recv_into(self, buffer: memoryview, /) -> int: ...
+
+
+class Reader:
+    """Receives into a frame decoder: a large frame straight into its own buffer, everything
+    else through one scratch buffer reused for the life of the connection (no allocation per
+    receive)."""
+
+    __slots__ = ("_scratch", "decoder", "io")
+
+    def __init__(self, io: _Receiving, decoder: _wire.FrameDecoder) -> None:
+        self.io, self.decoder = io, decoder
+        self._scratch: memoryview | None = None
+
+    def receive(self) -> list[_wire.Payload] | None:
+        """Receive once (blocking); the frames it completed, ``None`` at the end of the stream."""
+        decoder = self.decoder
+        target = decoder.into()
+        if target is not None:
+            count = self.io.recv_into(target)
+            return decoder.received(count) if count else None
+        scratch = self._scratch
+        if scratch is None:
+            self._scratch = scratch = memoryview(bytearray(SCRATCH_SIZE))
+        count = self.io.recv_into(scratch)
+        return decoder.feed(scratch[:count]) if count else None
 
 
 def configure(sock: socket.socket, keepalive: tuple[int, int, int]) -> None:

@@ -151,25 +151,32 @@ class TlsTransport:
 
     def recv(self, size: int = RECV_SIZE) -> bytes:
         """Plaintext received (``b""`` at the end of the stream); the reader thread only."""
+        buffer = bytearray(size)
+        count = self.recv_into(memoryview(buffer))
+        return bytes(buffer[:count])
+
+    def recv_into(self, buffer: memoryview) -> int:
+        """Receive plaintext into ``buffer``; 0 at the end of the stream. The reader only."""
         while True:
             with self._lock:
                 try:
-                    data = self._tls.read(size)
+                    # with a buffer, read() returns how many bytes it wrote there
+                    count: int | None = self._tls.read(len(buffer), buffer)  # type: ignore[assignment]
                 except ssl.SSLWantReadError:
-                    data = None
+                    count = None
                 except ssl.SSLZeroReturnError:
-                    return b""
+                    return 0
                 pending = self._outgoing.pending
             if pending:  # e.g. a TLS 1.3 key update answered: in order with the frames
                 if self.on_outgoing is not None:
                     self.on_outgoing()
                 else:
                     self.sock.sendall(self.drain())
-            if data:
-                return data
+            if count:
+                return count
             chunk = self.sock.recv(RECV_SIZE)
             if not chunk:
-                return b""
+                return 0
             with self._lock:
                 self._incoming.write(chunk)
 

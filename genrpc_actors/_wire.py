@@ -29,6 +29,13 @@ Messages (after the handshake; the body is a pickle, protocol 5, or a dill pickl
 ``DILL`` is set, for what the C pickle cannot carry, such as lambdas)::
 
     message    := kind:u8 flags:u8 id:u64be body
+    body       := pickle                                      flag BUFFERS clear
+                | count:u32be size[count]:u64be pickle buffer[count]      flag BUFFERS set
+
+With ``BUFFERS`` (0x02), large ``bytes``/``bytearray`` values (at least ``OUT_OF_BAND`` = 64 KiB,
+among the arguments, the keyword arguments or the result, or one level inside them) travel
+out of band (pickle protocol 5): the pickle refers to them, and they follow it as they are, so
+the sender writes them from where they lie and the receiver unpickles them from the frame.
     CALL   1   body = (module, version, function, args, kwargs)   a reply follows, with the same id
     CAST   2   same body, no reply
     ABCAST 3   body = (name, message)                             no reply
@@ -51,6 +58,7 @@ from typing import Any, Final
 
 __all__ = [
     "ABCAST",
+    "BUFFERS",
     "CALL",
     "CAST",
     "DILL",
@@ -59,15 +67,18 @@ __all__ = [
     "REPLY",
     "SBCAST",
     "SBCAST_REPLY",
+    "Body",
     "ClientHandshake",
     "FrameDecoder",
     "FrameTooLarge",
     "HandshakeError",
+    "Payload",
     "ServerHandshake",
     "decode_body",
     "encode_body",
     "frame",
     "message",
+    "message_parts",
     "parse_message",
 ]
 
@@ -86,10 +97,18 @@ STATUS_REASONS: Final = {
 
 CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY = 1, 2, 3, 4, 5, 6, 7
 DILL: Final = 0x01
+BUFFERS: Final = 0x02
+OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band
+LARGE_FRAME: Final = 64 * 1024  # frames this large are received into a buffer of their own
 
 _LENGTH = struct.Struct(">I")
 _HEADER = struct.Struct(">BBQ")
 _PREFIX = struct.Struct(">4sBB")
+_COUNT = struct.Struct(">I")
+_SIZE = struct.Struct(">Q")
+
+Body = bytes | list[bytes | memoryview]  # a body whole, or with its buffers out of band
+Payload = bytes | bytearray  # one frame's payload as received
 
 
 class FrameTooLarge(Exception):  # noqa: N818 - an event of the protocol, raised to the driver
@@ -118,35 +137,79 @@ def frame(payload: bytes) -> bytes:
 
 
 class FrameDecoder:
-    """Cuts a byte stream into frame payloads. ``limit`` can be raised once authenticated."""
+    """Cuts a byte stream into frame payloads. ``limit`` can be raised once authenticated.
 
-    __slots__ = ("_buffer", "limit")
+    A frame of at least ``LARGE_FRAME`` bytes that has not all arrived gets a buffer of its own,
+    which the driver may receive into directly (``into`` and ``received``), so a large payload
+    is copied once, by the kernel."""
+
+    __slots__ = ("_buffer", "_got", "_large", "limit")
 
     def __init__(self, limit: int = PREAUTH_MAX) -> None:
         self._buffer = bytearray()
+        self._large: bytearray | None = None  # the payload of a large frame in progress
+        self._got = 0  # bytes of it received so far
         self.limit = limit
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Payload]:
         """Add received bytes; return every complete payload. Raises :class:`FrameTooLarge`."""
+        frames: list[Payload] = []
+        if self._large is not None:
+            data = self._fill(data, frames)
+            if not data:
+                return frames
         buffer = self._buffer
         buffer += data
-        frames: list[bytes] = []
         start = 0
         end = len(buffer)
-        while end - start >= 4:  # noqa: PLR2004 - the length prefix
-            (size,) = _LENGTH.unpack_from(buffer, start)
-            if size > self.limit:
-                raise FrameTooLarge(size, self.limit)
-            if end - start - 4 < size:
-                break
-            frames.append(bytes(buffer[start + 4 : start + 4 + size]))
-            start += 4 + size
+        with memoryview(buffer) as view:
+            while end - start >= 4:  # noqa: PLR2004 - the length prefix
+                (size,) = _LENGTH.unpack_from(buffer, start)
+                if size > self.limit:
+                    raise FrameTooLarge(size, self.limit)
+                if end - start - 4 < size:
+                    if size >= LARGE_FRAME:  # the rest is received into its own buffer
+                        self._large = large = bytearray(size)
+                        self._got = end - start - 4
+                        large[: self._got] = view[start + 4 : end]
+                        start = end
+                    break
+                frames.append(bytes(view[start + 4 : start + 4 + size]))
+                start += 4 + size
         if start:
             del buffer[:start]
         return frames
 
+    def into(self) -> memoryview | None:
+        """Where the rest of a large frame in progress may be received directly, if one is."""
+        if self._large is None:
+            return None
+        return memoryview(self._large)[self._got :]
+
+    def received(self, count: int) -> list[Payload]:
+        """``count`` bytes were received into what ``into`` gave; the frame, once complete."""
+        assert self._large is not None
+        self._got += count
+        if self._got < len(self._large):
+            return []
+        frame, self._large = self._large, None
+        return [frame]
+
+    def _fill(
+        self, data: bytes | bytearray | memoryview, frames: list[Payload]
+    ) -> bytes | bytearray | memoryview:
+        """Copy into the large frame in progress; returns what follows it."""
+        large = self._large
+        assert large is not None
+        count = min(len(data), len(large) - self._got)
+        large[self._got : self._got + count] = memoryview(data)[:count]
+        frames.extend(self.received(count))
+        return memoryview(data)[count:]
+
     def wanted(self) -> int:
         """How many more bytes complete the frame in progress (at least 1)."""
+        if self._large is not None:
+            return len(self._large) - self._got
         if len(self._buffer) < 4:  # noqa: PLR2004
             return 4 - len(self._buffer)
         (size,) = _LENGTH.unpack_from(self._buffer, 0)
@@ -154,7 +217,7 @@ class FrameDecoder:
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) + (self._got if self._large is not None else 0)
 
 
 # -- handshake ------------------------------------------------------------------------------------
@@ -216,8 +279,9 @@ class ClientHandshake:
         )
         return frame(payload)
 
-    def receive(self, payload: bytes) -> bytes:
+    def receive(self, received: Payload) -> bytes:
         """Handle one payload; returns the frame to send next (``b""`` when done)."""
+        payload = bytes(received)
         if self.state == "await_challenge":
             _check_prefix(payload, CHALLENGE)
             body = payload[_PREFIX.size :]
@@ -275,9 +339,10 @@ class ServerHandshake:
         self.state = "await_hello"
         self.peer_name = ""
 
-    def receive(self, payload: bytes) -> bytes:
+    def receive(self, received: Payload) -> bytes:
         """Handle one payload; returns the frame to send. Raises :class:`HandshakeError`
         (whose ``reply`` is to be sent before closing)."""
+        payload = bytes(received)
         if self.state == "await_hello":
             _check_prefix(payload, HELLO)
             offset = _PREFIX.size
@@ -327,18 +392,79 @@ def _result(status: int) -> bytes:
 # -- messages ------------------------------------------------------------------------------------
 
 
-def encode_body(value: Any) -> tuple[bytes, int]:
+def encode_body(value: Any) -> tuple[Body, int]:
     """Pickle ``value`` (C pickle, protocol 5); fall back to dill only when pickle cannot.
 
-    Returns ``(body, flags)``. Raises ``pickle.PicklingError`` (or what dill raises) when neither
-    can carry the value.
+    Returns ``(body, flags)``: the body is one ``bytes``, or, with flag ``BUFFERS``, a list of
+    parts whose large binaries are the caller's own objects, not copies. Raises
+    ``pickle.PicklingError`` (or what dill raises) when neither can carry the value.
     """
     try:
-        return pickle.dumps(value, protocol=5), 0
+        if not _has_large(value, 2):
+            return pickle.dumps(value, protocol=5), 0
+        wrapped = _out_of_band(value, 2)
+        buffers: list[pickle.PickleBuffer] = []
+        data = pickle.dumps(wrapped, protocol=5, buffer_callback=buffers.append)
     except (pickle.PicklingError, AttributeError, TypeError):
         stream = io.BytesIO()
         _dill_pickler()(stream, protocol=5, recurse=True).dump(value)
         return stream.getvalue(), DILL
+    views = [buffer.raw() for buffer in buffers]
+    head = _COUNT.pack(len(views)) + b"".join(_SIZE.pack(view.nbytes) for view in views)
+    return [head, data, *views], BUFFERS
+
+
+class _Binary:
+    """A large ``bytes`` or ``bytearray``, pickled out of band and rebuilt as its own type."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes | bytearray) -> None:
+        self.value = value
+
+    def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
+        return type(self.value), (pickle.PickleBuffer(self.value),)
+
+
+def _has_large(value: Any, depth: int) -> bool:
+    """Whether ``value`` holds a binary to send out of band (``depth`` levels into tuples,
+    lists and dicts); the cheap test every message takes."""
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        return len(value) >= OUT_OF_BAND
+    if not depth:
+        return False
+    if kind is tuple or kind is list:
+        items = value
+    elif kind is dict:
+        items = value.values()
+    else:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is int or item is None:
+            continue
+        if _has_large(item, depth - 1):
+            return True
+    return False
+
+
+def _out_of_band(value: Any, depth: int) -> Any:
+    """``value`` with its large binaries (``depth`` levels into tuples, lists and dicts)
+    wrapped to travel out of band, or ``None`` when it has none (nothing is copied then)."""
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        return _Binary(value) if len(value) >= OUT_OF_BAND else None
+    if not depth or not (kind is tuple or kind is list or kind is dict):
+        return None
+    items = value.values() if kind is dict else value
+    wrapped = [_out_of_band(item, depth - 1) for item in items]
+    if not any(item is not None for item in wrapped):
+        return None
+    if kind is dict:
+        return {k: v if w is None else w for (k, v), w in zip(value.items(), wrapped, strict=True)}
+    merged = [v if w is None else w for v, w in zip(value, wrapped, strict=True)]
+    return tuple(merged) if kind is tuple else merged
 
 
 _DILL_PICKLER: Any = None
@@ -371,22 +497,61 @@ def _dill_pickler() -> Any:
     return _DILL_PICKLER
 
 
-def decode_body(body: bytes | memoryview, flags: int) -> Any:
-    """Unpickle a message body (only ever called after the handshake)."""
+def decode_body(body: Body | memoryview | bytearray, flags: int) -> Any:
+    """Unpickle a message body (only ever called after the handshake). ``ValueError`` if its
+    out-of-band layout is broken."""
     if flags & DILL:
         import dill  # noqa: PLC0415
 
         return dill.loads(body)  # noqa: S301 - after the handshake only, as below
-    return pickle.loads(body)  # noqa: S301 - the peer has proved it knows the cookie
+    if flags & BUFFERS:
+        data, buffers = _split(body)
+        return pickle.loads(data, buffers=buffers)  # noqa: S301 - as below
+    return pickle.loads(body)  # type: ignore[arg-type]  # noqa: S301 - the peer has proved it knows the cookie
 
 
-def message(kind: int, flags: int, request_id: int, body: bytes) -> bytes:
-    """One framed message."""
+def _split(body: Body | memoryview | bytearray) -> tuple[Any, list[memoryview]]:
+    """The pickle and the buffers of an out-of-band body (as made, or as received)."""
+    if isinstance(body, list):
+        return body[1], [memoryview(part) for part in body[2:]]
+    view = memoryview(body)
+    if len(view) < _COUNT.size:
+        raise ValueError("out-of-band body shorter than its count")
+    (count,) = _COUNT.unpack_from(view)
+    offset = _COUNT.size + count * _SIZE.size
+    if len(view) < offset:
+        raise ValueError("out-of-band body shorter than its sizes")
+    sizes = [_SIZE.unpack_from(view, _COUNT.size + i * _SIZE.size)[0] for i in range(count)]
+    end = len(view) - sum(sizes)
+    if end < offset:
+        raise ValueError("out-of-band buffers larger than the body")
+    buffers = []
+    start = end
+    for size in sizes:
+        buffers.append(view[start : start + size])
+        start += size
+    return view[offset:end], buffers
+
+
+def message(kind: int, flags: int, request_id: int, body: Body) -> bytes:
+    """One framed message, as one ``bytes``."""
+    parts = message_parts(kind, flags, request_id, body)
+    return parts if isinstance(parts, bytes) else b"".join(parts)
+
+
+def message_parts(
+    kind: int, flags: int, request_id: int, body: Body
+) -> bytes | list[bytes | memoryview]:
+    """One framed message: whole, or in parts when its body has out-of-band buffers (to be
+    written from where they lie)."""
     header = _HEADER.pack(kind, flags, request_id)
-    return _LENGTH.pack(len(header) + len(body)) + header + body
+    if isinstance(body, bytes):
+        return _LENGTH.pack(len(header) + len(body)) + header + body
+    size = len(header) + sum(len(part) if isinstance(part, bytes) else part.nbytes for part in body)
+    return [_LENGTH.pack(size) + header + body[0], *body[1:]]
 
 
-def parse_message(payload: bytes) -> tuple[int, int, int, memoryview]:
+def parse_message(payload: Payload) -> tuple[int, int, int, memoryview]:
     """``(kind, flags, id, body)`` of one message payload; ``ValueError`` if too short."""
     if len(payload) < _HEADER.size:
         raise ValueError("message shorter than its header")

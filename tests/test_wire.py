@@ -679,7 +679,7 @@ def _round_trip(kind: int, request_id: int, value: Any) -> tuple[int, int, int, 
     (payload,) = FrameDecoder(BIG).feed(data)
     got_kind, got_flags, got_id, got_body = parse_message(payload)
     assert got_flags == flags
-    assert bytes(got_body) == body
+    assert bytes(got_body) == (body if isinstance(body, bytes) else b"".join(body))
     return got_kind, got_flags, got_id, decode_body(got_body, got_flags)
 
 
