@@ -20,7 +20,6 @@ import collections
 import itertools
 import logging
 import os
-import select
 import socket
 import ssl
 import threading
@@ -39,6 +38,7 @@ __all__ = ["Connection", "Endpoint"]
 logger = logging.getLogger("genrpc_actors")
 RECV_SIZE = 256 * 1024
 GRACE = 0.005  # seconds without callers before the connection's thread reads again
+_SLACK = 0.002  # how far past a caller's deadline its receive may wait
 _OWN = object()  # the reading role's holder when it is the connection's own thread
 
 
@@ -98,7 +98,7 @@ class Connection:
         self._left = 0.0  # when the last caller let the role go
         self._io: socket.socket | TlsTransport | None = None
         self._receiver: _tcp.Reader | None = None
-        self._poller = select.poll()
+        self._receive_timeout: float | None = None  # SO_RCVTIMEO now (None: none)
         self.error: RpcError | None = None
         self.created = self.last_activity = time.monotonic()
         self.sent = self.received = 0  # frames
@@ -275,7 +275,6 @@ class Connection:
             failure = self._outbox.attach(sock, tls)
             if failure is not None:
                 raise failure
-            self._poller.register(sock, select.POLLIN)
             self._receiver = _tcp.Reader(io, _wire.FrameDecoder(self.endpoint.max_frame))
             self._io = io
             self._serve()
@@ -392,14 +391,21 @@ class Connection:
 
     def _read_some(self, timeout: float | None) -> bool:
         """Read once (the role is held) and hand out the replies; False if nothing came
-        within ``timeout`` (None: wait as long as it takes)."""
-        io, reader = self._io, self._receiver
+        within ``timeout`` (None: as long as it takes, give or take the kernel's timeout)."""
+        reader, sock = self._receiver, self._sock
         assert reader is not None
-        assert io is not None
-        buffered = isinstance(io, TlsTransport) and io.pending()
-        if timeout is not None and not buffered and not self._poller.poll(timeout * 1000):
+        assert sock is not None
+        if timeout is not None:
+            # SO_RCVTIMEO bounds the wait without a poll() before every receive; it is set again
+            # only when it would overshoot the deadline, or wake far too early
+            kernel = self._receive_timeout
+            if kernel is None or kernel > timeout + _SLACK or kernel < timeout / 2:
+                _tcp.set_receive_timeout(sock, timeout)
+                self._receive_timeout = timeout
+        try:
+            payloads = reader.receive()
+        except BlockingIOError:  # the kernel's receive timeout
             return False
-        payloads = reader.receive()
         if payloads is None:
             raise BadTcp("closed")
         self.last_activity = time.monotonic()

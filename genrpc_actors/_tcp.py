@@ -10,7 +10,15 @@ from typing import Protocol
 
 from genrpc_actors import _wire
 
-__all__ = ["Reader", "configure", "connect", "listen", "set_send_timeout", "shutdown"]
+__all__ = [
+    "Reader",
+    "configure",
+    "connect",
+    "listen",
+    "set_receive_timeout",
+    "set_send_timeout",
+    "shutdown",
+]
 
 SCRATCH_SIZE = 64 * 1024  # what one receive takes in, but for large frames (their own buffer)
 
@@ -68,11 +76,21 @@ def configure(sock: socket.socket, keepalive: tuple[int, int, int]) -> None:
 def set_send_timeout(sock: socket.socket, seconds: float | None) -> None:
     """A kernel send timeout (``SO_SNDTIMEO``) on a blocking socket: ``send`` fails with
     ``EAGAIN`` past it. The reading thread's blocking ``recv`` is not affected."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(seconds))
+
+
+def set_receive_timeout(sock: socket.socket, seconds: float | None) -> None:
+    """A kernel receive timeout (``SO_RCVTIMEO``) on a blocking socket: ``recv`` fails with
+    ``EAGAIN`` (``BlockingIOError``) past it; no ``poll`` needed before each receive."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+
+
+def _timeval(seconds: float | None) -> bytes:
     whole = 0 if seconds is None else int(seconds)
     micro = 0 if seconds is None else int((seconds - whole) * 1_000_000)
     if seconds is not None and whole == 0 and micro == 0:
         micro = 1  # zero would mean "no timeout"
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", whole, micro))
+    return struct.pack("ll", whole, micro)
 
 
 def connect(host: str, port: int, timeout: float, keepalive: tuple[int, int, int]) -> socket.socket:

@@ -165,6 +165,18 @@ def test_call_with_receive_timeout(master):
     assert master.call(SLAVE, HELPERS, "echo", ["third"]) == "third"
 
 
+def test_a_short_timeout_after_long_ones_still_holds(master):
+    """Each call bounds its own wait, whatever the calls before it waited for."""
+    for _ in range(3):
+        assert master.call(SLAVE, HELPERS, "echo", ["long"], timeout=60.0) == "long"
+    start = time.monotonic()
+    with pytest.raises(BadRpc) as info:
+        master.call(SLAVE, "time", "sleep", [2.0], timeout=0.2)
+    assert info.value.reason == "timeout"
+    assert 0.2 <= time.monotonic() - start < 1.0
+    assert master.call(SLAVE, HELPERS, "sleep_then", [0.3, "after"], timeout=60.0) == "after"
+
+
 @TARGETS
 def test_call_module_version_check_success(master, target):
     assert master.call(target, (HELPERS, "1.0.0"), "stub_function") == "stub_function"
