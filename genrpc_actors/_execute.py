@@ -12,7 +12,7 @@ import logging
 import pickle
 import sys
 import traceback
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from types import ModuleType
 from typing import Any
 
@@ -58,39 +58,51 @@ def _import(name: str) -> ModuleType:
     return module if module is not None else importlib.import_module(name)
 
 
-def run_request(control: ModuleControl, flags: int, body: Any) -> tuple[int, int, _wire.Body]:
-    """Carry out a CALL or CAST body; returns the reply ``(kind, flags, body)``."""
+def run_request(
+    control: ModuleControl, flags: int, body: Any, *, reply: bool = True
+) -> tuple[int, int, _wire.Body]:
+    """Carry out a CALL or CAST body; returns the reply ``(kind, flags, body)`` (without
+    ``reply``, a CAST's, its body is left empty on success: nobody reads it)."""
     if flags & _wire.DILL and control.enabled:
         return _wire.ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then
     try:
         module, version, function, args, kwargs = _wire.decode_body(body, flags)
     except Exception as exc:  # noqa: BLE001 - whatever unpickling raised
         return _wire.ERROR, 0, error_body(("undecodable", f"{type(exc).__name__}: {exc}"))
-    if callable(module) and not isinstance(module, str):
-        if control.enabled:
-            return _wire.ERROR, 0, error_body("unauthorized")
-        target = module
-    else:
-        if not control.allows(module):
-            return _wire.ERROR, 0, error_body("unauthorized")
-        if version is not None:
-            try:
-                found = getattr(_import(module), "__version__", None)
-            except Exception:  # noqa: BLE001 - a module that cannot be imported is incompatible
-                found = None
-            if found is None or found != version:
-                return _wire.ERROR, 0, error_body("incompatible")
-        try:
-            target = getattr(_import(module), function)
-        except BaseException as exc:  # noqa: BLE001 - ModuleNotFoundError, AttributeError, ...
-            return _wire.ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
+    target = _target(control, module, version, function)
+    if isinstance(target, bytes):
+        return _wire.ERROR, 0, target
     try:
         result = target(*args, **(kwargs or {}))
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: the node keeps running
         return _wire.ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
+    if not reply:
+        return _wire.REPLY, 0, b""
     try:
         encoded, out_flags = _wire.encode_body(result)
     except Exception as exc:  # noqa: BLE001 - whatever pickling raised
         reason = ("unpicklable_result", f"{type(exc).__name__}: {exc}")
         return _wire.ERROR, 0, error_body(reason)
     return _wire.REPLY, out_flags, encoded
+
+
+def _target(
+    control: ModuleControl, module: Any, version: Any, function: Any
+) -> Callable[..., Any] | bytes:
+    """The function to call, or the body of the ERROR that refuses it."""
+    if callable(module) and not isinstance(module, str):
+        return error_body("unauthorized") if control.enabled else module
+    if not control.allows(module):
+        return error_body("unauthorized")
+    if version is not None:
+        try:
+            found = getattr(_import(module), "__version__", None)
+        except Exception:  # noqa: BLE001 - a module that cannot be imported is incompatible
+            found = None
+        if found is None or found != version:
+            return error_body("incompatible")
+    try:
+        target: Callable[..., Any] = getattr(_import(module), function)
+    except BaseException as exc:  # noqa: BLE001 - ModuleNotFoundError, AttributeError, ...
+        return error_body("EXIT", exc, traceback.format_exc())
+    return target

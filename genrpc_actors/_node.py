@@ -301,7 +301,7 @@ class Node(MultiNodeCalls):
         return connection, request_id, slot
 
     def _run_local(self, flags: int, body: _wire.Body, slot: Reply | None) -> None:
-        kind, out_flags, out = run_request(self.control, flags, body)
+        kind, out_flags, out = run_request(self.control, flags, body, reply=slot is not None)
         if slot is not None:
             slot.set_raw(kind, out_flags, out)
 

@@ -12,8 +12,10 @@ operation:
 - A ``call`` writes with ``send_timeout`` as one deadline for everything it writes (the kernel's
   ``SO_SNDTIMEO`` restarts with every partial write, so the remaining time is set again after
   each one); a frame queued behind a write in progress goes out within that write's deadline.
-- A ``cast`` never blocks: it writes what the socket takes at once and leaves the rest to a
-  writer thread, started the first time it is needed.
+- A ``cast`` never blocks and never writes: it queues its frame for the connection's writer
+  thread (started the first time it is needed), waking it only if it is not already at work. So
+  a burst of casts leaves in a few large writes instead of one system call each, while the
+  first of them waits only for the writer to wake.
 - Parts of a frame (a header, a pickle, out-of-band buffers) are written from where they lie,
   never joined into one buffer.
 """
@@ -54,6 +56,7 @@ class Outbox:
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
         self._wake = threading.Event()
+        self._writing = False  # the writer thread is at work (it looks at the queue again)
         self._closed = False
         self.writes = 0  # send system calls made
         self.bytes = 0
@@ -73,7 +76,7 @@ class Outbox:
             self.lock.release()
             return None
         self._sock, self._tls = sock, tls
-        return self._write_and_release(block=True, timeout=self._send_timeout, report=False)
+        return self._write_and_release(self._send_timeout, report=False)
 
     def close(self) -> None:
         """No more sending; the writer thread ends."""
@@ -94,7 +97,7 @@ class Outbox:
         if self._tls is not None and not self._closed:
             self._absorb()
             self._chunks.append(self._tls.drain())
-        self._write_and_release(block=True, timeout=self._send_timeout)
+        self._write_and_release(self._send_timeout)
 
     # -- senders ---------------------------------------------------------------------------------
 
@@ -105,14 +108,16 @@ class Outbox:
         if self._closed:
             return
         self._queue.append(frame)
+        if not block:
+            if not self._writing:
+                self._kick()
+            return
         if not self.lock.acquire(blocking=False):
             return  # the holder looks at the queue after it lets the lock go
         timeout = self._send_timeout if send_timeout is None else send_timeout
-        self._write_and_release(block=block, timeout=timeout)
+        self._write_and_release(timeout)
 
-    def _write_and_release(
-        self, *, block: bool, timeout: float, report: bool = True
-    ) -> RpcError | None:
+    def _write_and_release(self, timeout: float, *, report: bool = True) -> RpcError | None:
         """Write what is queued, let the lock go, and again while frames keep coming (the lock
         is held on entry). A failure is reported through ``on_failure`` (or returned)."""
         failure = None
@@ -120,19 +125,15 @@ class Outbox:
             if not self._closed and self._sock is not None:
                 self._absorb()
                 if self._chunks:
-                    failure = self._send(timeout) if block else self._send_now()
+                    failure = self._send(timeout)
             self.lock.release()
             if failure is not None or self._closed or self._sock is None or not self._queue:
                 break
             if not self.lock.acquire(blocking=False):
                 break
-        if failure is not None:
-            if report:
-                self._on_failure(failure)
-            return failure
-        if self._chunks and not self._closed:
-            self._kick()  # what a cast could not write at once
-        return None
+        if failure is not None and report:
+            self._on_failure(failure)
+        return failure
 
     # -- sending (the lock is held) -------------------------------------------------------------
 
@@ -167,18 +168,6 @@ class Outbox:
             return BadTcp("send_timeout" if reason == "timeout" else reason)
         return None
 
-    def _send_now(self) -> RpcError | None:
-        """Write what the socket takes without blocking; the rest stays in ``_chunks``."""
-        sock = self._sock
-        assert sock is not None
-        try:
-            self._sendmsg(sock, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            pass
-        except OSError as exc:
-            return BadTcp(reason_of_oserror(exc))
-        return None
-
     def _sendmsg(self, sock: socket.socket, flags: int) -> None:
         chunks = self._chunks
         if len(chunks) == 1:
@@ -211,12 +200,21 @@ class Outbox:
         while True:
             self._wake.wait()
             self._wake.clear()
-            self.lock.acquire()
-            if self._closed:
-                self.lock.release()
-                return
-            if self._write_and_release(block=True, timeout=self._send_timeout) is not None:
-                return
+            while True:
+                self._writing = True
+                self.lock.acquire()
+                if self._closed:
+                    self.lock.release()
+                    return
+                if self._sock is None:  # attach() sends what waits, once connected
+                    self.lock.release()
+                    self._writing = False
+                    break
+                if self._write_and_release(self._send_timeout) is not None:
+                    return
+                self._writing = False
+                if not self._queue:
+                    break  # a frame queued from now on wakes this thread again
 
 
 def _size(frame: Frame) -> int:

@@ -286,7 +286,7 @@ class ServerConnection:
         self.send(_wire.message_parts(kind, out_flags, request_id, out))
 
     def _cast(self, flags: int, body: Any) -> None:
-        kind, _, _ = run_request(self.settings.control, flags, body)
+        kind, _, _ = run_request(self.settings.control, flags, body, reply=False)
         if kind == _wire.ERROR:
             logger.debug("event=cast_failed peer=%s", self.peer_name)
 

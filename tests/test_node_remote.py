@@ -673,6 +673,20 @@ def test_silent_node_times_out(make_master):
         assert time.monotonic() - start < 0.3 + AT_ONCE
 
 
+def test_casts_wait_for_a_connection_without_spinning(make_master):
+    """Casts made while the connection is still being made wait for it, idle: this process
+    uses almost no CPU meanwhile."""
+    silent = "silent@127.0.0.1"
+    with silent_listener() as port:
+        master = make_master({silent: port}, authentication_timeout=2.0)
+        for _ in range(10):
+            assert master.cast(silent, "time", "time") is True
+        wait_for(lambda: master.nodes() == [silent])
+        cpu = time.process_time()
+        threading.Event().wait(0.5)  # a window to measure CPU over, not a synchronisation
+        assert time.process_time() - cpu < 0.25
+
+
 def test_stop_does_not_wait_for_a_silent_handshake(make_master):
     """Node.stop closes every socket: a connection still authenticating does not hold it up."""
     silent = "silent@127.0.0.1"
