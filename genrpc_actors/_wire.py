@@ -53,6 +53,7 @@ import importlib
 import io
 import pickle
 import struct
+import sys
 import types
 from typing import Any, Final
 
@@ -100,6 +101,7 @@ DILL: Final = 0x01
 BUFFERS: Final = 0x02
 OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band
 LARGE_FRAME: Final = 64 * 1024  # frames this large are received into a buffer of their own
+SPARE_MAX: Final = 4 * 1024 * 1024  # the largest such buffer a connection keeps for the next
 
 _LENGTH = struct.Struct(">I")
 _HEADER = struct.Struct(">BBQ")
@@ -108,7 +110,7 @@ _COUNT = struct.Struct(">I")
 _SIZE = struct.Struct(">Q")
 
 Body = bytes | list[bytes | memoryview]  # a body whole, or with its buffers out of band
-Payload = bytes | bytearray  # one frame's payload as received
+Payload = bytes | bytearray | memoryview  # one frame's payload as received
 
 
 class FrameTooLarge(Exception):  # noqa: N818 - an event of the protocol, raised to the driver
@@ -141,14 +143,18 @@ class FrameDecoder:
 
     A frame of at least ``LARGE_FRAME`` bytes that has not all arrived gets a buffer of its own,
     which the driver may receive into directly (``into`` and ``received``), so a large payload
-    is copied once, by the kernel."""
+    is copied once, by the kernel. That buffer (up to ``SPARE_MAX`` bytes) is used again for
+    the next large frame once nothing refers to the payload any more: fresh memory costs a page
+    fault per 4 KiB here, which is more than the copy."""
 
-    __slots__ = ("_buffer", "_got", "_large", "limit")
+    __slots__ = ("_buffer", "_got", "_large", "_size", "_spare", "limit")
 
     def __init__(self, limit: int = PREAUTH_MAX) -> None:
         self._buffer = bytearray()
-        self._large: bytearray | None = None  # the payload of a large frame in progress
+        self._large: bytearray | None = None  # the buffer of a large frame in progress
+        self._size = 0  # that frame's size (the buffer may be longer)
         self._got = 0  # bytes of it received so far
+        self._spare: bytearray | None = None  # the last large frame's buffer
         self.limit = limit
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Payload]:
@@ -169,7 +175,7 @@ class FrameDecoder:
                     raise FrameTooLarge(size, self.limit)
                 if end - start - 4 < size:
                     if size >= LARGE_FRAME:  # the rest is received into its own buffer
-                        self._large = large = bytearray(size)
+                        large = self._start_large(size)
                         self._got = end - start - 4
                         large[: self._got] = view[start + 4 : end]
                         start = end
@@ -180,20 +186,31 @@ class FrameDecoder:
             del buffer[:start]
         return frames
 
+    def _start_large(self, size: int) -> bytearray:
+        spare = self._spare
+        # three references: the attribute, this name and getrefcount's argument; a payload
+        # still alive (or a view of it) adds one
+        if spare is None or len(spare) < size or sys.getrefcount(spare) > 3:  # noqa: PLR2004
+            spare = bytearray(size)
+            self._spare = spare if size <= SPARE_MAX else None
+        self._large, self._size = spare, size
+        return spare
+
     def into(self) -> memoryview | None:
         """Where the rest of a large frame in progress may be received directly, if one is."""
         if self._large is None:
             return None
-        return memoryview(self._large)[self._got :]
+        return memoryview(self._large)[self._got : self._size]
 
     def received(self, count: int) -> list[Payload]:
         """``count`` bytes were received into what ``into`` gave; the frame, once complete."""
-        assert self._large is not None
+        large = self._large
+        assert large is not None
         self._got += count
-        if self._got < len(self._large):
+        if self._got < self._size:
             return []
-        frame, self._large = self._large, None
-        return [frame]
+        self._large = None
+        return [large if len(large) == self._size else memoryview(large)[: self._size]]
 
     def _fill(
         self, data: bytes | bytearray | memoryview, frames: list[Payload]
@@ -201,7 +218,7 @@ class FrameDecoder:
         """Copy into the large frame in progress; returns what follows it."""
         large = self._large
         assert large is not None
-        count = min(len(data), len(large) - self._got)
+        count = min(len(data), self._size - self._got)
         large[self._got : self._got + count] = memoryview(data)[:count]
         frames.extend(self.received(count))
         return memoryview(data)[count:]
@@ -209,7 +226,7 @@ class FrameDecoder:
     def wanted(self) -> int:
         """How many more bytes complete the frame in progress (at least 1)."""
         if self._large is not None:
-            return len(self._large) - self._got
+            return self._size - self._got
         if len(self._buffer) < 4:  # noqa: PLR2004
             return 4 - len(self._buffer)
         (size,) = _LENGTH.unpack_from(self._buffer, 0)

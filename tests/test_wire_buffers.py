@@ -139,3 +139,26 @@ def test_a_large_frame_in_progress_gets_a_buffer_of_its_own():
 def test_a_broken_out_of_band_layout_is_a_value_error(body):
     with pytest.raises(ValueError, match="out-of-band"):
         decode_body(body, BUFFERS)
+
+
+def test_a_large_frames_buffer_is_used_again_once_its_payload_is_gone():
+    data = message(REPLY, 0, 1, b"z" * LARGE_FRAME)
+    decoder = FrameDecoder(BIG)
+
+    def receive() -> object:
+        decoder.feed(data[:10])
+        target = decoder.into()
+        assert target is not None
+        target[:] = data[10:]
+        (payload,) = decoder.received(len(target))
+        assert bytes(payload) == data[4:]
+        return payload
+
+    first = receive()
+    second = receive()
+    assert second is not first  # the first payload is still referred to: a new buffer
+    del first
+    buffer_id = id(second)
+    del second
+    third = receive()
+    assert id(third) == buffer_id  # nothing refers to the second any more: used again
