@@ -36,6 +36,7 @@ __all__ = [
     "RelayProcess",
     "make_certificates",
     "start_runner",
+    "thread_states",
     "wait_until",
 ]
 
@@ -191,6 +192,17 @@ class _Process:
             self.process.stdout.close()
 
 
+def thread_states(pid: int) -> str:
+    """The scheduler states of ``pid``'s threads, from /proc (``"SSSST"``: one a letter)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            states.append((task / "stat").read_text().rpartition(")")[2].split()[0])
+        except FileNotFoundError:
+            continue  # a thread that has just ended
+    return "".join(sorted(states))
+
+
 class NodeProcess(_Process):
     """``genrpc node`` on one host of the lab under ``driver``; restartable on the same address.
     Its log (stderr) goes to ``log``."""
@@ -210,6 +222,21 @@ class NodeProcess(_Process):
         env.update({f"GENRPC_{key.upper()}": str(value) for key, value in settings.items()})
         self._spawn([GENRPC, "node", self.host.name], env, "listening")
         return self
+
+    def freeze(self) -> None:
+        """SIGSTOP it, and wait until every one of its threads has stopped: the signal takes
+        effect as each thread is next scheduled, which can take a while on a busy machine."""
+        os.kill(self.pid, signal.SIGSTOP)
+        wait_until(lambda: self.stopped, timeout=STARTUP)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether every one of its threads is stopped (by SIGSTOP, or traced)."""
+        return set(thread_states(self.pid)) <= {"T", "t"}
+
+    def thaw(self) -> None:
+        """SIGCONT it."""
+        os.kill(self.pid, signal.SIGCONT)
 
 
 class RelayProcess(_Process):

@@ -6,8 +6,6 @@ Each test runs under both drivers (``[tcp]``, ``[ssl]``): see ``conftest``.
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import socket
 import time
 from pathlib import Path
@@ -17,7 +15,15 @@ import pytest
 import genrpc_actors
 from genrpc_actors import BadRpc, BadTcp, RpcError
 from integration.lab import LabInfo, link
-from integration.nodes import KEEPALIVE, PORT, SSL_PORT, Driver, NodeProcess, wait_until
+from integration.nodes import (
+    KEEPALIVE,
+    PORT,
+    SSL_PORT,
+    Driver,
+    NodeProcess,
+    thread_states,
+    wait_until,
+)
 
 SILENT_PEER = KEEPALIVE["socket_keepalive_idle"] + (
     KEEPALIVE["socket_keepalive_interval"] * KEEPALIVE["socket_keepalive_count"]
@@ -141,7 +147,7 @@ def test_a_stopped_consumer_does_not_block_the_others(runner, lab, cluster):
         pytest.skip("needs two nodes")
     frozen, other = cluster[lab.hosts[0].name], lab.hosts[1]
     runner.call(frozen.host.name, "os", "getpid")
-    os.kill(frozen.pid, signal.SIGSTOP)
+    frozen.freeze()
     try:
         stuck = runner.async_call(frozen.host.name, "operator", "add", (1, 1))
         runner.cast(frozen.host.name, "os", "getpid")
@@ -149,9 +155,10 @@ def test_a_stopped_consumer_does_not_block_the_others(runner, lab, cluster):
         for _ in range(50):
             assert runner.call(other.name, "operator", "add", (1, 1), timeout=2) == 2
         assert time.monotonic() - started < 5
+        assert frozen.stopped, thread_states(frozen.pid)
         with pytest.raises(BadRpc) as caught:
             runner.call(frozen.host.name, "os", "getpid", timeout=0.5)
         assert caught.value.reason == "timeout"
     finally:
-        os.kill(frozen.pid, signal.SIGCONT)
+        frozen.thaw()
     assert runner.yield_(stuck) == 2  # it was queued, not lost, and ran once it woke
