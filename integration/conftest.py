@@ -1,29 +1,25 @@
-"""Fixtures of the integration suite: the lab, node processes on its hosts, the runner's node."""
+"""Fixtures of the integration suite: the lab, the driver, node processes on the lab's hosts,
+the runner's node and delaying relays.
+
+Every test runs under both drivers: the session fixture ``driver`` has the params ``tcp`` and
+``ssl`` (ids ``[tcp]``, ``[ssl]``), and the cluster and the runner depend on it, so the nodes are
+started once per driver. The certificates of the ``ssl`` run (a CA, and one per node and for the
+runner, each naming its node) are made for the run in the lab's temporary folder.
+"""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import genrpc_actors
-from integration.lab import Host, LabInfo, in_host
-
-COOKIE = "integration-cookie"
-PORT = 5369
-# Keepalive that notices a silent peer in idle + interval x count = 1 + 1 x 2 = 3 s.
-KEEPALIVE = {
-    "socket_keepalive_idle": 1,
-    "socket_keepalive_interval": 1,
-    "socket_keepalive_count": 2,
-}
-GENRPC = str(Path(sys.executable).with_name("genrpc"))
+from genrpc_actors._certs import NodeFiles
+from integration.lab import Host, LabInfo
+from integration.nodes import Driver, NodeProcess, RelayProcess, make_certificates, start_runner
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -34,92 +30,61 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
+def lab_folder() -> Path:
+    """The lab's temporary folder (``integration.run`` removes it): certificates and logs."""
+    return Path(os.environ["GENRPC_LAB"]).parent
+
+
+@pytest.fixture(scope="session")
 def lab() -> LabInfo:
     return LabInfo.load(Path(os.environ["GENRPC_LAB"]))
 
 
-class NodeProcess:
-    """``genrpc node`` on one host of the lab; killed by PID, restartable on the same address."""
+@pytest.fixture(scope="session")
+def certificates(lab: LabInfo, lab_folder: Path) -> dict[str, NodeFiles]:
+    names = [lab.runner.name, *(host.name for host in lab.hosts)]
+    return make_certificates(lab_folder / "certs", names)
 
-    def __init__(self, host: Host) -> None:
-        self.host = host
-        self.process: subprocess.Popen[str] | None = None
 
-    def start(self) -> NodeProcess:
-        env = {**os.environ, "GENRPC_LISTEN_ADDRESS": self.host.address, "GENRPC_COOKIE": COOKIE}
-        env.update({f"GENRPC_{k.upper()}": str(v) for k, v in KEEPALIVE.items()})
-        self.process = subprocess.Popen(
-            in_host(self.host, [GENRPC, "node", self.host.name, "--port", str(PORT)]),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if "listening" not in line:
-            raise RuntimeError(f"{self.host.name} did not start: {line} {self.process.stderr}")
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        self._close_streams()
-
-    def _close_streams(self) -> None:
-        if self.process is not None:
-            for stream in (self.process.stdout, self.process.stderr):
-                if stream is not None:
-                    stream.close()
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._close_streams()
+@pytest.fixture(scope="session", params=["tcp", "ssl"])
+def driver(request: pytest.FixtureRequest, certificates: dict[str, NodeFiles]) -> Driver:
+    return Driver(request.param, certificates)
 
 
 @pytest.fixture(scope="session")
-def cluster(lab: LabInfo) -> Iterator[dict[str, NodeProcess]]:
-    nodes = {host.name: NodeProcess(host).start() for host in lab.hosts}
-    yield nodes
-    for node in nodes.values():
-        node.stop()
+def cluster(lab: LabInfo, driver: Driver, lab_folder: Path) -> Iterator[dict[str, NodeProcess]]:
+    nodes: dict[str, NodeProcess] = {}
+    try:
+        for host in lab.hosts:
+            log = lab_folder / "logs" / f"{host.name}.{driver}.log"
+            nodes[host.name] = NodeProcess(host, driver, log).start()
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.stop()
 
 
 @pytest.fixture
-def runner(lab: LabInfo, cluster: dict[str, NodeProcess]) -> Iterator[genrpc_actors.Node]:
-    """This process's node, on the runner host; it reaches every node on the default port."""
-    node = genrpc_actors.start(
-        lab.runner.name,
-        cookie=COOKIE,
-        tcp_server_port=PORT,
-        tcp_client_port=PORT,
-        listen_address=lab.runner.address,
-        connect_timeout=2.0,
-        **KEEPALIVE,
-    )
+def runner(
+    lab: LabInfo, driver: Driver, cluster: dict[str, NodeProcess]
+) -> Iterator[genrpc_actors.Node]:
+    """This process's node, on the runner host; it reaches every node on the driver's port."""
+    node = start_runner(lab, driver)
     yield node
     node.stop()
 
 
-def wait_until(condition, timeout: float, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s")
-        time.sleep(interval)
+@pytest.fixture
+def relays(lab_folder: Path) -> Iterator[Callable[..., RelayProcess]]:
+    """``start(host, target_port, delay=..., ...)``: a delaying relay on ``host`` (see
+    ``RelayProcess``); every relay started is stopped, by its PID, after the test."""
+    started: list[RelayProcess] = []
+
+    def start(host: Host, target_port: int, **link: Any) -> RelayProcess:
+        relay = RelayProcess(host, target_port, log=lab_folder / "logs" / "relay.log", **link)
+        started.append(relay)
+        return relay.start()
+
+    yield start
+    for relay in started:
+        relay.stop()

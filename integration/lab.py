@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["Host", "Lab", "LabInfo", "LoopbackLab"]
+__all__ = ["Host", "Lab", "LabInfo", "LoopbackLab", "in_host", "link", "rate_limit"]
 
 SUBNET = "10.213.77"
 
@@ -154,15 +154,19 @@ def link(info: LabInfo, host: Host, *, up: bool) -> None:
     _ip("-n", info.bridge, "link", "set", host.bridge_end, "up" if up else "down")
 
 
-def netem(host: Host, spec: str | None) -> None:
-    """Shape ``host``'s outgoing traffic with tc netem (``"delay 50ms loss 5%"``), or clear it."""
+def rate_limit(host: Host, rate: str | None, burst: str = "32kb") -> None:
+    """Limit what ``host`` sends to ``rate`` (``"2mbit"``) with a tc token bucket (tbf), or lift
+    the limit (``None``). The queue holds 10 s of traffic, so the bucket slows packets down
+    rather than dropping them. (This kernel has tbf but no netem: delays come from
+    ``integration.relay`` instead.)"""
     if host.netns is None:
         raise RuntimeError("a loopback lab has no links to shape")
     base = ["tc", "-n", host.netns, "qdisc"]
     subprocess.run([*base, "del", "dev", host.veth, "root"], capture_output=True, check=False)
-    if spec:
+    if rate:
+        bucket = ["tbf", "rate", rate, "burst", burst, "latency", "10s"]
         subprocess.run(
-            [*base, "add", "dev", host.veth, "root", "netem", *spec.split()],
+            [*base, "add", "dev", host.veth, "root", *bucket],
             check=True,
             capture_output=True,
         )

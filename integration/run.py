@@ -2,7 +2,7 @@
 host, and always tear the lab down (also on failure or Ctrl-C).
 
 Needs root for network namespaces; without it the nodes get distinct loopback addresses and the
-link and shaping tests are skipped, as this script says when it starts.
+link and rate-limit tests are skipped, as this script says when it starts.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     root = os.geteuid() == 0
     lab: Lab | LoopbackLab = Lab(args.nodes) if root else LoopbackLab(args.nodes)
     if not root:
-        print("not root: nodes get loopback addresses; link and netem tests are skipped")
+        print("not root: nodes get loopback addresses; link and rate-limit tests are skipped")
 
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(signum)

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import psutil
 
-import genrpc_actors
 from genrpc_actors import RpcError
-from integration.conftest import COOKIE, KEEPALIVE, PORT, NodeProcess
 from integration.lab import LabInfo, link
+from integration.nodes import TCP, NodeProcess, start_runner
 
 MARGIN = 2.0  # an outcome later than timeout + MARGIN counts as hung
 
@@ -46,15 +45,7 @@ def _resources(nodes: dict[str, NodeProcess]) -> tuple[int, int]:
 def soak(lab: LabInfo, seconds: float, callers: int = 6) -> int:  # noqa: PLR0915 - a scenario
     journal_dir = Path(tempfile.mkdtemp(prefix="genrpc-soak-"))
     nodes = {host.name: NodeProcess(host).start() for host in lab.hosts}
-    runner = genrpc_actors.start(
-        lab.runner.name,
-        cookie=COOKIE,
-        tcp_server_port=PORT,
-        tcp_client_port=PORT,
-        listen_address=lab.runner.address,
-        connect_timeout=1.0,
-        **KEEPALIVE,
-    )
+    runner = start_runner(lab, TCP, connect_timeout=1.0)
     names = sorted(nodes)
     for name in names:  # warm up: every node reachable, and its resources counted connected
         runner.call(name, "os", "getpid", timeout=5)
