@@ -55,7 +55,11 @@ def error_body(reason: Any, exception: BaseException | None = None, tb: str = ""
 
 def _import(name: str) -> ModuleType:
     module = sys.modules.get(name)
-    return module if module is not None else importlib.import_module(name)
+    # A module another thread is still importing is in sys.modules half made: import_module
+    # waits for that import to end instead of handing it out.
+    if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return importlib.import_module(name)
+    return module
 
 
 def run_request(

@@ -286,9 +286,10 @@ class ServerConnection:
         self.send(_wire.message_parts(kind, out_flags, request_id, out))
 
     def _cast(self, flags: int, body: Any) -> None:
-        kind, _, _ = run_request(self.settings.control, flags, body, reply=False)
-        if kind == _wire.ERROR:
-            logger.debug("event=cast_failed peer=%s", self.peer_name)
+        kind, _, out = run_request(self.settings.control, flags, body, reply=False)
+        if kind == _wire.ERROR and logger.isEnabledFor(logging.DEBUG):
+            reason, _, trace, *_ = _wire.decode_body(out, 0)
+            logger.debug("event=cast_failed peer=%s reason=%r\n%s", self.peer_name, reason, trace)
 
     def _broadcast(self, kind: int, request_id: int, flags: int, body: Any) -> None:
         delivered = False
