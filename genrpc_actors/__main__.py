@@ -117,12 +117,16 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     for target, c in info["connections"].items():
         print(
             f"  {target:<40} {c['state']:<10} pending {c['pending_calls']:>4}  frames "
-            f"{c['frames_sent']}/{c['frames_received']}  bytes {c['bytes_sent']}/"
-            f"{c['bytes_received']}  queued {c['queued_bytes']}  age {c['age_s']:.1f}s"
+            f"{c['frames_sent']}/{c['frames_received']}  system calls {c['sends']}/"
+            f"{c['receives']}  bytes {c['bytes_sent']}/{c['bytes_received']}  "
+            f"queued {c['queued_bytes']}  age {c['age_s']:.1f}s"
         )
     print(f"incoming connections: {len(info['acceptors'])}")
     for a in info["acceptors"]:
-        print(f"  {a['peer']:<22} {a['node'] or '(unauthenticated)':<30} requests {a['requests']}")
+        print(
+            f"  {a['peer']:<22} {a['node'] or '(unauthenticated)':<30} requests "
+            f"{a['requests']}  system calls {a['sends']}/{a['receives']}"
+        )
     return 0
 
 

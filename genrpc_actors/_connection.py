@@ -130,6 +130,8 @@ class Connection:
             "pending_calls": len(self._pending),
             "frames_sent": self.sent,
             "frames_received": self.received,
+            "receives": self._receiver.receives if self._receiver is not None else 0,
+            "sends": self._outbox.writes,
             "bytes_sent": self._outbox.bytes,
             "bytes_received": self.bytes_received,
             "queued_bytes": self._outbox.queued,

@@ -117,6 +117,21 @@ class Outbox:
         timeout = self._send_timeout if send_timeout is None else send_timeout
         self._write_and_release(timeout)
 
+    def hold(self, frame: Frame) -> None:
+        """Queue ``frame`` without writing it: the next write takes it along (see ``flush``)."""
+        if not self._closed:
+            self._queue.append(frame)
+
+    def flush(self) -> None:
+        """Write what is queued, as a call would (unless another thread is writing it)."""
+        if self._queue and not self._closed and self.lock.acquire(blocking=False):
+            self._write_and_release(self._send_timeout)
+
+    def flush_later(self) -> None:
+        """Have the writer thread write what is queued (this thread must not block)."""
+        if self._queue and not self._closed:
+            self._kick()
+
     def _write_and_release(self, timeout: float, *, report: bool = True) -> RpcError | None:
         """Write what is queued, let the lock go, and again while frames keep coming (the lock
         is held on entry). A failure is reported through ``on_failure`` (or returned)."""

@@ -109,6 +109,8 @@ class ServerConnection:
             "peer": f"{self.peer[0]}:{self.peer[1]}",
             "node": self.peer_name or None,
             "requests": self.requests,
+            "receives": self._reader.receives,
+            "sends": self._outbox.writes,
             "bytes_sent": self._outbox.bytes,
             "idle_s": round(time.monotonic() - self.last_activity, 3),
         }
@@ -170,10 +172,17 @@ class ServerConnection:
             except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
                 self._finish(self._reason(exc))
                 return
+            held = len(jobs) > 1
             while jobs:
                 job, args = jobs.popleft()
+                # the replies of requests read together leave together, after the last one
+                if jobs:
+                    args = (*args, True)
                 if run_here(job, args, functools.partial(self._hand_over, jobs)):
+                    self._outbox.flush()  # its reply, held for a batch handed over meanwhile
                     return
+            if held:
+                self._outbox.flush()  # if the last request had no reply to carry them
 
     def _hand_over(self, jobs: collections.deque[_Job]) -> None:
         """A request runs long (called from the pool's watcher): the requests read with it and
@@ -186,6 +195,7 @@ class ServerConnection:
             submit(self._read_turn)
         except RuntimeError:  # the pool has stopped: the node is stopping
             self._finish("stopping")
+        self._outbox.flush_later()  # the replies held for the requests handed over
 
     def _reason(self, exc: Exception) -> str:
         if isinstance(exc, _wire.HandshakeError):
@@ -281,11 +291,16 @@ class ServerConnection:
 
     # -- workers ------------------------------------------------------------------------------
 
-    def _call(self, request_id: int, flags: int, body: Any) -> None:
+    def _call(self, request_id: int, flags: int, body: Any, hold: bool = False) -> None:
+        """Run a CALL and send its reply (``hold``: queue it for a later write)."""
         kind, out_flags, out = run_request(self.settings.control, flags, body)
-        self.send(_wire.message_parts(kind, out_flags, request_id, out))
+        frame = _wire.message_parts(kind, out_flags, request_id, out)
+        if hold:
+            self._outbox.hold(frame)
+        else:
+            self.send(frame)
 
-    def _cast(self, flags: int, body: Any) -> None:
+    def _cast(self, flags: int, body: Any, _hold: bool = False) -> None:
         kind, _, out = run_request(self.settings.control, flags, body, reply=False)
         if kind == _wire.ERROR and logger.isEnabledFor(logging.DEBUG):
             reason, _, trace, *_ = _wire.decode_body(out, 0)

@@ -32,15 +32,17 @@ class Reader:
     else through one scratch buffer reused for the life of the connection (no allocation per
     receive)."""
 
-    __slots__ = ("_scratch", "decoder", "io")
+    __slots__ = ("_scratch", "decoder", "io", "receives")
 
     def __init__(self, io: _Receiving, decoder: _wire.FrameDecoder) -> None:
         self.io, self.decoder = io, decoder
         self._scratch: memoryview | None = None
+        self.receives = 0  # system calls made (frames per receive tell how well reads batch)
 
     def receive(self) -> list[_wire.Payload] | None:
         """Receive once (blocking); the frames it completed, ``None`` at the end of the stream."""
         decoder = self.decoder
+        self.receives += 1
         target = decoder.into()
         if target is not None:
             count = self.io.recv_into(target)

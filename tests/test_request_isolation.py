@@ -67,6 +67,36 @@ def test_quick_requests_read_with_a_slow_one_are_answered_at_once(server):
     assert max(elapsed for _, _, elapsed in got) < AT_ONCE
 
 
+def test_quick_requests_read_before_a_slow_one_are_answered_at_once(server):
+    """Replies of requests read together wait for the last of them, unless it runs long."""
+    with Sockets() as socks:
+        sock = socks.connect(server.port)
+        authenticate(sock, COOKIE.encode(), RAW, SERVER)
+        sock.sendall(
+            call_frame(1, "echo", "quick")
+            + call_frame(2, "echo", "quicker")
+            + call_frame(3, "sleep_then", SLOW, "slow")
+        )
+        got = list(replies(sock, 2))
+    assert sorted((rid, value) for rid, value, _ in got) == [(1, "quick"), (2, "quicker")]
+    assert max(elapsed for _, _, elapsed in got) < AT_ONCE
+
+
+def test_replies_held_for_a_batch_ending_in_a_cast_are_sent(server):
+    with Sockets() as socks:
+        sock = socks.connect(server.port)
+        authenticate(sock, COOKIE.encode(), RAW, SERVER)
+        body = pickle.dumps((HELPERS, None, "echo", ("cast",), {}), protocol=5)
+        sock.sendall(
+            call_frame(1, "echo", "first")
+            + call_frame(2, "echo", "second")
+            + _wire.message(_wire.CAST, 0, 3, body)
+        )
+        got = list(replies(sock, 2))
+    assert [(rid, value) for rid, value, _ in got] == [(1, "first"), (2, "second")]
+    assert max(elapsed for _, _, elapsed in got) < AT_ONCE
+
+
 def test_a_request_after_a_slow_one_is_read_and_answered_at_once(server):
     with Sockets() as socks:
         sock = socks.connect(server.port)
