@@ -205,10 +205,11 @@ class Outbox:
         if self._writer is None:
             with self._writer_lock:
                 if self._writer is None and not self._closed:
-                    self._writer = threading.Thread(
+                    writer = threading.Thread(
                         target=self._write_loop, name=f"genrpc-writer-{self._name}", daemon=True
                     )
-                    self._writer.start()
+                    writer.start()
+                    self._writer = writer  # only once started: join() may take it at once
         self._wake.set()
 
     def _write_loop(self) -> None:

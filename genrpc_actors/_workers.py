@@ -105,10 +105,11 @@ class WorkerPool:
         """Wake the watcher (started on first need); ``_watch_lock`` is held."""
         self._watch_parked = False
         if self._watcher is None and not self._stopped:
-            self._watcher = threading.Thread(
+            watcher = threading.Thread(
                 target=self._watch, name=f"genrpc-watcher-{self._name}", daemon=True
             )
-            self._watcher.start()
+            watcher.start()
+            self._watcher = watcher  # only once started: stop() may join it at once
         self._watch_wake.set()
 
     def _watch(self) -> None:
