@@ -279,8 +279,19 @@ LEGEND = (
 )
 
 
+BUSY_LOAD = 1.0  # a 1-minute load average at the start above this: the CPUs were shared
+
+
 def _notes(report: dict[str, Any]) -> list[str]:
-    notes = [f"skipped {peer}: {reason}" for peer, reason in report["skipped"].items()]
+    machine = report["machine"]
+    notes = []
+    if machine.get("load_before", 0.0) > BUSY_LOAD:
+        notes.append(
+            f"load average {machine['load_before']:.1f} at the start "
+            f"({machine.get('load_after', 0.0):.1f} at the end): other processes shared "
+            f"the {machine['cpus']} CPUs, so the figures are noisier than usual"
+        )
+    notes += [f"skipped {peer}: {reason}" for peer, reason in report["skipped"].items()]
     notes += [
         f"{peer} failed: {text}" for peer, texts in report["errors"].items() for text in texts
     ]

@@ -167,6 +167,7 @@ def _progress(**options: Any) -> Any:
 def run(plan: Plan, *, progress: bool = True) -> dict[str, Any]:
     """Every round; the figures of each, with the settings and the peers skipped."""
     targets.setup_process(plan.pin)  # the processes it spawns start pinned as well
+    load_before = os.getloadavg()[0]
     peers, skipped = installed(plan.peers)
     for peer, reason in skipped.items():
         print(f"skipping {peer}: {reason}", file=sys.stderr)
@@ -196,6 +197,8 @@ def run(plan: Plan, *, progress: bool = True) -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "load_before": load_before,  # 1-minute load averages: was anything else running?
+            "load_after": os.getloadavg()[0],
         },
         "peers": peers,
         "skipped": skipped,

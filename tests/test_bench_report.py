@@ -119,7 +119,15 @@ def test_targets_each_have_a_verdict():
 def test_the_table_has_a_column_per_peer_and_says_what_was_left_out():
     built = report.build(results())
     cells = report.grid(built)
-    assert cells[0] == ["figure", "floor", "genrpc_actors", "Pyro5", "rpyc", "/ floor", "/ best peer"]
+    assert cells[0] == [
+        "figure",
+        "floor",
+        "genrpc_actors",
+        "Pyro5",
+        "rpyc",
+        "/ floor",
+        "/ best peer",
+    ]
     assert all(len(row) == len(cells[0]) for row in cells)
     by_label = {row[0]: row for row in cells}
     assert by_label["sequential: calls/s"][1:3] == ["10,000", "9,500"]
@@ -130,6 +138,9 @@ def test_the_table_has_a_column_per_peer_and_says_what_was_left_out():
     assert text.startswith("genrpc_actors side by side: medians of 1 round(s)")
     assert "skipped managers: not here" in text
     assert "targets (genrpc_actors):" in text
+    assert "load average" not in text
+    built["machine"]["load_before"] = 5.0
+    assert "load average 5.0 at the start" in report.text_table(built)
 
 
 def test_markdown_and_json_shapes():
@@ -153,9 +164,9 @@ def test_chart_bars_are_throughputs_relative_to_the_floor():
 
 @pytest.mark.slow
 def test_quick_run_of_the_floor_and_genrpc_actors(tmp_path):
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--peers", "floor,genrpc_actors"]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--peers", "floor,genrpc_actors"]
-        + ["--out", str(tmp_path)],
+        [*command, "--out", str(tmp_path)],
         cwd=TOP,
         capture_output=True,
         text=True,
