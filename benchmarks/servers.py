@@ -154,7 +154,8 @@ class ServerHandle:
         if self.peer == GENRPC:
             from genrpc_actors.testing import LocalNode  # noqa: PLC0415
 
-            self._node = LocalNode(SERVER_NODE, cookie=COOKIE).start()
+            self._node = LocalNode(SERVER_NODE, cookie=COOKIE, listen_address="127.0.0.1")
+            self._node.start()
             self.address = self._node.port  # its client pins it: setup_process over RPC
             return self
         context = multiprocessing.get_context("spawn")
