@@ -56,8 +56,16 @@ SECONDS ?= 120
 soak: $(STAMP)
 	$(BIN)/python -m integration.run --nodes $(NODES) --soak $(SECONDS)
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+# The peers (Pyro5, rpyc), matplotlib and tqdm: only the benchmarks need them.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,bench]'
+	touch $(BENCH_STAMP)
+
+# genrpc_actors, the raw-socket floor and the peers on the same workloads; ARGS=--quick, --pin ...
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
 
 distclean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .shell

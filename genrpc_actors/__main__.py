@@ -147,12 +147,16 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    top = os.getcwd()
+    if os.path.isfile(os.path.join(top, "benchmarks", "__main__.py")) and top not in sys.path:
+        sys.path.insert(0, top)  # an installed script does not look in the current directory
     try:
         from benchmarks.__main__ import main as bench_main  # noqa: PLC0415
     except ImportError:
         print("error: the benchmarks live in the source tree: run from its top", file=sys.stderr)
         return 1
-    bench_main(args.rest)
+    rest = list(args.rest)
+    bench_main(rest[1:] if rest[:1] == ["--"] else rest)
     return 0
 
 
@@ -227,7 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "bench":  # its options are the benchmarks' own (REMAINDER misses them)
+        args.rest = [*unknown, *args.rest]
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(level=args.log_level.upper(), format="%(name)s %(message)s")
     if args.command is None:
         parser.print_help()

@@ -1,0 +1,262 @@
+"""The client side of each peer: a session per client process, a connection per lane.
+
+A *session* holds what a client process shares (genrpc_actors' client node; Pyro5's and the
+managers' settings); ``session.client(lane)`` opens one connection (for genrpc_actors: picks the
+target: ``lane=None`` is the node itself, its default connection, any other lane is the key of
+a connection of its own). Every client offers the same five operations, each one request:
+``add`` (the small call), ``echo``, ``cast`` (fire and forget), ``reset`` and ``sync(count)``
+(returns once ``count`` casts have run on the server).
+
+``shared_callers``: whether concurrent callers share one client (genrpc_actors: every thread
+calls through one connection, the library's default) or each open their own (the others: a
+socket, proxy or connection is one caller's at a time).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from benchmarks import targets
+from benchmarks.servers import AUTHKEY, COOKIE, GENRPC, SERVER_NODE
+
+CAST_DRAIN_EVERY = 1000  # rpyc answers every async request: read those answers now and then
+TARGETS = "benchmarks.targets"
+
+
+class Client(Protocol):
+    def add(self) -> Any: ...
+    def echo(self, payload: bytes) -> Any: ...
+    def cast(self) -> None: ...
+    def reset(self) -> None: ...
+    def sync(self, count: int) -> int: ...
+    def close(self) -> None: ...
+
+
+class Session:
+    shared_callers = False
+    casts = True
+
+    def __init__(self, address: Any, pin: int | None) -> None:
+        self.address = address
+
+    def client(self, lane: Any = None) -> Client:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _FloorClient:
+    def __init__(self, port: int) -> None:
+        from benchmarks.floor import FloorClient  # noqa: PLC0415
+
+        self.conn = FloorClient(port)
+
+    def add(self) -> Any:
+        return self.conn.call(targets.add, 1, 2)
+
+    def echo(self, payload: bytes) -> Any:
+        return self.conn.call(targets.echo, payload)
+
+    def cast(self) -> None:
+        self.conn.cast(targets.tick)
+
+    def reset(self) -> None:
+        self.conn.call(targets.reset_ticks)
+
+    def sync(self, count: int) -> int:
+        return int(self.conn.call(targets.wait_ticks, count))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class FloorSession(Session):
+    def __init__(self, port: int, pin: int | None) -> None:
+        self.port = port
+
+    def client(self, lane: Any = None) -> Client:
+        return _FloorClient(self.port)
+
+
+class _GenrpcClient:
+    def __init__(self, node: Any, target: Any) -> None:
+        self.node, self.target = node, target
+
+    def add(self) -> Any:
+        return self.node.call(self.target, TARGETS, "add", (1, 2))
+
+    def echo(self, payload: bytes) -> Any:
+        return self.node.call(self.target, TARGETS, "echo", (payload,))
+
+    def cast(self) -> None:
+        self.node.cast(self.target, TARGETS, "tick")
+
+    def reset(self) -> None:
+        self.node.call(self.target, TARGETS, "reset_ticks")
+
+    def sync(self, count: int) -> int:
+        return int(self.node.call(self.target, TARGETS, "wait_ticks", (count,), timeout=600))
+
+    def close(self) -> None:
+        pass  # the node closes its connections when it stops
+
+
+class GenrpcSession(Session):
+    shared_callers = True
+
+    def __init__(self, port: int, pin: int | None) -> None:
+        from genrpc_actors import Node  # noqa: PLC0415
+
+        self.node = Node.start(
+            "bench-client@127.0.0.1",
+            cookie=COOKIE,
+            tcp_server_port=False,
+            client_config_per_node={SERVER_NODE: port},
+        )
+        # The server is a LocalNode: it sets itself up the way the other servers do.
+        self.node.call(SERVER_NODE, TARGETS, "setup_process", (pin,))
+
+    def client(self, lane: Any = None) -> Client:
+        return _GenrpcClient(self.node, SERVER_NODE if lane is None else (SERVER_NODE, lane))
+
+    def close(self) -> None:
+        self.node.stop()
+
+
+class _Pyro5Client:
+    def __init__(self, uri: str) -> None:
+        import Pyro5.api  # noqa: PLC0415
+
+        self.proxy = Pyro5.api.Proxy(uri)
+        self.proxy._pyroBind()
+
+    def add(self) -> Any:
+        return self.proxy.add(1, 2)
+
+    def echo(self, payload: bytes) -> Any:
+        return self.proxy.echo(payload)
+
+    def cast(self) -> None:
+        self.proxy.tick()  # @oneway on the server
+
+    def reset(self) -> None:
+        self.proxy.reset_ticks()
+
+    def sync(self, count: int) -> int:
+        return int(self.proxy.wait_ticks(count))
+
+    def close(self) -> None:
+        self.proxy._pyroRelease()
+
+
+class Pyro5Session(Session):
+    def __init__(self, uri: str, pin: int | None) -> None:
+        from Pyro5 import config  # noqa: PLC0415
+
+        config.SERIALIZER = "marshal"
+        config.SOCK_NODELAY = True
+        self.uri = uri
+
+    def client(self, lane: Any = None) -> Client:
+        return _Pyro5Client(self.uri)
+
+
+class _RpycClient:
+    def __init__(self, port: int) -> None:
+        import rpyc  # noqa: PLC0415
+
+        self.conn = rpyc.connect("127.0.0.1", port, config={"sync_request_timeout": 600})
+        root = self.conn.root
+        # Bound once: each `root.name` would be a round trip of its own.
+        self._add, self._echo = root.add, root.echo
+        self._tick = rpyc.async_(root.tick)
+        self._reset, self._wait = root.reset_ticks, root.wait_ticks
+        self._casts = 0
+
+    def add(self) -> Any:
+        return self._add(1, 2)
+
+    def echo(self, payload: bytes) -> Any:
+        return self._echo(payload)
+
+    def cast(self) -> None:
+        self._tick()
+        self._casts += 1
+        if self._casts % CAST_DRAIN_EVERY == 0:
+            self.conn.poll_all(0)  # else the server blocks on answers nobody reads
+
+    def reset(self) -> None:
+        self._reset()
+
+    def sync(self, count: int) -> int:
+        return int(self._wait(count))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class RpycSession(Session):
+    def __init__(self, port: int, pin: int | None) -> None:
+        self.port = port
+
+    def client(self, lane: Any = None) -> Client:
+        return _RpycClient(self.port)
+
+
+class _ManagersClient:
+    def __init__(self, manager: Any) -> None:
+        self.proxy = manager.Bench()
+
+    def add(self) -> Any:
+        return self.proxy.add(1, 2)
+
+    def echo(self, payload: bytes) -> Any:
+        return self.proxy.echo(payload)
+
+    def cast(self) -> None:
+        raise NotImplementedError("multiprocessing.managers has no fire-and-forget call")
+
+    def reset(self) -> None:
+        self.proxy.reset_ticks()
+
+    def sync(self, count: int) -> int:
+        return int(self.proxy.wait_ticks(count))
+
+    def close(self) -> None:
+        pass  # the proxy's connection is its thread's, closed with it
+
+
+class ManagersSession(Session):
+    casts = False
+
+    def __init__(self, port: int, pin: int | None) -> None:
+        from benchmarks.servers import BenchManager  # noqa: PLC0415
+
+        self.manager = BenchManager(address=("127.0.0.1", port), authkey=AUTHKEY)
+        self.manager.connect()
+        self._connecting = threading.Lock()
+        self._clients: list[_ManagersClient] = []
+
+    def client(self, lane: Any = None) -> Client:
+        # Its server authenticates each new connection in its one accepting thread; 64 at
+        # once can wedge it, so they are opened one after the other.
+        with self._connecting:
+            client = _ManagersClient(self.manager)
+        # Kept until the session closes: a proxy dropped by a thread that ends makes a new
+        # connection to say so, and 64 threads ending at once wedge the server the same way.
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        self._clients.clear()
+
+
+SESSIONS: dict[str, type[Session]] = {
+    "floor": FloorSession,
+    GENRPC: GenrpcSession,
+    "Pyro5": Pyro5Session,
+    "rpyc": RpycSession,
+    "managers": ManagersSession,
+}

@@ -1,0 +1,337 @@
+"""The table, its Markdown and JSON, and the verdict on each target: pure functions of the results.
+
+``results`` is what ``benchmarks.runner.run`` returns: ``settings``, ``machine``, ``peers`` (the
+ones measured, the floor among them), ``skipped`` and ``rounds`` (one ``{peer: {figure: value}}``
+per round, figures named ``"workload.figure"``, and ``"workload.error"`` when one failed).
+``build(results)`` adds the medians, the ratios and the verdicts; the renderers read that.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+SUBJECT = "genrpc_actors"
+FLOOR = "floor"
+PYTHON_PEERS = ("Pyro5", "rpyc", "managers")
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    higher_is_better: bool
+    form: str = "{:,.0f}"
+    compare: bool = True  # whether the ratio columns mean anything for it
+
+
+ROWS = (
+    Row("sequential.calls_per_s", "sequential: calls/s", True),
+    Row("sequential.p50_us", "sequential: p50 us", False),
+    Row("sequential.p99_us", "sequential: p99 us", False),
+    Row("callers8.calls_per_s", "8 callers: calls/s", True),
+    Row("callers8.p50_us", "8 callers: p50 us", False),
+    Row("callers8.p99_us", "8 callers: p99 us", False),
+    Row("callers64.calls_per_s", "64 callers: calls/s", True),
+    Row("callers64.p50_us", "64 callers: p50 us", False),
+    Row("callers64.p99_us", "64 callers: p99 us", False),
+    Row("echo.mb_per_s", "500 KB echo: MB/s", True),
+    Row("casts.big_msgs_per_s", "cast burst {big}: msgs/s", True),
+    Row("casts.small_msgs_per_s", "cast burst {small}: msgs/s", True),
+    Row("casts.cost_ratio", "cast cost/msg {big} / {small}", False, "{:.2f}", compare=False),
+    Row("isolation.idle_p99_us", "isolation: idle p99 us", False),
+    Row("isolation.busy_p99_us", "isolation: busy p99 us", False),
+    Row("isolation.ratio", "isolation: busy / idle p99", False, "{:.2f}", compare=False),
+    Row("connections.worked", "{conns} connections: worked", True, compare=False),
+    Row("connections.client_rss_kb", "  client RSS KB/conn", False, "{:.1f}", compare=False),
+    Row("connections.server_rss_kb", "  server RSS KB/conn", False, "{:.1f}", compare=False),
+    Row("connections.client_threads", "  client threads/conn", False, "{:.2f}", compare=False),
+    Row("connections.server_threads", "  server threads/conn", False, "{:.2f}", compare=False),
+)
+
+
+def _short(count: float) -> str:
+    return f"{count / 1000:g}k" if count >= 1000 else f"{count:g}"
+
+
+def medians(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, float]]:
+    """The median of each numeric figure of each peer over the rounds that produced it."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for figures_by_peer in rounds:
+        for peer, figures in figures_by_peer.items():
+            for key, value in figures.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    values.setdefault(peer, {}).setdefault(key, []).append(float(value))
+    return {
+        peer: {key: statistics.median(seq) for key, seq in by_key.items()}
+        for peer, by_key in values.items()
+    }
+
+
+def errors(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, list[str]]:
+    """Each peer's failures, once each, prefixed with the workload that failed."""
+    found: dict[str, list[str]] = {}
+    for figures_by_peer in rounds:
+        for peer, figures in figures_by_peer.items():
+            for key, value in figures.items():
+                if key == "error" or key.endswith(".error"):
+                    text = f"{key.removesuffix('.error')}: {value}"
+                    if text not in found.setdefault(peer, []):
+                        found[peer].append(text)
+    return {peer: texts for peer, texts in found.items() if texts}
+
+
+def ratio(value: float | None, reference: float | None) -> float | None:
+    if value is None or reference is None or reference == 0:
+        return None
+    return value / reference
+
+
+def best_peer(med: dict[str, dict[str, float]], key: str, higher: bool) -> tuple[str, float] | None:
+    """The best of the Python peers on ``key`` (highest or lowest), as (peer, value)."""
+    found = [(peer, med[peer][key]) for peer in PYTHON_PEERS if key in med.get(peer, {})]
+    if not found:
+        return None
+    return (max if higher else min)(found, key=lambda item: item[1])
+
+
+def ratios(med: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Each peer's figure over the floor's and over the best Python peer's (value / reference)."""
+    table: dict[str, dict[str, dict[str, float | None]]] = {}
+    for row in ROWS:
+        if not row.compare:
+            continue
+        best = best_peer(med, row.key, row.higher_is_better)
+        for peer, figures in med.items():
+            if row.key in figures and peer != FLOOR:
+                table.setdefault(peer, {})[row.key] = {
+                    "floor": ratio(figures[row.key], med.get(FLOOR, {}).get(row.key)),
+                    "best_peer": ratio(figures[row.key], best[1] if best else None),
+                }
+    return table
+
+
+def verdict(measured: float | None, target: float, at_least: bool) -> tuple[bool | None, str]:
+    """``(met, text)``: "met", or "missed by X%" (how far short of the target, in percent)."""
+    if measured is None:
+        return None, "n/a (not measured)"
+    met = measured >= target if at_least else measured <= target
+    if met:
+        return True, "met"
+    short = (target - measured) / target if at_least else (measured - target) / target
+    return False, f"missed by {100 * short:.0f}%"
+
+
+@dataclass(frozen=True)
+class Target:
+    text: str
+    key: str  # a figure of genrpc_actors
+    versus: str | None  # the peer whose same figure divides it; None: the figure as it is
+    goal: float
+    at_least: bool
+
+
+def target_list(settings: dict[str, Any]) -> list[Target]:
+    """The project's targets, named with the counts that this run used."""
+    big, small = _short(settings["casts_big"]), _short(settings["casts_small"])
+    conns = settings["connections"]
+    return [
+        Target("sequential calls/s >= 0.9x floor", "sequential.calls_per_s", FLOOR, 0.9, True),
+        Target("sequential calls/s >= 1.5x Pyro5", "sequential.calls_per_s", "Pyro5", 1.5, True),
+        Target("sequential calls/s >= 1.5x rpyc", "sequential.calls_per_s", "rpyc", 1.5, True),
+        Target("8 callers calls/s >= 0.8x floor", "callers8.calls_per_s", FLOOR, 0.8, True),
+        *(
+            Target(f"8 callers calls/s >= 2x {peer}", "callers8.calls_per_s", peer, 2.0, True)
+            for peer in PYTHON_PEERS
+        ),
+        Target("500 KB echo MB/s >= 1.2x floor", "echo.mb_per_s", FLOOR, 1.2, True),
+        Target(f"{big}-cast burst msgs/s >= 0.5x floor", "casts.big_msgs_per_s", FLOOR, 0.5, True),
+        Target(
+            f"casts linear: cost/msg at {big} <= 1.5x at {small}",
+            "casts.cost_ratio",
+            None,
+            1.5,
+            False,
+        ),
+        Target("isolation: busy p99 / idle p99 <= 2", "isolation.ratio", None, 2.0, False),
+        Target(f"{conns:,} keyed connections all work", "connections.worked", None, conns, True),
+        Target("RSS per connection < 200 KB (each side)", "connections.rss_kb", None, 200.0, False),
+    ]
+
+
+def _measured(target: Target, med: dict[str, dict[str, float]]) -> float | None:
+    mine = med.get(SUBJECT, {})
+    if target.key == "connections.rss_kb":  # the worse of the two sides
+        sides = [mine.get("connections.client_rss_kb"), mine.get("connections.server_rss_kb")]
+        return None if None in sides else max(v for v in sides if v is not None)
+    if target.versus is None:
+        return mine.get(target.key)
+    return ratio(mine.get(target.key), med.get(target.versus, {}).get(target.key))
+
+
+def _shown(target: Target, measured: float | None) -> str:
+    if measured is None:
+        return "n/a"
+    if target.key == "connections.worked":
+        return f"{measured:,.0f}/{target.goal:,.0f}"
+    if target.key == "connections.rss_kb":
+        return f"{measured:.1f} KB"
+    return f"{measured:.2f}x"
+
+
+def targets(med: dict[str, dict[str, float]], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target, with genrpc_actors' measured figure and the verdict."""
+    out = []
+    for target in target_list(settings):
+        measured = _measured(target, med)
+        met, said = verdict(measured, target.goal, target.at_least)
+        out.append(
+            {
+                "target": target.text,
+                "measured": measured,
+                "shown": _shown(target, measured),
+                "met": met,
+                "verdict": said,
+            }
+        )
+    return out
+
+
+def build(results: dict[str, Any]) -> dict[str, Any]:
+    """The results with their medians, ratios, errors and target verdicts added."""
+    med = medians(results["rounds"])
+    return {
+        **results,
+        "medians": med,
+        "ratios": ratios(med),
+        "errors": errors(results["rounds"]),
+        "targets": targets(med, results["settings"]),
+    }
+
+
+def title(report: dict[str, Any]) -> str:
+    s, machine = report["settings"], report["machine"]
+    pinned = (
+        f"every process pinned to CPU {s['pin']}"
+        if s.get("pin") is not None
+        else "not pinned (processes free to run on any CPU)"
+    )
+    return (
+        f"genrpc_actors side by side: medians of {len(report['rounds'])} round(s), "
+        f"{s['seconds']:g} s per measurement; {machine['cpus']} CPUs, {pinned}; "
+        f"Python {machine['python']}"
+    )
+
+
+def _cell(report: dict[str, Any], peer: str, row: Row) -> str:
+    value = report["medians"].get(peer, {}).get(row.key)
+    if value is None:
+        return "n/a"
+    if row.key == "connections.worked":
+        return f"{value:,.0f}/{report['medians'][peer].get('connections.count', 0):,.0f}"
+    text = row.form.format(value)
+    if row.key.startswith("casts.") and row.key != "casts.cost_ratio":
+        count = report["medians"][peer].get(row.key.replace("msgs_per_s", "count"))
+        default = report["settings"]["casts_big" if "big" in row.key else "casts_small"]
+        if count is not None and count != default:
+            text += f" (n={_short(count)})"
+    return text
+
+
+def _ratio_cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}x"
+
+
+def grid(report: dict[str, Any]) -> list[list[str]]:
+    """The table as rows of cells, the header first: a row per figure, a column per peer."""
+    s = report["settings"]
+    names = {
+        "big": _short(s["casts_big"]),
+        "small": _short(s["casts_small"]),
+        "conns": f"{s['connections']:,}",
+    }
+    peers = report["peers"]
+    header = ["figure", *peers, "/ floor", "/ best peer"]
+    rows = [header]
+    present = {key for figures in report["medians"].values() for key in figures}
+    for row in ROWS:
+        if row.key not in present:
+            continue
+        mine = report["ratios"].get(SUBJECT, {}).get(row.key, {})
+        best = best_peer(report["medians"], row.key, row.higher_is_better) if row.compare else None
+        rows.append(
+            [
+                row.label.format(**names),
+                *(_cell(report, peer, row) for peer in peers),
+                _ratio_cell(mine.get("floor")),
+                _ratio_cell(mine.get("best_peer")) + (f" ({best[0]})" if best and mine else ""),
+            ]
+        )
+    return rows
+
+
+LEGEND = (
+    f"/ floor, / best peer: {SUBJECT}' median over the floor's and over the best of "
+    f"{', '.join(PYTHON_PEERS)} (the highest rate, the lowest latency); for latencies, "
+    "below 1 is better"
+)
+
+
+BUSY_LOAD = 1.0  # a 1-minute load average at the start above this: the CPUs were shared
+
+
+def _notes(report: dict[str, Any]) -> list[str]:
+    machine = report["machine"]
+    notes = []
+    if machine.get("load_before", 0.0) > BUSY_LOAD:
+        notes.append(
+            f"load average {machine['load_before']:.1f} at the start "
+            f"({machine.get('load_after', 0.0):.1f} at the end): other processes shared "
+            f"the {machine['cpus']} CPUs, so the figures are noisier than usual"
+        )
+    notes += [f"skipped {peer}: {reason}" for peer, reason in report["skipped"].items()]
+    notes += [
+        f"{peer} failed: {text}" for peer, texts in report["errors"].items() for text in texts
+    ]
+    return notes
+
+
+def text_table(report: dict[str, Any]) -> str:
+    """The table as printed: aligned columns, then the notes and the targets."""
+    cells = grid(report)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = [title(report), LEGEND, ""]
+    for index, row in enumerate(cells):
+        first = row[0].ljust(widths[0])
+        rest = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join([first, *rest]).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    lines += ["", *_notes(report)] if _notes(report) else []
+    lines += ["", "targets (genrpc_actors):"]
+    width = max(len(t["target"]) for t in report["targets"])
+    lines += [
+        f"  {t['target'].ljust(width)}  {t['shown']:>12}  {t['verdict']}" for t in report["targets"]
+    ]
+    return "\n".join(lines)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The same table in Markdown."""
+    cells = grid(report)
+    lines = [f"# {title(report)}", "", LEGEND, ""]
+    lines.append("| " + " | ".join(cells[0]) + " |")
+    lines.append("|" + "|".join([":---"] + ["---:"] * (len(cells[0]) - 1)) + "|")
+    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+    notes = _notes(report)
+    lines += ["", *(f"- {note}" for note in notes)] if notes else []
+    lines += ["", "## Targets (genrpc_actors)", "", "| target | measured | verdict |"]
+    lines.append("|:---|---:|:---|")
+    lines += [f"| {t['target']} | {t['shown']} | {t['verdict']} |" for t in report["targets"]]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,206 @@
+"""Rounds of every workload on every installed peer: each in a fresh server and client process.
+
+For each round and each peer (in an order that rotates from round to round), the peer's server
+starts in a process of its own, a client process runs the workloads against it and sends its
+figures back, and the server is stopped. The result is plain data (``run`` returns a dict that
+``benchmarks.report`` turns into the table).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import multiprocessing
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection as Pipe
+from typing import Any
+
+from benchmarks import targets
+from benchmarks.servers import GENRPC, ServerHandle
+
+PEERS = ("floor", GENRPC, "Pyro5", "rpyc", "managers")
+WORKLOADS = ("sequential", "callers8", "callers64", "echo", "casts", "isolation", "connections")
+REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc"}  # peer -> the module it needs
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int = 3
+    seconds: float = 2.0
+    pin: int | None = None
+    peers: tuple[str, ...] = PEERS
+    workloads: tuple[str, ...] = WORKLOADS
+    casts_big: int = 100_000
+    casts_small: int = 10_000
+    # Peers too slow for the full burst send fewer (the table prints the count each used).
+    casts_big_limit: dict[str, int] = field(default_factory=dict)
+    connections: int = 1000
+
+    def cast_counts(self, peer: str) -> tuple[int, int]:
+        big = min(self.casts_big, self.casts_big_limit.get(peer, self.casts_big))
+        return big, min(self.casts_small, big)
+
+
+QUICK = {"rounds": 1, "seconds": 0.2, "casts_big": 2000, "casts_small": 200, "connections": 50}
+
+
+def installed(peers: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """The peers that can run here, and the reason each other one is skipped."""
+    ready, skipped = [], {}
+    for peer in peers:
+        module = REQUIRES.get(peer)
+        if module is not None and importlib.util.find_spec(module) is None:
+            skipped[peer] = f"{module} is not installed (pip install -e '.[bench]')"
+        else:
+            ready.append(peer)
+    return ready, skipped
+
+
+def _applies(peer: str, workload: str, casts: bool) -> bool:
+    if workload == "casts":
+        return casts
+    if workload == "connections":
+        return peer == GENRPC
+    return True
+
+
+def _run_workload(workload: str, session: Any, peer: str, plan: Plan, server_pid: int) -> Any:
+    from benchmarks import workloads as w  # noqa: PLC0415
+
+    if workload == "sequential":
+        return w.sequential(session, plan.seconds)
+    if workload.startswith("callers"):
+        return w.concurrent(session, plan.seconds, int(workload.removeprefix("callers")))
+    if workload == "echo":
+        return w.echo(session, plan.seconds)
+    if workload == "casts":
+        return w.casts(session, *plan.cast_counts(peer))
+    if workload == "isolation":
+        return w.isolation(session, plan.seconds)
+    return w.connections(session, server_pid, plan.connections)
+
+
+def _client(peer: str, address: Any, server_pid: int, plan: Plan, pipe: Pipe) -> None:
+    targets.setup_process(plan.pin)
+    from benchmarks.clients import SESSIONS  # noqa: PLC0415
+
+    figures: dict[str, Any] = {}
+    session = SESSIONS[peer](address, plan.pin)
+    try:
+        for workload in plan.workloads:
+            if not _applies(peer, workload, session.casts):
+                continue
+            try:
+                result = _run_workload(workload, session, peer, plan, server_pid)
+            except Exception as exc:
+                figures[f"{workload}.error"] = f"{type(exc).__name__}: {exc}"
+                continue
+            figures.update({f"{workload}.{key}": value for key, value in result.items()})
+    finally:
+        session.close()
+    pipe.send(figures)
+
+
+def _budget(plan: Plan) -> float:
+    """How long a client process may take before it is given up on (and killed)."""
+    return 120 + 12 * plan.seconds + (900 if "casts" in plan.workloads else 0)
+
+
+def run_peer(peer: str, plan: Plan) -> dict[str, Any]:
+    """One round of every workload on ``peer``: its figures, or ``{"error": ...}``."""
+    context = multiprocessing.get_context("spawn")
+    with ServerHandle(peer, plan.pin) as server:
+        parent, child = context.Pipe()
+        process = context.Process(
+            target=_client,
+            args=(peer, server.address, server.pid, plan, child),
+            name=f"bench-client-{peer}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        try:
+            if not parent.poll(_budget(plan)):
+                return {"error": f"no figures within {_budget(plan):.0f} s"}
+            figures: dict[str, Any] = parent.recv()
+            return figures
+        except EOFError:
+            return {"error": "the client process died"}
+        finally:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join(10)
+            parent.close()
+
+
+class _NoProgress:
+    """Stands in for tqdm when it is not installed (it comes with the ``bench`` extra)."""
+
+    def __init__(self, **_options: Any) -> None:
+        pass
+
+    def set_postfix_str(self, text: str) -> None:
+        pass
+
+    def update(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+
+def _progress(**options: Any) -> Any:
+    try:
+        from tqdm import tqdm  # noqa: PLC0415
+    except ImportError:
+        return _NoProgress(**options)
+    return tqdm(**options)
+
+
+def run(plan: Plan, *, progress: bool = True) -> dict[str, Any]:
+    """Every round; the figures of each, with the settings and the peers skipped."""
+    targets.setup_process(plan.pin)  # the processes it spawns start pinned as well
+    load_before = os.getloadavg()[0]
+    peers, skipped = installed(plan.peers)
+    for peer, reason in skipped.items():
+        print(f"skipping {peer}: {reason}", file=sys.stderr)
+    rounds: list[dict[str, Any]] = []
+    steps = _progress(
+        total=plan.rounds * len(peers),
+        desc="bench",
+        unit="run",
+        file=sys.stderr,
+        disable=not progress,
+    )
+    with steps:
+        for index in range(plan.rounds):
+            figures: dict[str, Any] = {}
+            shift = index % max(1, len(peers))
+            for peer in peers[shift:] + peers[:shift]:
+                steps.set_postfix_str(f"round {index + 1}/{plan.rounds}: {peer}")
+                figures[peer] = run_peer(peer, plan)
+                steps.update()
+            rounds.append({peer: figures[peer] for peer in peers})
+    settings = asdict(plan)
+    settings["cast_counts"] = {peer: plan.cast_counts(peer) for peer in peers}
+    return {
+        "settings": settings,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "load_before": load_before,  # 1-minute load averages: was anything else running?
+            "load_after": os.getloadavg()[0],
+        },
+        "peers": peers,
+        "skipped": skipped,
+        "rounds": rounds,
+    }

@@ -1,0 +1,208 @@
+"""The workloads, each over a client session of any peer; each returns a dict of figures.
+
+Latencies are in microseconds, rates per second, sizes in KB. A workload runs for ``seconds``
+(except the cast bursts, which send a fixed count), after one warm-up call per connection.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.clients import Client, Session
+
+ECHO_SIZE = 500 * 1024
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def _latencies(samples: list[float], elapsed: float) -> dict[str, float]:
+    us = [s * 1e6 for s in samples]
+    return {
+        "calls_per_s": len(samples) / elapsed,
+        "p50_us": statistics.median(us),
+        "p99_us": percentile(us, 0.99),
+    }
+
+
+def _timed_loop(operation: Callable[[], Any], until: float, samples: list[float]) -> None:
+    now = time.perf_counter()
+    while now < until:
+        operation()
+        then = time.perf_counter()
+        samples.append(then - now)
+        now = then
+
+
+def sequential(session: Session, seconds: float) -> dict[str, float]:
+    """One caller, one small call after the other."""
+    client = session.client()
+    client.add()
+    samples: list[float] = []
+    begin = time.perf_counter()
+    _timed_loop(client.add, begin + seconds, samples)
+    elapsed = time.perf_counter() - begin
+    client.close()
+    return _latencies(samples, elapsed)
+
+
+def concurrent(session: Session, seconds: float, callers: int) -> dict[str, float]:
+    """``callers`` threads of this process, each making small calls in a loop."""
+    shared = session.client() if session.shared_callers else None
+    samples: list[list[float]] = [[] for _ in range(callers)]
+    clock = {"begin": 0.0, "until": 0.0}
+
+    def start_clock() -> None:
+        clock["begin"] = time.perf_counter()
+        clock["until"] = clock["begin"] + seconds
+
+    ready = threading.Barrier(callers, action=start_clock)
+    failures: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            client = shared if shared is not None else session.client(f"caller{index}")
+            client.add()
+        except BaseException as exc:
+            failures.append(exc)
+            ready.abort()
+            raise
+        ready.wait()
+        _timed_loop(client.add, clock["until"], samples[index])
+        if shared is None:
+            client.close()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    if shared is not None:
+        shared.close()
+    return _latencies([s for per in samples for s in per], time.perf_counter() - clock["begin"])
+
+
+def echo(session: Session, seconds: float, size: int = ECHO_SIZE) -> dict[str, float]:
+    """A ``size``-byte payload there and back, one at a time: MB/s counted both ways."""
+    client = session.client()
+    payload = bytes(size)
+    assert len(client.echo(payload)) == size
+    samples: list[float] = []
+    begin = time.perf_counter()
+    _timed_loop(lambda: client.echo(payload), begin + seconds, samples)
+    elapsed = time.perf_counter() - begin
+    client.close()
+    return {
+        "mb_per_s": 2 * size * len(samples) / elapsed / 1e6,
+        "calls_per_s": len(samples) / elapsed,
+    }
+
+
+def cast_burst(client: Client, count: int) -> float:
+    """Seconds from the first of ``count`` casts until all of them have run on the server."""
+    client.reset()
+    begin = time.perf_counter()
+    for _ in range(count):
+        client.cast()
+    done = client.sync(count)
+    elapsed = time.perf_counter() - begin
+    if done < count:
+        raise RuntimeError(f"{done} of {count} casts ran")
+    return elapsed
+
+
+def casts(session: Session, big: int, small: int) -> dict[str, float]:
+    """A burst of ``big`` casts and one of ``small``: the rates and the per-message cost ratio."""
+    client = session.client()
+    cast_burst(client, min(small, 1000))  # warm-up
+    small_s = cast_burst(client, small)
+    big_s = cast_burst(client, big)
+    client.close()
+    big_rate, small_rate = big / big_s, small / small_s
+    return {
+        "big_count": big,
+        "big_msgs_per_s": big_rate,
+        "small_count": small,
+        "small_msgs_per_s": small_rate,
+        "cost_ratio": small_rate / big_rate,  # per-message cost at big / at small
+    }
+
+
+def isolation(session: Session, seconds: float, size: int = ECHO_SIZE) -> dict[str, float]:
+    """p99 of small calls on one connection, idle and while another streams ``size`` echoes."""
+    client = session.client()
+    client.add()
+    idle: list[float] = []
+    _timed_loop(client.add, time.perf_counter() + seconds, idle)
+    stop = threading.Event()
+    streaming = threading.Event()
+    echoes = [0]
+
+    def stream() -> None:
+        bulk = session.client("bulk")
+        payload = bytes(size)
+        bulk.echo(payload)
+        streaming.set()
+        while not stop.is_set():
+            bulk.echo(payload)
+            echoes[0] += 1
+        bulk.close()
+
+    thread = threading.Thread(target=stream, daemon=True)
+    thread.start()
+    if not streaming.wait(30):
+        stop.set()
+        raise RuntimeError("the bulk connection did not start")
+    busy: list[float] = []
+    begin = time.perf_counter()
+    _timed_loop(client.add, begin + seconds, busy)
+    elapsed = time.perf_counter() - begin
+    stop.set()
+    thread.join(30)
+    client.close()
+    idle_p99, busy_p99 = percentile(idle, 0.99) * 1e6, percentile(busy, 0.99) * 1e6
+    return {
+        "idle_p99_us": idle_p99,
+        "busy_p99_us": busy_p99,
+        "ratio": busy_p99 / idle_p99,
+        "bulk_mb_per_s": 2 * size * echoes[0] / elapsed / 1e6,
+    }
+
+
+def connections(session: Any, server_pid: int, count: int) -> dict[str, float]:
+    """genrpc_actors only: ``count`` keyed connections, one call each; memory and threads."""
+    import psutil  # noqa: PLC0415
+
+    from benchmarks.clients import TARGETS  # noqa: PLC0415
+    from benchmarks.servers import SERVER_NODE  # noqa: PLC0415
+
+    node = session.node
+    here, there = psutil.Process(), psutil.Process(server_pid)
+    gc.collect()
+    rss = (here.memory_info().rss, there.memory_info().rss)
+    threads = (here.num_threads(), there.num_threads())
+    worked = 0
+    for i in range(count):
+        try:
+            worked += node.call((SERVER_NODE, i), TARGETS, "add", (i, 1), timeout=60) == i + 1
+        except Exception:  # counted as a connection that did not work
+            continue
+    time.sleep(0.2)  # the server's side of the last connections settles
+    gc.collect()
+    return {
+        "count": count,
+        "worked": worked,
+        "client_rss_kb": (here.memory_info().rss - rss[0]) / 1024 / count,
+        "server_rss_kb": (there.memory_info().rss - rss[1]) / 1024 / count,
+        "client_threads": (here.num_threads() - threads[0]) / count,
+        "server_threads": (there.num_threads() - threads[1]) / count,
+    }

@@ -1,0 +1,182 @@
+"""The benchmark report: medians, ratios, target verdicts, the table's shapes; and one smoke run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import report
+from benchmarks.chart import bars
+
+TOP = Path(__file__).resolve().parent.parent
+
+SETTINGS = {
+    "rounds": 3,
+    "seconds": 2.0,
+    "pin": None,
+    "casts_big": 100_000,
+    "casts_small": 10_000,
+    "connections": 1000,
+}
+
+
+def figures(scale: float, **extra: float) -> dict[str, float]:
+    base = {
+        "sequential.calls_per_s": 10_000 * scale,
+        "sequential.p50_us": 100 / scale,
+        "callers8.calls_per_s": 20_000 * scale,
+        "echo.mb_per_s": 500 * scale,
+        "casts.big_count": 100_000,
+        "casts.big_msgs_per_s": 100_000 * scale,
+        "casts.small_count": 10_000,
+        "casts.small_msgs_per_s": 110_000 * scale,
+        "casts.cost_ratio": 1.1,
+        "isolation.ratio": 3.0,
+    }
+    return {**base, **extra}
+
+
+def results(rounds: list[dict[str, dict[str, float | str]]] | None = None) -> dict:
+    one = {
+        "floor": figures(1.0),
+        "genrpc_actors": figures(
+            0.95,
+            **{
+                "isolation.ratio": 1.5,
+                "connections.count": 1000,
+                "connections.worked": 1000,
+                "connections.client_rss_kb": 120.0,
+                "connections.server_rss_kb": 250.0,
+            },
+        ),
+        "Pyro5": figures(0.5, **{"casts.big_count": 20_000}),
+        "rpyc": figures(0.6),
+    }
+    return {
+        "settings": SETTINGS,
+        "machine": {"cpus": 2, "python": "3.11.7"},
+        "peers": ["floor", "genrpc_actors", "Pyro5", "rpyc"],
+        "skipped": {"managers": "not here"},
+        "rounds": rounds or [one],
+    }
+
+
+def test_medians_take_the_middle_round_and_skip_errors_and_text():
+    rounds = [
+        {"floor": {"sequential.calls_per_s": v, "echo.error": "boom"}} for v in (1.0, 9.0, 3.0)
+    ]
+    assert report.medians(rounds) == {"floor": {"sequential.calls_per_s": 3.0}}
+    assert report.errors(rounds) == {"floor": ["echo: boom"]}
+
+
+def test_ratios_are_to_the_floor_and_to_the_best_python_peer():
+    built = report.build(results())
+    seq = built["ratios"]["genrpc_actors"]["sequential.calls_per_s"]
+    assert seq["floor"] == pytest.approx(0.95)
+    assert seq["best_peer"] == pytest.approx(0.95 / 0.6)  # rpyc is the faster peer
+    # for a latency the best peer is the lowest one
+    p50 = built["ratios"]["genrpc_actors"]["sequential.p50_us"]
+    assert p50["best_peer"] == pytest.approx((100 / 0.95) / (100 / 0.6))
+    assert "floor" not in built["ratios"]
+    assert report.best_peer(built["medians"], "sequential.calls_per_s", True)[0] == "rpyc"
+    assert report.ratio(1.0, None) is None
+    assert report.ratio(1.0, 0.0) is None
+
+
+@pytest.mark.parametrize(
+    ("measured", "goal", "at_least", "expected"),
+    [
+        (0.95, 0.9, True, (True, "met")),
+        (0.45, 0.9, True, (False, "missed by 50%")),
+        (3.0, 2.0, False, (False, "missed by 50%")),
+        (2.0, 2.0, False, (True, "met")),
+        (None, 2.0, False, (None, "n/a (not measured)")),
+    ],
+)
+def test_verdicts(measured, goal, at_least, expected):
+    assert report.verdict(measured, goal, at_least) == expected
+
+
+def test_targets_each_have_a_verdict():
+    verdicts = {t["target"]: t for t in report.build(results())["targets"]}
+    assert verdicts["sequential calls/s >= 0.9x floor"]["verdict"] == "met"
+    assert verdicts["sequential calls/s >= 1.5x Pyro5"]["verdict"] == "met"  # 1.9x
+    assert verdicts["sequential calls/s >= 1.5x rpyc"]["shown"] == "1.58x"
+    assert verdicts["8 callers calls/s >= 2x managers"]["met"] is None  # not measured
+    assert verdicts["500 KB echo MB/s >= 1.2x floor"]["verdict"] == "missed by 21%"
+    assert verdicts["100k-cast burst msgs/s >= 0.5x floor"]["met"] is True
+    assert verdicts["casts linear: cost/msg at 100k <= 1.5x at 10k"]["met"] is True
+    assert verdicts["isolation: busy p99 / idle p99 <= 2"]["met"] is True
+    assert verdicts["1,000 keyed connections all work"]["shown"] == "1,000/1,000"
+    rss = verdicts["RSS per connection < 200 KB (each side)"]  # the server's side is over
+    assert (rss["shown"], rss["verdict"]) == ("250.0 KB", "missed by 25%")
+
+
+def test_the_table_has_a_column_per_peer_and_says_what_was_left_out():
+    built = report.build(results())
+    cells = report.grid(built)
+    assert cells[0] == [
+        "figure",
+        "floor",
+        "genrpc_actors",
+        "Pyro5",
+        "rpyc",
+        "/ floor",
+        "/ best peer",
+    ]
+    assert all(len(row) == len(cells[0]) for row in cells)
+    by_label = {row[0]: row for row in cells}
+    assert by_label["sequential: calls/s"][1:3] == ["10,000", "9,500"]
+    assert by_label["sequential: calls/s"][-1] == "1.58x (rpyc)"
+    assert by_label["cast burst 100k: msgs/s"][3] == "50,000 (n=20k)"  # Pyro5's smaller burst
+    assert by_label["1,000 connections: worked"][1:3] == ["n/a", "1,000/1,000"]
+    text = report.text_table(built)
+    assert text.startswith("genrpc_actors side by side: medians of 1 round(s)")
+    assert "skipped managers: not here" in text
+    assert "targets (genrpc_actors):" in text
+    assert "load average" not in text
+    built["machine"]["load_before"] = 5.0
+    assert "load average 5.0 at the start" in report.text_table(built)
+
+
+def test_markdown_and_json_shapes():
+    built = report.build(results())
+    md = report.markdown(built)
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert table[0].count("|") == table[1].count("|") == 8  # 7 columns
+    assert table[1].startswith("|:---|---:|")
+    assert "## Targets (genrpc_actors)" in md
+    data = json.loads(report.to_json(built))
+    assert set(data) >= {"settings", "machine", "medians", "ratios", "targets", "rounds"}
+    assert data["medians"]["floor"]["sequential.calls_per_s"] == 10_000
+
+
+def test_chart_bars_are_throughputs_relative_to_the_floor():
+    labels, series = bars(report.build(results()))
+    assert "sequential\ncalls/s" in labels
+    assert set(series) == {"genrpc_actors", "Pyro5", "rpyc"}
+    assert series["rpyc"][labels.index("sequential\ncalls/s")] == pytest.approx(0.6)
+
+
+@pytest.mark.slow
+def test_quick_run_of_the_floor_and_genrpc_actors(tmp_path):
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--peers", "floor,genrpc_actors"]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path)],
+        cwd=TOP,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "targets (genrpc_actors):" in done.stdout
+    assert "failed" not in done.stdout
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["peers"] == ["floor", "genrpc_actors"]
+    assert data["medians"]["genrpc_actors"]["connections.worked"] == 50
+    assert (tmp_path / "bench.md").exists()
