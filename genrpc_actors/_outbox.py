@@ -107,15 +107,26 @@ class Outbox:
         through ``on_failure``."""
         if self._closed:
             return
-        self._queue.append(frame)
         if not block:
+            self._queue.append(frame)
             if not self._writing:
                 self._kick()
             return
-        if not self.lock.acquire(blocking=False):
-            return  # the holder looks at the queue after it lets the lock go
         timeout = self._send_timeout if send_timeout is None else send_timeout
-        self._write_and_release(timeout)
+        if self.lock.acquire(blocking=False):
+            if self._queue or self._tls is not None or self._sock is None:
+                # behind what waits, to be encrypted in order, or until the connection is made
+                self._queue.append(frame)
+            elif isinstance(frame, bytes):
+                self._chunks.append(frame)
+            else:
+                self._chunks.extend(frame)
+            self._write_and_release(timeout)
+            return
+        self._queue.append(frame)
+        # the holder looks at the queue after it lets the lock go, unless it just did
+        if self.lock.acquire(blocking=False):
+            self._write_and_release(timeout)
 
     def hold(self, frame: Frame) -> None:
         """Queue ``frame`` without writing it: the next write takes it along (see ``flush``)."""
@@ -162,42 +173,38 @@ class Outbox:
 
     def _send(self, timeout: float) -> RpcError | None:
         """Write every chunk within ``timeout`` seconds, or fail the connection."""
-        sock = self._sock
+        sock, chunks = self._sock, self._chunks
         assert sock is not None
         deadline = time.monotonic() + timeout
-        first = True
+        remaining = timeout  # the first write may take it all, and sets no timer if unchanged
         try:
-            while self._chunks:
-                remaining = timeout if first else deadline - time.monotonic()
-                first = False
-                if remaining <= 0:
-                    return BadTcp("send_timeout")
+            while chunks:
                 if remaining != self._kernel_timeout:
                     _tcp.set_send_timeout(sock, remaining)
                     self._kernel_timeout = remaining
-                self._sendmsg(sock, 0)
+                if len(chunks) == 1:
+                    written = sock.send(chunks[0])
+                else:
+                    written = sock.sendmsg(_first(chunks, _IOV_MAX))
+                self.writes += 1
+                self.bytes += written
+                while written:
+                    size = len(chunks[0])
+                    if written < size:
+                        chunks[0] = memoryview(chunks[0])[written:]
+                        break
+                    chunks.popleft()
+                    written -= size
+                if chunks:  # a partial write: what is left has what is left of the time
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return BadTcp("send_timeout")
         except BlockingIOError:
             return BadTcp("send_timeout")
         except OSError as exc:
             reason = reason_of_oserror(exc)
             return BadTcp("send_timeout" if reason == "timeout" else reason)
         return None
-
-    def _sendmsg(self, sock: socket.socket, flags: int) -> None:
-        chunks = self._chunks
-        if len(chunks) == 1:
-            written = sock.send(chunks[0], flags)
-        else:
-            written = sock.sendmsg(_first(chunks, _IOV_MAX), (), flags)
-        self.writes += 1
-        self.bytes += written
-        while written:
-            size = len(chunks[0])
-            if written < size:
-                chunks[0] = memoryview(chunks[0])[written:]
-                return
-            chunks.popleft()
-            written -= size
 
     # -- the writer thread -----------------------------------------------------------------------
 

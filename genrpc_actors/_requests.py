@@ -14,10 +14,16 @@ __all__ = ["check_target", "check_timeout", "encode_request", "node_name", "reso
 
 
 def node_name(target: Any) -> str:
-    return str(target[0] if isinstance(target, tuple) else target)
+    return target if type(target) is str else str(target[0])
+
+
+_CHECKED: set[str] = set()  # node names found well-formed (a node calls few: bounded below)
+_CHECKED_MAX = 4096
 
 
 def check_target(node: Any) -> Any:
+    if type(node) is str and node in _CHECKED:
+        return node
     name = node[0] if isinstance(node, tuple) and len(node) == 2 else node  # noqa: PLR2004
     if isinstance(node, tuple) and len(node) != 2:  # noqa: PLR2004
         raise TypeError(f"node must be 'name@host' or ('name@host', key), not {node!r}")
@@ -27,6 +33,8 @@ def check_target(node: Any) -> Any:
         raise ValueError(f"a node name is 'name@host', not {name!r}")
     if isinstance(node, tuple) and not isinstance(node[1], Hashable):
         raise TypeError(f"a shard key must be hashable, not {type(node[1]).__name__}")
+    if type(node) is str and len(_CHECKED) < _CHECKED_MAX:
+        _CHECKED.add(node)
     return node
 
 
@@ -41,6 +49,30 @@ def check_timeout(name: str, value: Any, default: float | None) -> float | None:
 
 
 def encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[_wire.Body, int]:
+    version = None
+    if not (type(module) is str and module and type(function) is str and function):
+        module, version = _check_module(module, function)
+    if type(args) is not tuple:
+        if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+            raise TypeError(f"args must be a sequence, not {type(args).__name__}")
+        args = tuple(args)
+    if kwargs is None:
+        kwargs = {}
+    elif type(kwargs) is not dict:
+        if not isinstance(kwargs, Mapping):
+            raise TypeError(f"kwargs must be a mapping or None, not {type(kwargs).__name__}")
+        kwargs = dict(kwargs)
+    # binaries among the arguments, or one level inside them, travel out of band
+    large = _wire.has_large(args, 2) or (bool(kwargs) and _wire.has_large(kwargs, 2))
+    request = (module, version, function, args, kwargs)
+    try:
+        return _wire.encode_body(request, large=large, depth=3)
+    except Exception as exc:
+        raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
+
+
+def _check_module(module: Any, function: Any) -> tuple[Any, Any]:
+    """``(module, version)`` of a module argument other than a plain name; raises if bad."""
     version = None
     if isinstance(module, tuple):
         if len(module) != 2 or not isinstance(module[0], str):  # noqa: PLR2004
@@ -58,14 +90,7 @@ def encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[
         raise TypeError(
             f"module must be a str, a (str, version) tuple or a callable, not {module!r}"
         )
-    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
-        raise TypeError(f"args must be a sequence, not {type(args).__name__}")
-    if kwargs is not None and not isinstance(kwargs, Mapping):
-        raise TypeError(f"kwargs must be a mapping or None, not {type(kwargs).__name__}")
-    try:
-        return _wire.encode_body((module, version, function, tuple(args), dict(kwargs or {})))
-    except Exception as exc:
-        raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
+    return module, version
 
 
 def resolve(reply: Reply) -> Any:

@@ -78,6 +78,7 @@ __all__ = [
     "decode_body",
     "encode_body",
     "frame",
+    "has_large",
     "message",
     "message_parts",
     "parse_message",
@@ -165,12 +166,16 @@ class FrameDecoder:
             if not data:
                 return frames
         buffer = self._buffer
-        buffer += data
+        if buffer:  # a frame began in an earlier receive
+            buffer += data
+            source: bytes | bytearray | memoryview = buffer
+        else:  # the usual case: cut frames from the received bytes where they lie
+            source = data
         start = 0
-        end = len(buffer)
-        with memoryview(buffer) as view:
+        end = len(source)
+        with memoryview(source) as view:
             while end - start >= 4:  # noqa: PLR2004 - the length prefix
-                (size,) = _LENGTH.unpack_from(buffer, start)
+                (size,) = _LENGTH.unpack_from(view, start)
                 if size > self.limit:
                     raise FrameTooLarge(size, self.limit)
                 if end - start - 4 < size:
@@ -182,7 +187,9 @@ class FrameDecoder:
                     break
                 frames.append(bytes(view[start + 4 : start + 4 + size]))
                 start += 4 + size
-        if start:
+            if source is not buffer and start < end:
+                buffer += view[start:end]  # the beginning of a frame, for the next receive
+        if source is buffer and start:
             del buffer[:start]
         return frames
 
@@ -409,17 +416,19 @@ def _result(status: int) -> bytes:
 # -- messages ------------------------------------------------------------------------------------
 
 
-def encode_body(value: Any) -> tuple[Body, int]:
+def encode_body(value: Any, *, large: bool | None = None, depth: int = 2) -> tuple[Body, int]:
     """Pickle ``value`` (C pickle, protocol 5); fall back to dill only when pickle cannot.
 
     Returns ``(body, flags)``: the body is one ``bytes``, or, with flag ``BUFFERS``, a list of
-    parts whose large binaries are the caller's own objects, not copies. Raises
+    parts whose large binaries are the caller's own objects, not copies (``large``: whether
+    there are any, when the caller knows; else ``value`` is looked through, ``depth`` levels
+    into tuples, lists and dicts). Raises
     ``pickle.PicklingError`` (or what dill raises) when neither can carry the value.
     """
     try:
-        if not _has_large(value, 2):
+        if not (has_large(value, depth) if large is None else large):
             return pickle.dumps(value, protocol=5), 0
-        wrapped = _out_of_band(value, 2)
+        wrapped = _out_of_band(value, depth)
         buffers: list[pickle.PickleBuffer] = []
         data = pickle.dumps(wrapped, protocol=5, buffer_callback=buffers.append)
     except (pickle.PicklingError, AttributeError, TypeError):
@@ -443,7 +452,7 @@ class _Binary:
         return type(self.value), (pickle.PickleBuffer(self.value),)
 
 
-def _has_large(value: Any, depth: int) -> bool:
+def has_large(value: Any, depth: int) -> bool:
     """Whether ``value`` holds a binary to send out of band (``depth`` levels into tuples,
     lists and dicts); the cheap test every message takes."""
     kind = type(value)
@@ -461,7 +470,7 @@ def _has_large(value: Any, depth: int) -> bool:
         kind = type(item)
         if kind is str or kind is int or item is None:
             continue
-        if _has_large(item, depth - 1):
+        if has_large(item, depth - 1):
             return True
     return False
 

@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from genrpc_actors._requests import encode_request
 from genrpc_actors._wire import (
     BUFFERS,
     CALL,
@@ -83,6 +84,16 @@ def test_out_of_band_values_come_back_equal_and_of_their_type(value):
         got = decode_body(b"".join(body), flags)
         assert type(got[3][0]) is bytes
         assert type(got[4]["extra"]) is bytearray
+
+
+def test_a_request_sends_binaries_in_its_arguments_and_one_level_inside_out_of_band():
+    body, flags = encode_request("m", "f", (LARGE, [b"small", LARGE]), {"k": (LARGE,)})
+    assert flags == BUFFERS
+    assert len(body) == 2 + 3  # head, pickle, three buffers
+    got = decode_body(b"".join(body), flags)
+    assert got == ("m", None, "f", (LARGE, [b"small", LARGE]), {"k": (LARGE,)})
+    body, flags = encode_request("m", "f", ([[LARGE]],), None)
+    assert flags == 0  # two levels inside an argument: in band
 
 
 def test_binaries_deeper_than_two_levels_stay_in_band():
