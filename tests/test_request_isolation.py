@@ -53,46 +53,50 @@ def replies(sock: Any, count: int) -> Iterator[tuple[int, Any, float]]:
         yield request_id, _wire.decode_body(body, flags), time.monotonic() - start
 
 
-def test_quick_requests_read_with_a_slow_one_are_answered_at_once(server):
+def ask(server: Node, data: bytes, count: int) -> list[tuple[int, Any, float]]:
+    """Send ``data`` (requests, in one write) on a fresh authenticated connection; the first
+    ``count`` replies, as ``replies`` gives them."""
     with Sockets() as socks:
         sock = socks.connect(server.port)
         authenticate(sock, COOKIE.encode(), RAW, SERVER)
-        sock.sendall(
-            call_frame(1, "sleep_then", SLOW, "slow")
-            + call_frame(2, "echo", "quick")
-            + call_frame(3, "echo", "quicker")
-        )
-        got = list(replies(sock, 2))
+        sock.sendall(data)
+        return list(replies(sock, count))
+
+
+def test_quick_requests_read_with_a_slow_one_are_answered_at_once(server):
+    got = ask(
+        server,
+        call_frame(1, "sleep_then", SLOW, "slow")
+        + call_frame(2, "echo", "quick")
+        + call_frame(3, "echo", "quicker"),
+        2,
+    )
     assert [(rid, value) for rid, value, _ in got] == [(2, "quick"), (3, "quicker")]
     assert max(elapsed for _, _, elapsed in got) < AT_ONCE
 
 
 def test_quick_requests_read_before_a_slow_one_are_answered_at_once(server):
     """Replies of requests read together wait for the last of them, unless it runs long."""
-    with Sockets() as socks:
-        sock = socks.connect(server.port)
-        authenticate(sock, COOKIE.encode(), RAW, SERVER)
-        sock.sendall(
-            call_frame(1, "echo", "quick")
-            + call_frame(2, "echo", "quicker")
-            + call_frame(3, "sleep_then", SLOW, "slow")
-        )
-        got = list(replies(sock, 2))
+    got = ask(
+        server,
+        call_frame(1, "echo", "quick")
+        + call_frame(2, "echo", "quicker")
+        + call_frame(3, "sleep_then", SLOW, "slow"),
+        2,
+    )
     assert sorted((rid, value) for rid, value, _ in got) == [(1, "quick"), (2, "quicker")]
     assert max(elapsed for _, _, elapsed in got) < AT_ONCE
 
 
 def test_replies_held_for_a_batch_ending_in_a_cast_are_sent(server):
-    with Sockets() as socks:
-        sock = socks.connect(server.port)
-        authenticate(sock, COOKIE.encode(), RAW, SERVER)
-        body = pickle.dumps((HELPERS, None, "echo", ("cast",), {}), protocol=5)
-        sock.sendall(
-            call_frame(1, "echo", "first")
-            + call_frame(2, "echo", "second")
-            + _wire.message(_wire.CAST, 0, 3, body)
-        )
-        got = list(replies(sock, 2))
+    cast = pickle.dumps((HELPERS, None, "echo", ("cast",), {}), protocol=5)
+    got = ask(
+        server,
+        call_frame(1, "echo", "first")
+        + call_frame(2, "echo", "second")
+        + _wire.message(_wire.CAST, 0, 3, cast),
+        2,
+    )
     assert [(rid, value) for rid, value, _ in got] == [(1, "first"), (2, "second")]
     assert max(elapsed for _, _, elapsed in got) < AT_ONCE
 
@@ -110,16 +114,15 @@ def test_a_request_after_a_slow_one_is_read_and_answered_at_once(server):
 
 def test_requests_in_one_write_all_run_when_they_wait_for_each_other(server):
     """The first blocks until the last has run: only other workers can run the last."""
-    with Sockets() as socks:
-        sock = socks.connect(server.port)
-        authenticate(sock, COOKIE.encode(), RAW, SERVER)
-        flag = f"isolation-{uuid.uuid4()}"
-        sock.sendall(
-            call_frame(1, "wait_for_flag", flag, SLOW)
-            + call_frame(2, "echo", "between")
-            + call_frame(3, "set_flag", flag)
-        )
-        got = {rid: (value, elapsed) for rid, value, elapsed in replies(sock, 3)}
+    flag = f"isolation-{uuid.uuid4()}"
+    answers = ask(
+        server,
+        call_frame(1, "wait_for_flag", flag, SLOW)
+        + call_frame(2, "echo", "between")
+        + call_frame(3, "set_flag", flag),
+        3,
+    )
+    got = {rid: (value, elapsed) for rid, value, elapsed in answers}
     assert got[1][0] is True  # it saw the flag, it did not time out
     assert max(elapsed for _, elapsed in got.values()) < AT_ONCE
 
