@@ -19,7 +19,18 @@ import pytest
 import genrpc_actors
 from genrpc_actors._certs import NodeFiles
 from integration.lab import Host, LabInfo
-from integration.nodes import Driver, NodeProcess, RelayProcess, make_certificates, start_runner
+from integration.nodes import (
+    Driver,
+    NodeProcess,
+    RelayProcess,
+    make_certificates,
+    start_runner,
+    stop_on_sigterm,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    stop_on_sigterm()  # fixtures stop their node processes even then
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

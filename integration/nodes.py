@@ -286,3 +286,13 @@ def start_runner(lab: LabInfo, driver: Driver, **overrides: Any) -> genrpc_actor
         **overrides,
     }
     return genrpc_actors.start(lab.runner.name, **settings)
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so that ``make integration`` interrupted (or a CI
+    time limit) still runs the clean-ups that stop every node process."""
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signum)
+
+    signal.signal(signal.SIGTERM, interrupted)

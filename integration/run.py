@@ -50,12 +50,31 @@ def main(argv: list[str] | None = None) -> int:
                 inner += args.pytest_args
             command = in_host(info.runner, [sys.executable, *inner])
             env = {**os.environ, "GENRPC_LAB": str(info_path)}
-            return subprocess.run(command, env=env, check=False).returncode
+            child = subprocess.Popen(command, env=env)
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                _interrupt(child)
+                raise
         except KeyboardInterrupt:
             print("interrupted: tearing the lab down", flush=True)
             return 130
         finally:
             lab.down()
+
+
+def _interrupt(child: subprocess.Popen[bytes]) -> None:
+    """Let the inner run (pytest or the soak) stop its node processes, then make sure it ended:
+    SIGKILL at once would leave its nodes running in a lab about to be torn down."""
+    try:
+        child.wait(2)  # a Ctrl-C reached it as well
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGTERM)  # turned into KeyboardInterrupt there
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 if __name__ == "__main__":
