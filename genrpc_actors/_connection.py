@@ -36,7 +36,6 @@ from genrpc_actors._tls import TlsTransport
 __all__ = ["Connection", "Endpoint"]
 
 logger = logging.getLogger("genrpc_actors")
-RECV_SIZE = 256 * 1024
 GRACE = 0.005  # seconds without callers before the connection's thread reads again
 _SLACK = 0.002  # how far past a caller's deadline its receive may wait
 _OWN = object()  # the reading role's holder when it is the connection's own thread

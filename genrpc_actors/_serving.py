@@ -2,12 +2,11 @@
 
 The acceptor's thread authenticates the peer (nothing it sends is unpickled before that, and
 every pre-authentication frame is at most 1024 bytes), then hands the reading to the worker pool.
-Reading is a role that moves between worker threads, one holder at a time: the holder reads until
-a request arrives, hands the role to another worker, and runs that request itself, so a request
-waits for no thread to wake before it runs, while the connection is read again at once (a slow
-request never holds up the next). Requests that arrive together are run by one worker each. The
-reply goes out under the connection's send lock. Any protocol violation closes this connection
-only.
+Reading is a role held by one worker at a time: it reads what has arrived and runs the requests
+itself, in turn (no thread wakes for a request), their replies held until the last of them and
+written together. If one runs long (``WorkerPool.run_here``: a millisecond or two), the pool's
+watcher hands the rest, the reading and the held replies to other threads, so a slow request
+never holds up the next for longer. Any protocol violation closes this connection only.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ __all__ = ["ServerConnection", "ServerSettings"]
 
 logger = logging.getLogger("genrpc_actors")
 _Job = tuple[Callable[..., None], tuple[Any, ...]]  # a request to run, and its arguments
-RECV_SIZE = 256 * 1024
 
 
 class ServerSettings:
@@ -213,9 +211,13 @@ class ServerConnection:
         return "internal_error"
 
     def _finish(self, reason: str) -> None:
+        """Reading has ended: close, and tell the owner (once, whoever ends it)."""
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._done.set()
         logger.debug("event=acceptor_closed peer=%s reason=%s", self.peer, reason)
         self.close()
-        self._done.set()
         self._on_closed(reason)
 
     def _authenticate(self, deadline: float, peers: set[str] | None) -> None:
