@@ -15,7 +15,7 @@ import itertools
 import queue
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from pykka._envelope import Envelope
 
@@ -25,10 +25,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import pykka
+    from pykka._actor import ActorInbox
 
-    from supervision._actor import SupervisedActor
-
-__all__ = ["Inbox", "Kill", "Lifecycle", "lifecycle_of"]
+__all__ = ["Inbox", "Kill", "Lifecycle", "LifecycleOwner", "lifecycle_of", "live_lifecycles"]
 
 STARTING, RUNNING, DEAD = "starting", "running", "dead"
 
@@ -53,10 +52,24 @@ class Inbox(queue.Queue[Envelope[Any]]):
             self.not_empty.notify()
 
 
+class LifecycleOwner(Protocol):
+    """What a lifecycle needs of its actor (``SupervisedActor`` is the one implementation): the
+    ref it reports about, the inbox it signals through, and whether exits are trapped."""
+
+    @property
+    def actor_ref(self) -> pykka.ActorRef[Any]: ...
+
+    @property
+    def actor_inbox(self) -> ActorInbox: ...
+
+    @property
+    def trap_exits(self) -> bool: ...
+
+
 class Lifecycle:
     """State, exit reason, links and listeners of one supervised actor. Thread-safe."""
 
-    def __init__(self, actor: SupervisedActor) -> None:
+    def __init__(self, actor: LifecycleOwner) -> None:
         self.ref: pykka.ActorRef[Any] = actor.actor_ref
         self._actor = weakref.ref(actor)
         self._inbox: Inbox = actor.actor_inbox  # type: ignore[assignment]
