@@ -10,9 +10,10 @@ import pykka
 
 from supervision._errors import StartError
 from supervision._lifecycle import DEAD, lifecycle_of
+from supervision._messages import Request
 from supervision._policy import Strategy
 from supervision._spec import ChildInfo, ChildSpec, SupervisorStatistics
-from supervision._supervisor import Request, SupervisorActor
+from supervision._supervisor import SupervisorActor
 
 __all__ = [
     "DynamicSupervisor",

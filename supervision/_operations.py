@@ -4,21 +4,29 @@ they wait for (see ``_supervisor.py`` for the theory of operation, and how they 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from supervision._errors import StartError, SupervisionError
 from supervision._lifecycle import Lifecycle, lifecycle_of
+from supervision._messages import (
+    ChildExited,
+    ChildStarted,
+    Operation,
+    Wait,
+    WaitExited,
+    WaitStarted,
+    tell_if_alive,
+)
 from supervision._policy import ChildState, Strategy, decide
 from supervision._signals import SHUTDOWN, ExitReason
 from supervision._spec import ChildInfo, ChildSpec
 
-__all__ = ["Operations", "Request"]  # and the types the supervisor actor shares
+__all__ = ["EXITED", "RUNNING", "STARTING", "STOPPED", "STOPPING", "Child", "Operations"]
 
 logger = logging.getLogger("supervision")
 
@@ -31,8 +39,13 @@ STOPPED, STARTING, RUNNING, EXITED, STOPPING = (
     "stopping",
 )
 
+# A restart that fails to start stands for a child exit; each gets a urn no actor has.
+_failed_starts = itertools.count(1)
 
-class _Child:
+
+class Child:
+    """What a supervisor knows of one child: its spec, and its current or last incarnation."""
+
     __slots__ = ("lifecycle", "ref", "spec", "state", "urn")
 
     def __init__(self, spec: ChildSpec) -> None:
@@ -43,54 +56,12 @@ class _Child:
         self.state = STOPPED
 
 
-class Request(NamedTuple):
-    """A handle's request; ``reply`` gets the answer or the error."""
-
-    kind: str
-    arg: Any
-    reply: pykka.Future[Any]
-
-
-class _Started(NamedTuple):
-    urn: str
-    ok: bool
-    reason: ExitReason | None
-
-
-class _Exited(NamedTuple):
-    urn: str
-    reason: ExitReason
-
-
-class _Timeout(NamedTuple):
-    token: int
-
-
-class _WaitStarted(NamedTuple):
-    urn: str
-
-
-class _WaitExited(NamedTuple):
-    urns: set[str]
-    timeout: float | None
-
-
-_Wait: TypeAlias = _WaitStarted | _WaitExited
-_Op: TypeAlias = Generator[_Wait, Any, Any]
-_timer_tokens = itertools.count(1)
-
-
-def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:
-    with contextlib.suppress(pykka.ActorDeadError):
-        ref.tell(message)
-
-
 class Operations:
     """The operations of ``SupervisorActor`` (a mixin; the actor supplies the state and drives
     the generators)."""
 
-    _children: list[_Child]
-    _by_urn: dict[str, _Child]
+    _children: list[Child]
+    _by_urn: dict[str, Child]
     _dynamic: bool
     _max_children: int | None
     _strategy: Strategy
@@ -109,7 +80,7 @@ class Operations:
         @property
         def actor_ref(self) -> pykka.ActorRef[Any]: ...
 
-        def _enqueue(self, op: _Op, reply: pykka.Future[Any] | None) -> None: ...
+        def _enqueue(self, op: Operation, reply: pykka.Future[Any] | None) -> None: ...
 
         def _sv_request_stop(self, reason: ExitReason) -> None: ...
 
@@ -117,7 +88,7 @@ class Operations:
 
     # -- operations ------------------------------------------------------------------------------
 
-    def _op_start_initial(self) -> _Op:
+    def _op_start_initial(self) -> Operation:
         for child in self._children:
             error = yield from self._start(child)
             if error is not None:
@@ -129,7 +100,7 @@ class Operations:
         self._sv.mark_running()
         return None
 
-    def _op_start_child(self, spec: Any) -> _Op:
+    def _op_start_child(self, spec: Any) -> Operation:
         if not isinstance(spec, ChildSpec):
             return TypeError(f"expected a ChildSpec, not {spec!r}")
         if self._dynamic:
@@ -137,7 +108,7 @@ class Operations:
                 return _error("max_children", f"{self._max_children} children")
         elif any(c.spec.id == spec.id for c in self._children):
             return _error("already_present", spec.id)
-        child = _Child(spec)
+        child = Child(spec)
         self._children.append(child)
         error = yield from self._start(child)
         if error is not None:
@@ -145,7 +116,7 @@ class Operations:
             return error
         return child.ref
 
-    def _op_terminate_child(self, key: Any) -> _Op:
+    def _op_terminate_child(self, key: Any) -> Operation:
         child = self._find(key)
         if isinstance(child, SupervisionError):
             return child
@@ -156,7 +127,7 @@ class Operations:
             self._children.remove(child)
         return None
 
-    def _op_restart_child(self, key: Any) -> _Op:
+    def _op_restart_child(self, key: Any) -> Operation:
         child = self._find(key, static_only=True)
         if isinstance(child, SupervisionError):
             return child
@@ -165,7 +136,7 @@ class Operations:
         error = yield from self._start(child)
         return child.ref if error is None else error
 
-    def _op_delete_child(self, key: Any) -> _Op:
+    def _op_delete_child(self, key: Any) -> Operation:
         yield from ()  # an operation, though it never waits: it runs after those queued before it
         child = self._find(key, static_only=True)
         if isinstance(child, SupervisionError):
@@ -175,7 +146,7 @@ class Operations:
         self._children.remove(child)
         return None
 
-    def _op_handle_exit(self, child: _Child, urn: str, reason: ExitReason) -> _Op:
+    def _op_handle_exit(self, child: Child, urn: str, reason: ExitReason) -> Operation:
         if child.state != EXITED or child.urn != urn or child not in self._children:
             return  # terminated or deleted on request since then
         child.state = STOPPED
@@ -226,16 +197,16 @@ class Operations:
                 )
             else:
                 # A restart that fails to start is one more exit of that child, and counts.
-                target.state, target.urn = EXITED, f"failed-start-{next(_timer_tokens)}"
+                target.state, target.urn = EXITED, f"failed-start-{next(_failed_starts)}"
                 self._enqueue(self._op_handle_exit(target, target.urn, error), None)
 
-    def _op_shutdown(self) -> _Op:
+    def _op_shutdown(self) -> Operation:
         yield from self._stop_children(self._children)
         self._sv_stop_now()
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _start(self, child: _Child) -> Generator[_Wait, Any, StartError | None]:
+    def _start(self, child: Child) -> Generator[Wait, Any, StartError | None]:
         """Start ``child`` and wait for its ``on_start``; a StartError if it failed."""
         try:
             ref = child.spec.start()
@@ -255,9 +226,9 @@ class Operations:
         lifecycle.parent = self._sv
         self._by_urn[urn] = child
         me = self.actor_ref
-        lifecycle.when_started(lambda ok, reason: _tell(me, _Started(urn, ok, reason)))
-        lifecycle.add_exit_listener(lambda reason: _tell(me, _Exited(urn, reason)))
-        ok, reason = yield _WaitStarted(urn)
+        lifecycle.when_started(lambda ok, reason: tell_if_alive(me, ChildStarted(urn, ok, reason)))
+        lifecycle.add_exit_listener(lambda reason: tell_if_alive(me, ChildExited(urn, reason)))
+        ok, reason = yield WaitStarted(urn)
         if ok:
             child.state = RUNNING
             return None
@@ -267,7 +238,7 @@ class Operations:
         error.__cause__ = reason if isinstance(reason, BaseException) else None
         return error
 
-    def _stop_children(self, children: Sequence[_Child]) -> Generator[_Wait, Any, None]:
+    def _stop_children(self, children: Sequence[Child]) -> Generator[Wait, Any, None]:
         """Stop the running ones among ``children``: a static supervisor in reverse order, one
         at a time, each within its shutdown time; a dynamic one all at once."""
         alive = [c for c in children if c.state in (STARTING, RUNNING) and c.lifecycle is not None]
@@ -276,21 +247,21 @@ class Operations:
                 yield from self._stop_one(child, wait=False)
             timeouts = [c.spec.shutdown for c in alive]
             longest = max((t for t in timeouts if t is not None), default=0.0)
-            yield _WaitExited({c.urn for c in alive}, None if None in timeouts else longest)
+            yield WaitExited({c.urn for c in alive}, None if None in timeouts else longest)
             return
         for child in reversed(alive):
             yield from self._stop_one(child, wait=True)
 
-    def _stop_one(self, child: _Child, *, wait: bool) -> Generator[_Wait, Any, None]:
+    def _stop_one(self, child: Child, *, wait: bool) -> Generator[Wait, Any, None]:
         assert child.lifecycle is not None
         child.state = STOPPING
         child.lifecycle.kill(SHUTDOWN)
         if wait:
-            yield _WaitExited({child.urn}, child.spec.shutdown)
+            yield WaitExited({child.urn}, child.spec.shutdown)
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
-    def _find(self, key: Any, *, static_only: bool = False) -> _Child | SupervisionError:
+    def _find(self, key: Any, *, static_only: bool = False) -> Child | SupervisionError:
         if self._dynamic:
             if static_only:
                 return _error("not_supported", "a dynamic supervisor has no child ids")
@@ -299,14 +270,10 @@ class Operations:
             found = [c for c in self._children if c.spec.id == key]
         return found[0] if found else _error("not_found", repr(key))
 
-    def _info(self, child: _Child) -> ChildInfo:
+    def _info(self, child: Child) -> ChildInfo:
         ref = child.ref if child.state == RUNNING else None
         return ChildInfo(child.spec.id, ref, child.spec.restart)
 
 
 def _error(reason: str, detail: str = "") -> SupervisionError:
     return SupervisionError(reason, detail)
-
-
-def _fail(reply: pykka.Future[Any], error: BaseException) -> None:
-    reply.set_exception((type(error), error, None))

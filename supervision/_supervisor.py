@@ -2,16 +2,18 @@
 
 Theory of operation. Everything a supervisor does that involves a child (start it and wait until
 its ``on_start`` has run, stop it and wait until it is gone) is an *operation*: a generator that
-yields what it waits for (:class:`_WaitStarted`, :class:`_WaitExited`) and is resumed by the
-message that ends the wait (``_Started``, ``_Exited``, ``_Timeout``). Operations run one at a time,
-in arrival order, as OTP's supervisor handles its mailbox; queries are answered at once, even in the
-middle of an operation. A stop request (``ref.stop()``, an exit signal, escalation) drops the queued
-operations and runs the shutdown next: children stop in reverse start order, each within its
-``shutdown`` time, and only then does the supervisor die and report its exit reason.
+yields what it waits for (``WaitStarted``, ``WaitExited``) and is resumed by the message that ends
+the wait (``ChildStarted``, ``ChildExited``, ``TimerExpired``; all in ``_messages.py``). Operations
+run one at a time, in arrival order, as OTP's supervisor handles its mailbox; queries are answered
+at once, even in the middle of an operation. A stop request (``ref.stop()``, an exit signal,
+escalation) drops the queued operations and runs the shutdown next: children stop in reverse start
+order, each within its ``shutdown`` time, and only then does the supervisor die and report its exit
+reason.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -22,26 +24,19 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from supervision._actor import SupervisedActor
-from supervision._operations import (
-    EXITED,
-    RUNNING,
-    STOPPED,
-    STOPPING,
-    Operations,
+from supervision._errors import SupervisionError
+from supervision._messages import (
+    ChildExited,
+    ChildStarted,
+    Operation,
     Request,
-    _Child,
-    _error,
-    _Exited,
-    _fail,
-    _Op,
-    _Started,
-    _tell,
-    _Timeout,
-    _timer_tokens,
-    _Wait,
-    _WaitExited,
-    _WaitStarted,
+    TimerExpired,
+    Wait,
+    WaitExited,
+    WaitStarted,
+    tell_if_alive,
 )
+from supervision._operations import EXITED, RUNNING, STOPPED, STOPPING, Child, Operations
 from supervision._policy import Strategy
 from supervision._signals import SHUTDOWN, ExitReason
 from supervision._spec import ChildSpec, SupervisorStatistics, check_intensity
@@ -49,9 +44,11 @@ from supervision._spec import ChildSpec, SupervisorStatistics, check_intensity
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["Request", "SupervisorActor"]
+__all__ = ["SupervisorActor"]
 
 logger = logging.getLogger("supervision")
+
+_timer_tokens = itertools.count(1)
 
 
 class SupervisorActor(SupervisedActor, Operations):
@@ -85,12 +82,12 @@ class SupervisorActor(SupervisedActor, Operations):
         self._strategy: Strategy = strategy
         self._intensity, self._period = intensity, float(period)
         self._dynamic, self._max_children, self._clock = dynamic, max_children, clock
-        self._children = [_Child(spec) for spec in specs]
-        self._by_urn: dict[str, _Child] = {}
-        self._queue: deque[tuple[_Op, pykka.Future[Any] | None]] = deque()
-        self._op: _Op | None = None
+        self._children = [Child(spec) for spec in specs]
+        self._by_urn: dict[str, Child] = {}
+        self._queue: deque[tuple[Operation, pykka.Future[Any] | None]] = deque()
+        self._op: Operation | None = None
         self._op_reply: pykka.Future[Any] | None = None
-        self._wait: _Wait | None = None
+        self._wait: Wait | None = None
         self._timer: threading.Timer | None = None
         self._timer_token = 0
         self._history: tuple[float, ...] = ()
@@ -109,12 +106,12 @@ class SupervisorActor(SupervisedActor, Operations):
         self._enqueue(self._op_start_initial(), None)
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _Exited):
+        if isinstance(message, ChildExited):
             self._on_exited(message.urn, message.reason)
-        elif isinstance(message, _Started):
-            if self._wait == _WaitStarted(message.urn):
+        elif isinstance(message, ChildStarted):
+            if self._wait == WaitStarted(message.urn):
                 self._advance((message.ok, message.reason))
-        elif isinstance(message, _Timeout):
+        elif isinstance(message, TimerExpired):
             self._on_timeout(message.token)
         elif isinstance(message, Request):
             self._on_request(message)
@@ -152,7 +149,7 @@ class SupervisorActor(SupervisedActor, Operations):
 
     # -- driving operations --------------------------------------------------------------------
 
-    def _enqueue(self, op: _Op, reply: pykka.Future[Any] | None) -> None:
+    def _enqueue(self, op: Operation, reply: pykka.Future[Any] | None) -> None:
         self._queue.append((op, reply))
         self._pump()
 
@@ -176,13 +173,13 @@ class SupervisorActor(SupervisedActor, Operations):
                     reply.set(done.value)
             return
         self._wait = wait
-        if isinstance(wait, _WaitExited):
+        if isinstance(wait, WaitExited):
             if not wait.urns:
                 self._advance(set())
             elif wait.timeout is not None:
                 self._timer_token = token = next(_timer_tokens)
                 self._timer = threading.Timer(
-                    wait.timeout, _tell, (self.actor_ref, _Timeout(token))
+                    wait.timeout, tell_if_alive, (self.actor_ref, TimerExpired(token))
                 )
                 self._timer.daemon = True
                 self._timer.start()
@@ -195,7 +192,7 @@ class SupervisorActor(SupervisedActor, Operations):
 
     def _on_timeout(self, token: int) -> None:
         wait = self._wait
-        if token != self._timer_token or not isinstance(wait, _WaitExited):
+        if token != self._timer_token or not isinstance(wait, WaitExited):
             return
         for urn in wait.urns:
             child = self._by_urn.pop(urn)
@@ -214,7 +211,7 @@ class SupervisorActor(SupervisedActor, Operations):
             return  # an abandoned incarnation, or one that failed to start
         was, child.state, child.ref, child.lifecycle = child.state, STOPPED, None, None
         wait = self._wait
-        if was == STOPPING and isinstance(wait, _WaitExited) and urn in wait.urns:
+        if was == STOPPING and isinstance(wait, WaitExited) and urn in wait.urns:
             wait.urns.discard(urn)
             if not wait.urns:
                 self._advance(set())
@@ -237,7 +234,7 @@ class SupervisorActor(SupervisedActor, Operations):
             reply.set([self._info(child) for child in self._children])
             return
         if self._stopping:
-            _fail(reply, _error("shutting_down"))
+            _fail(reply, SupervisionError("shutting_down"))
             return
         ops = {
             "start_child": self._op_start_child,
@@ -251,7 +248,7 @@ class SupervisorActor(SupervisedActor, Operations):
         for op, reply in self._queue:
             op.close()
             if reply is not None:
-                _fail(reply, _error("shutting_down"))
+                _fail(reply, SupervisionError("shutting_down"))
         self._queue.clear()
 
     def _abandon_all(self, why: str) -> None:
@@ -260,7 +257,7 @@ class SupervisorActor(SupervisedActor, Operations):
         self._stopping = True
         self._fail_queued()
         if self._op_reply is not None:
-            _fail(self._op_reply, _error("shutting_down"))
+            _fail(self._op_reply, SupervisionError("shutting_down"))
             self._op_reply = None
         for child in list(self._by_urn.values()):
             if child.lifecycle is not None:
@@ -288,3 +285,7 @@ class SupervisorActor(SupervisedActor, Operations):
             escalated=self._escalated,
             max_children=self._max_children,
         )
+
+
+def _fail(reply: pykka.Future[Any], error: BaseException) -> None:
+    reply.set_exception((type(error), error, None))

@@ -14,7 +14,8 @@ import pytest
 
 import supervision as sv
 from supervision._lifecycle import Lifecycle, live_lifecycles
-from supervision._supervisor import Request, SupervisorActor
+from supervision._messages import Request
+from supervision._supervisor import SupervisorActor
 from supervision.testing import FakeClock
 
 from .helpers import WAIT, FailingInit, FailingStart, Recorder, SlowStop, Worker, dead, wait_for
