@@ -11,6 +11,15 @@ A library of its own: it imports Pykka and nothing of ``genrpc_actors``.
 >>> sup.child("cache").proxy().size.get()
 100
 >>> sup.stop()
+
+Layout, lowest first; each module imports only those before it, and nothing private crosses a
+module boundary: ``_errors`` (the exceptions), ``_signals`` (exit reasons, ``Exit``, ``Down``),
+``_policy`` (the restart decision, pure functions), ``_spec`` (child specs, statistics),
+``_lifecycle`` (an actor's state and who hears of its death; it knows its actor through the
+``LifecycleOwner`` protocol), ``_actor`` (``SupervisedActor``), ``_links`` (links and monitors),
+``_messages`` (what a supervisor receives and its operations wait for), ``_operations`` (starting
+and stopping children), ``_supervisor`` (the supervisor actor), ``_handle`` (the thread-safe
+handles and start functions), this package, and ``testing`` (the testing kit).
 """
 
 from supervision._actor import SupervisedActor
