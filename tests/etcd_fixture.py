@@ -15,7 +15,7 @@ import pytest
 
 from genrpc_actors.testing import free_port
 
-from .helpers import wait_for
+from .waiting import wait_for
 
 
 def _healthy(url: str) -> bool:

@@ -11,7 +11,8 @@ import pykka
 import supervision as sv
 from supervision._lifecycle import lifecycle_of
 
-from .helpers import WAIT, Recorder
+from .actors import Recorder
+from .waiting import WAIT
 
 
 class Blocker(sv.SupervisedActor):

@@ -13,8 +13,8 @@ from genrpc_actors import BadRpc
 from genrpc_actors.discovery import EtcdSource
 from genrpc_actors.testing import LocalNode, free_port
 
-from .helpers import wait_for
 from .node_fixtures import COOKIE
+from .waiting import wait_for
 
 _prefixes = itertools.count()
 

@@ -18,7 +18,7 @@ from supervision._messages import Request
 from supervision._supervisor import SupervisorActor
 from supervision.testing import FakeClock
 
-from .helpers import WAIT, FailingInit, FailingStart, Recorder, SlowStop, Worker, dead, wait_for
+from .actors import FailingInit, FailingStart, Recorder, SlowStop, Worker, dead
 from .helpers_links import (
     GatedInit,
     PlainCollector,
@@ -28,6 +28,7 @@ from .helpers_links import (
     wait_dead,
     watch,
 )
+from .waiting import WAIT, wait_for
 
 
 class FailsOnRestart(sv.SupervisedActor):

@@ -29,7 +29,6 @@ import pytest
 from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RpcError, _wire
 from genrpc_actors.testing import LocalNode
 
-from .helpers import wait_for
 from .hostile_peers import (
     HOST,
     WAIT,
@@ -50,6 +49,7 @@ from .hostile_peers import (
     still_open,
 )
 from .remote_helpers import WritesFile
+from .waiting import wait_for
 
 COOKIE = "hardening-cookie"
 SERVER = "hard-server@127.0.0.1"

@@ -14,7 +14,7 @@ import pytest
 import supervision as sv
 from supervision._lifecycle import lifecycle_of
 
-from .helpers import WAIT, FailingStart, Recorder, Worker, dead
+from .actors import FailingStart, Recorder, Worker, dead
 from .helpers_links import (
     Blocker,
     GatedFailingStart,
@@ -25,6 +25,7 @@ from .helpers_links import (
     wait_dead,
     watch,
 )
+from .waiting import WAIT
 
 
 @pytest.fixture

@@ -43,8 +43,9 @@ from genrpc_actors import (
 from genrpc_actors.testing import LocalNode, silent_listener
 
 from . import remote_helpers_multi
-from .helpers import WAIT, Recorder, wait_for
+from .actors import Recorder
 from .node_fixtures import FAKE, MASTER, SLAVE, Driver, node_settings, start_master
+from .waiting import WAIT, wait_for
 
 HM = "tests.remote_helpers_multi"
 N2 = "n2@127.0.0.1"

@@ -13,8 +13,8 @@ import genrpc_actors as gen_rpc
 from genrpc_actors import BadRpc, Node, RemoteError, Value
 from genrpc_actors.testing import free_port
 
-from .helpers import wait_for
 from .node_fixtures import COOKIE, node_settings
+from .waiting import wait_for
 
 ME = "local@127.0.0.1"
 HELPERS = "tests.remote_helpers"

@@ -29,7 +29,6 @@ from genrpc_actors import BadRpc, BadTcp, Node, RemoteError, Value, _wire
 from genrpc_actors._tls import TlsTransport, client_context, server_context
 from genrpc_actors.testing import silent_listener
 
-from .helpers import WAIT, wait_for
 from .node_fixtures import (
     COOKIE,
     FAKE,
@@ -41,6 +40,7 @@ from .node_fixtures import (
     start_master,
 )
 from .remote_helpers import WritesFile
+from .waiting import WAIT, wait_for
 
 HELPERS = "tests.remote_helpers"
 HELPERS2 = "tests.remote_helpers2"

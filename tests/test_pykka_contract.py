@@ -18,7 +18,7 @@ from pykka.messages import _ActorStop
 import supervision as sv
 from supervision._lifecycle import Inbox
 
-from .helpers import WAIT, wait_for
+from .waiting import WAIT, wait_for
 
 
 class Journal(pykka.ThreadingActor):

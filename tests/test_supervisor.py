@@ -14,7 +14,8 @@ import pytest
 import supervision as sv
 from supervision.testing import FakeClock
 
-from .helpers import WAIT, FailingInit, FailingStart, Recorder, SlowStop, Worker, wait_for
+from .actors import FailingInit, FailingStart, Recorder, SlowStop, Worker
+from .waiting import WAIT, wait_for
 
 
 def watch(ref: pykka.ActorRef[Any]) -> queue.Queue[Any]:

@@ -8,7 +8,7 @@ import supervision as sv
 from supervision._lifecycle import lifecycle_of
 from supervision.testing import FakeClock, stop_actors
 
-from .helpers import Worker
+from .actors import Worker
 
 
 def test_fake_clock_moves_only_when_told():

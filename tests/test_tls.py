@@ -25,8 +25,8 @@ import pytest
 from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RpcError, Value, _wire
 from genrpc_actors.testing import LocalNode
 
-from .helpers import WAIT, wait_for
 from .node_fixtures import INTRUDER, Certificates, Driver, node_settings
+from .waiting import WAIT, wait_for
 
 HELPERS = "tests.remote_helpers"
 HELPERS2 = "tests.remote_helpers2"

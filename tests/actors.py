@@ -1,30 +1,15 @@
-"""Small actors and waits shared by the tests."""
+"""Small supervised actors shared by the tests: recorders, workers that crash on request, and
+children that fail to start or are slow to stop."""
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pykka
 
 import supervision as sv
-
-WAIT = 5.0  # generous bound for anything that should happen "at once"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = WAIT, interval: float = 0.002) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s: {condition}")
-        time.sleep(interval)
 
 
 class Recorder(sv.SupervisedActor):
