@@ -2,7 +2,7 @@
 
 Pykka runs the actor loop and, when an actor dies, tells nobody; it also stops *every* actor in the
 process when one raises ``SystemExit``. This class keeps Pykka's observable behaviour for
-everything else (see ``tests/test_pykka_contract.py``) and runs its own loop so that:
+everything else (see ``tests/supervision/test_pykka_contract.py``) and runs its own loop so that:
 
 - every way of dying (``stop()``, an exception from a ``tell``-ed message, a failure in
   ``on_start`` or ``on_stop``, ``SystemExit`` in a handler, an exit signal) ends in one place that

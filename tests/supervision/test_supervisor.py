@@ -13,9 +13,8 @@ import pytest
 
 import supervision as sv
 from supervision.testing import FakeClock
-
-from .actors import FailingInit, FailingStart, Recorder, SlowStop, Worker
-from .waiting import WAIT, wait_for
+from tests.actors import FailingInit, FailingStart, Recorder, SlowStop, Worker
+from tests.waiting import WAIT, wait_for
 
 
 def watch(ref: pykka.ActorRef[Any]) -> queue.Queue[Any]:

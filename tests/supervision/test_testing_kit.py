@@ -7,8 +7,7 @@ import pytest
 import supervision as sv
 from supervision._lifecycle import lifecycle_of
 from supervision.testing import FakeClock, stop_actors
-
-from .actors import Worker
+from tests.actors import Worker
 
 
 def test_fake_clock_moves_only_when_told():

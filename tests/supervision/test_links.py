@@ -13,9 +13,10 @@ import pytest
 
 import supervision as sv
 from supervision._lifecycle import lifecycle_of
+from tests.actors import FailingStart, Recorder, Worker, dead
+from tests.waiting import WAIT
 
-from .actors import FailingStart, Recorder, Worker, dead
-from .helpers_links import (
+from .link_actors import (
     Blocker,
     GatedFailingStart,
     PlainCollector,
@@ -25,7 +26,6 @@ from .helpers_links import (
     wait_dead,
     watch,
 )
-from .waiting import WAIT
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Actors and waits for the link, monitor and dynamic supervisor tests (next to ``helpers.py``)."""
+"""Actors and waits for the link, monitor and dynamic supervisor tests (the ones other tests
+share are in ``tests/actors.py`` and ``tests/waiting.py``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import pykka
 
 import supervision as sv
 from supervision._lifecycle import lifecycle_of
-
-from .actors import Recorder
-from .waiting import WAIT
+from tests.actors import Recorder
+from tests.waiting import WAIT
 
 
 class Blocker(sv.SupervisedActor):

@@ -17,8 +17,7 @@ from pykka.messages import _ActorStop
 
 import supervision as sv
 from supervision._lifecycle import Inbox
-
-from .waiting import WAIT, wait_for
+from tests.waiting import WAIT, wait_for
 
 
 class Journal(pykka.ThreadingActor):

@@ -17,9 +17,10 @@ from supervision._lifecycle import Lifecycle, live_lifecycles
 from supervision._messages import Request
 from supervision._supervisor import SupervisorActor
 from supervision.testing import FakeClock
+from tests.actors import FailingInit, FailingStart, Recorder, SlowStop, Worker, dead
+from tests.waiting import WAIT, wait_for
 
-from .actors import FailingInit, FailingStart, Recorder, SlowStop, Worker, dead
-from .helpers_links import (
+from .link_actors import (
     GatedInit,
     PlainCollector,
     assert_alive,
@@ -28,7 +29,6 @@ from .helpers_links import (
     wait_dead,
     watch,
 )
-from .waiting import WAIT, wait_for
 
 
 class FailsOnRestart(sv.SupervisedActor):
