@@ -38,7 +38,7 @@ demo: $(STAMP)
 # gen_rpc's shells: two interactive nodes on 127.0.0.1 that reach each other over TLS
 # (ports 5370 and 5372); certificates and configurations are made in .shell/ on first use.
 .shell/master.toml: $(STAMP)
-	$(BIN)/python -m genrpc_actors._shells .shell
+	$(BIN)/python -m genrpc_actors._tools._shells .shell
 
 shell-master: .shell/master.toml
 	$(BIN)/genrpc shell master@127.0.0.1 --config .shell/master.toml

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
+from genrpc_actors._client._reply import AsyncKey, Value
 from genrpc_actors._config import Config
 from genrpc_actors._errors import (
     BadRpc,
@@ -25,11 +26,8 @@ from genrpc_actors._errors import (
     RemoteError,
     RpcError,
 )
-from genrpc_actors._introspection import NodeStatistics
-from genrpc_actors._multi import MultiResult
-from genrpc_actors._node import Node
+from genrpc_actors._node import MultiResult, Node, NodeStatistics
 from genrpc_actors._node import default_node as _default_node
-from genrpc_actors._reply import AsyncKey, Value
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

@@ -11,14 +11,12 @@
     └── ConfigError          a configuration key has a wrong type or value
 
 ``OSError``, ``ssl.SSLError``, ``pykka.Timeout`` and ``pykka.ActorDeadError`` never leave a
-public call: :func:`reason_of_oserror` names them the way gen_rpc does (``econnrefused``, ...).
+public call: the transport layer turns socket and TLS errors into ``BadTcp``/``BadRpc`` with
+gen_rpc's reasons, by one table (``genrpc_actors._transport._reasons``).
 """
 
 from __future__ import annotations
 
-import errno
-import socket
-import ssl
 from typing import Any
 
 __all__ = [
@@ -29,7 +27,6 @@ __all__ = [
     "NoNodeError",
     "RemoteError",
     "RpcError",
-    "reason_of_oserror",
 ]
 
 
@@ -102,32 +99,3 @@ def _describe(reason: Any) -> str:
     if isinstance(reason, tuple) and reason:
         return f"{reason[0]}: {', '.join(map(str, reason[1:]))}"
     return str(reason)
-
-
-_ERRNO_NAMES = {
-    errno.ECONNREFUSED: "econnrefused",
-    errno.ECONNRESET: "closed",
-    errno.EPIPE: "closed",
-    errno.ECONNABORTED: "closed",
-    errno.EHOSTUNREACH: "ehostunreach",
-    errno.ENETUNREACH: "enetunreach",
-    errno.ETIMEDOUT: "timeout",
-    errno.EAGAIN: "timeout",
-    errno.EADDRNOTAVAIL: "eaddrnotavail",
-}
-
-
-def reason_of_oserror(exc: BaseException) -> str | tuple[str, str]:
-    """gen_rpc's name for a socket error: ``econnrefused``, ``timeout``, ``closed``, ...;
-    a TLS error is ``("tls", what OpenSSL says)``."""
-    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLWantWriteError):
-        return ("tls", exc.reason or str(exc))
-    if isinstance(exc, TimeoutError | socket.timeout | ssl.SSLWantWriteError):
-        return "timeout"
-    if isinstance(exc, socket.gaierror):
-        return "nxdomain"
-    if isinstance(exc, OSError) and exc.errno in _ERRNO_NAMES:
-        return _ERRNO_NAMES[exc.errno]
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return errno.errorcode.get(exc.errno, str(exc.errno)).lower()
-    return type(exc).__name__

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import genrpc_actors
-from genrpc_actors._certs import NodeFiles
+from genrpc_actors._tools._certs import NodeFiles
 from integration.lab import Host, LabInfo
 from integration.nodes import (
     Driver,

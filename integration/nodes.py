@@ -2,9 +2,9 @@
 either driver.
 
 Under ``tcp`` every node listens on plain TCP (5369) alone; under ``ssl`` on TLS (5370) alone,
-with a certificate of its own that names it (made for the run by ``genrpc_actors._certs``, the
-code behind ``genrpc certs``), presented as a server and as a client. With one listener per node,
-a call that succeeds under ``ssl`` went over TLS.
+with a certificate of its own that names it (made for the run by ``genrpc_actors._tools._certs``,
+the code behind ``genrpc certs``), presented as a server and as a client. With one listener per
+node, a call that succeeds under ``ssl`` went over TLS.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
 import genrpc_actors
-from genrpc_actors._certs import NodeFiles, create_ca, create_node_certificate
+from genrpc_actors._tools._certs import NodeFiles, create_ca, create_node_certificate
 from integration.lab import Host, LabInfo, in_host
 
 __all__ = [

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import genrpc_actors
-from genrpc_actors import BadRpc, BadTcp, RpcError
+from genrpc_actors import BadRpc, BadTcp, RpcError, testing
+from genrpc_actors._node import default_node
 from integration.lab import LabInfo, link
 from integration.nodes import (
     KEEPALIVE,
@@ -47,7 +47,7 @@ def test_each_node_listens_on_the_driver_alone(runner, lab, driver: Driver):
     """So a call that succeeds under ``ssl`` went over TLS, with certificates naming the nodes."""
     other_port = PORT if driver.name == "ssl" else SSL_PORT
     for host in lab.hosts:
-        info = runner.call(host.name, "genrpc_actors._introspection", "describe", timeout=5)
+        info = runner.call(host.name, "genrpc_actors._node._statistics", "describe", timeout=5)
         expected = {"tcp": None, "ssl": None, driver.name: driver.port}
         assert {"tcp": info["port"] or None, "ssl": info["ssl_port"]} == expected
         with pytest.raises(ConnectionRefusedError):
@@ -65,11 +65,9 @@ def test_multicall(runner, lab):
 
 def test_remote_socket_close(runner, lab):
     for host in lab.hosts:
-        count = runner.call(host.name, lambda: len(genrpc_actors._node.default_node().acceptors))
+        count = runner.call(host.name, lambda: len(testing.incoming(default_node())))
         assert count == 1  # exactly one acceptor on each peer: ours
-        runner.cast(
-            host.name, lambda: [c.close() for c in genrpc_actors._node.default_node().acceptors]
-        )
+        runner.cast(host.name, lambda: [c.close() for c in testing.incoming(default_node())])
     wait_until(lambda: runner.nodes() == [], timeout=2)
 
 

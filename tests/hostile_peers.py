@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from genrpc_actors import _wire
+from genrpc_actors import _protocol as wire
 
 WAIT = 5.0  # generous bound for anything that should happen "at once"
 HOST = "127.0.0.1"
@@ -31,20 +31,20 @@ PREFIX = struct.Struct(">4sBB")  # magic, version, type: the head of every hands
 
 def handshake_frame(kind: int, body: bytes = b"") -> bytes:
     """One handshake frame: ``magic version kind body``."""
-    return _wire.frame(PREFIX.pack(_wire.MAGIC, _wire.VERSION, kind) + body)
+    return wire.frame(PREFIX.pack(wire.MAGIC, wire.VERSION, kind) + body)
 
 
 def hello(target: str, client: str, c1: bytes | None = None) -> bytes:
     """A well-formed HELLO frame (the cookie plays no part in it)."""
     challenge = os.urandom(32) if c1 is None else c1
-    return _wire.ClientHandshake(b"unused", client, target, challenge).start()
+    return wire.ClientHandshake(b"unused", client, target, challenge).start()
 
 
 def hello_payload(target: bytes, client: bytes, c1: bytes | None = None) -> bytes:
     """A HELLO payload with raw name bytes: any length, any encoding."""
     challenge = os.urandom(32) if c1 is None else c1
     return (
-        PREFIX.pack(_wire.MAGIC, _wire.VERSION, 1)
+        PREFIX.pack(wire.MAGIC, wire.VERSION, 1)
         + challenge
         + struct.pack(">H", len(target))
         + target
@@ -163,7 +163,7 @@ def authenticate(
 ) -> Transcript:
     """Run the client side of the handshake by hand, as a real client would; fails the test
     unless the server accepts it."""
-    handshake = _wire.ClientHandshake(cookie, client, target, c1 or os.urandom(32))
+    handshake = wire.ClientHandshake(cookie, client, target, c1 or os.urandom(32))
     first = handshake.start()
     sock.sendall(first)
     challenge = read_frame(sock)

@@ -26,8 +26,8 @@ import pytest
 
 import genrpc_actors
 from genrpc_actors import Node
-from genrpc_actors._certs import NodeFiles, create_ca, create_node_certificate
-from genrpc_actors._tls import client_context, server_context
+from genrpc_actors._tools._certs import NodeFiles, create_ca, create_node_certificate
+from genrpc_actors._transport._tls import client_context, server_context
 from genrpc_actors.testing import LocalNode, free_port
 
 COOKIE = "genrpc-test-cookie"

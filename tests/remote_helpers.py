@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Any
 
+from genrpc_actors.testing import incoming
+
 __version__ = "1.0.0"
 
 
@@ -41,9 +43,9 @@ def raise_keyboard_interrupt() -> None:
 
 def close_acceptors() -> int:
     """Close every incoming connection of this process's default node; returns how many."""
-    from genrpc_actors._node import default_node
+    from genrpc_actors._node._node import default_node
 
-    connections = list(default_node().acceptors)
+    connections = incoming(default_node())
     for connection in connections:
         connection.close()
     return len(connections)

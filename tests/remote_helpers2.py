@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from genrpc_actors.testing import incoming
+
 
 def generator_result() -> Iterator[int]:
     """A result that neither pickle nor dill can carry."""
@@ -12,16 +14,16 @@ def generator_result() -> Iterator[int]:
 
 def acceptor_peer_ports() -> list[int]:
     """The peer ports of this process's default node's incoming connections."""
-    from genrpc_actors._node import default_node
+    from genrpc_actors._node._node import default_node
 
-    return sorted(int(c.peer[1]) for c in list(default_node().acceptors))
+    return sorted(int(c.peer[1]) for c in incoming(default_node()))
 
 
 def close_acceptors_from(port: int) -> int:
     """Close the incoming connections whose peer uses ``port``; returns how many."""
-    from genrpc_actors._node import default_node
+    from genrpc_actors._node._node import default_node
 
-    closing = [c for c in list(default_node().acceptors) if int(c.peer[1]) == port]
+    closing = [c for c in incoming(default_node()) if int(c.peer[1]) == port]
     for connection in closing:
         connection.close()
     return len(closing)
@@ -30,8 +32,8 @@ def close_acceptors_from(port: int) -> int:
 def acceptor_tls_versions() -> list[str | None]:
     """The TLS version of each incoming connection of this process's default node (``None``
     for plain TCP), in the order of their peer ports."""
-    from genrpc_actors._node import default_node
-    from genrpc_actors._tls import TlsTransport
+    from genrpc_actors._node._node import default_node
+    from genrpc_actors._transport._tls import TlsTransport
 
-    connections = sorted(default_node().acceptors, key=lambda c: int(c.peer[1]))
+    connections = sorted(incoming(default_node()), key=lambda c: int(c.peer[1]))
     return [c._io.version() if isinstance(c._io, TlsTransport) else None for c in connections]

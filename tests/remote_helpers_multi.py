@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 import pykka
 
+from genrpc_actors.testing import incoming
+
 __version__ = "1.0.0"
 
 MARK = "unset"  # set on a remote node by set_mark; read back by get_mark
@@ -156,16 +158,16 @@ def nodes() -> list[str]:
 
 def acceptor_peer_ports() -> list[int]:
     """The peer ports of this node's incoming connections."""
-    from genrpc_actors._node import default_node
+    from genrpc_actors._node._node import default_node
 
-    return sorted(int(c.peer[1]) for c in list(default_node().acceptors))
+    return sorted(int(c.peer[1]) for c in incoming(default_node()))
 
 
 def close_acceptor_from(port: int) -> int:
     """Close only the incoming connection(s) whose peer uses ``port``; returns how many."""
-    from genrpc_actors._node import default_node
+    from genrpc_actors._node._node import default_node
 
-    closing = [c for c in list(default_node().acceptors) if int(c.peer[1]) == port]
+    closing = [c for c in incoming(default_node()) if int(c.peer[1]) == port]
     for connection in closing:
         connection.close()
     return len(closing)

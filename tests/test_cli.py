@@ -174,7 +174,7 @@ def test_shell_runs_a_node_and_a_console():
 
 def test_shell_master_and_slave_reach_each_other_over_tls(tmp_path):
     """What `make shell-master` / `make shell-slave` run, with their configurations."""
-    from genrpc_actors._shells import write_shell_configs
+    from genrpc_actors._tools._shells import write_shell_configs
 
     master_toml, slave_toml = write_shell_configs(tmp_path)
     assert stat.S_IMODE(master_toml.stat().st_mode) == 0o600

@@ -26,8 +26,9 @@ from typing import Any
 import dill
 import pytest
 
-from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RpcError, _wire
-from genrpc_actors.testing import LocalNode
+from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RpcError
+from genrpc_actors import _protocol as wire
+from genrpc_actors.testing import LocalNode, connections, incoming
 
 from .hostile_peers import (
     HOST,
@@ -100,7 +101,7 @@ def server_and_client(
 
 
 def authenticated(node: Node) -> list[str]:
-    return sorted(a.peer_name for a in list(node.acceptors) if a.peer_name)
+    return sorted(a.peer_name for a in incoming(node) if a.peer_name)
 
 
 def acceptor_threads() -> int:
@@ -111,19 +112,19 @@ def acceptor_threads() -> int:
 def still_serving(server: Node, client: Node) -> None:
     """The client's authenticated connection is the one it had and works, a new one can be
     made, and the server is back to those two, its authenticated acceptors."""
-    connection = client.connections[SERVER]
+    connection = connections(client)[SERVER]
     assert not connection.closed
     assert client.call(SERVER, HELPERS, "echo", [1], timeout=WAIT) == 1
-    assert client.connections[SERVER] is connection
+    assert connections(client)[SERVER] is connection
     assert client.call((SERVER, "fresh"), HELPERS, "echo", [2], timeout=WAIT) == 2
-    wait_for(lambda: len(server.acceptors) == 2)
+    wait_for(lambda: server.statistics().acceptors == 2)
     assert authenticated(server) == [CLIENT, CLIENT]
 
 
 # -- before authentication: frames are small and fixed-format -------------------------------------
 
 
-@pytest.mark.parametrize("size", [_wire.PREAUTH_MAX + 1, 64 * KiB, 2**31, 2**32 - 1])
+@pytest.mark.parametrize("size", [wire.PREAUTH_MAX + 1, 64 * KiB, 2**31, 2**32 - 1])
 def test_a_preauth_length_prefix_over_the_limit_closes_at_once(make_node, size):
     server = make_node(SERVER, authentication_timeout=SLOW_AUTH)
     with Sockets() as socks:
@@ -132,7 +133,7 @@ def test_a_preauth_length_prefix_over_the_limit_closes_at_once(make_node, size):
         received, elapsed = closed_within(sock)
     assert received == b""
     assert elapsed < AT_ONCE
-    wait_for(lambda: not server.acceptors)
+    wait_for(lambda: not server.statistics().acceptors)
 
 
 def test_a_preauth_length_prefix_of_exactly_the_limit_waits_for_its_body(make_node):
@@ -142,7 +143,7 @@ def test_a_preauth_length_prefix_of_exactly_the_limit_waits_for_its_body(make_no
     with Sockets() as socks:
         sock = socks.connect(server.port)
         start = time.monotonic()
-        sock.sendall(struct.pack(">I", _wire.PREAUTH_MAX) + _wire.MAGIC)
+        sock.sendall(struct.pack(">I", wire.PREAUTH_MAX) + wire.MAGIC)
         assert still_open(sock, AUTH)
         received, _ = closed_within(sock)
     assert received == b""
@@ -163,9 +164,9 @@ WRONG_HEADS = {
     "version 2": _mutated_hello(4, b"\x02"),
     "version 255": _mutated_hello(4, b"\xff"),
     "type 0": _mutated_hello(5, b"\x00"),
-    "type CHALLENGE": _mutated_hello(5, bytes([_wire.CHALLENGE])),
-    "type PROOF": _mutated_hello(5, bytes([_wire.PROOF])),
-    "type RESULT": _mutated_hello(5, bytes([_wire.RESULT])),
+    "type CHALLENGE": _mutated_hello(5, bytes([wire.CHALLENGE])),
+    "type PROOF": _mutated_hello(5, bytes([wire.PROOF])),
+    "type RESULT": _mutated_hello(5, bytes([wire.RESULT])),
     "type 255": _mutated_hello(5, b"\xff"),
 }
 
@@ -183,20 +184,20 @@ def test_a_hello_sized_frame_with_a_wrong_head_closes_at_once(make_node, frame):
 
 
 MALFORMED_HELLOS = {
-    "c1 cut short": handshake_frame(_wire.HELLO, os.urandom(10)),
-    "no names": handshake_frame(_wire.HELLO, os.urandom(32)),
-    "empty target": _wire.frame(hello_payload(b"", RAW.encode())),
-    "empty client": _wire.frame(hello_payload(SERVER.encode(), b"")),
-    "target of 256 bytes": _wire.frame(hello_payload(b"t" * 246 + b"@127.0.0.1", b"c@h")),
-    "target not UTF-8": _wire.frame(hello_payload(b"\xff\xfe@127.0.0.1", RAW.encode())),
-    "client not UTF-8": _wire.frame(hello_payload(SERVER.encode(), b"\xc3\x28@h")),
-    "a name longer than the frame": _wire.frame(hello_payload(SERVER.encode(), b"c@h")[:-2]),
-    "a trailing byte": _wire.frame(hello_payload(SERVER.encode(), RAW.encode()) + b"\x00"),
+    "c1 cut short": handshake_frame(wire.HELLO, os.urandom(10)),
+    "no names": handshake_frame(wire.HELLO, os.urandom(32)),
+    "empty target": wire.frame(hello_payload(b"", RAW.encode())),
+    "empty client": wire.frame(hello_payload(SERVER.encode(), b"")),
+    "target of 256 bytes": wire.frame(hello_payload(b"t" * 246 + b"@127.0.0.1", b"c@h")),
+    "target not UTF-8": wire.frame(hello_payload(b"\xff\xfe@127.0.0.1", RAW.encode())),
+    "client not UTF-8": wire.frame(hello_payload(SERVER.encode(), b"\xc3\x28@h")),
+    "a name longer than the frame": wire.frame(hello_payload(SERVER.encode(), b"c@h")[:-2]),
+    "a trailing byte": wire.frame(hello_payload(SERVER.encode(), RAW.encode()) + b"\x00"),
     "PROOF first": proof(bytes(32)),
-    "RESULT ok first": handshake_frame(_wire.RESULT, b"\x00"),
-    "an empty frame": _wire.frame(b""),
-    "a full-size frame": _wire.frame(
-        hello_payload(SERVER.encode(), RAW.encode()).ljust(_wire.PREAUTH_MAX, b"\x00")
+    "RESULT ok first": handshake_frame(wire.RESULT, b"\x00"),
+    "an empty frame": wire.frame(b""),
+    "a full-size frame": wire.frame(
+        hello_payload(SERVER.encode(), RAW.encode()).ljust(wire.PREAUTH_MAX, b"\x00")
     ),
 }
 
@@ -222,8 +223,8 @@ def test_a_hello_naming_another_node_gets_badnode_then_close(make_node, target):
         sock.sendall(hello(target, RAW))
         received, elapsed = closed_within(sock)
     name = SERVER.encode()
-    badnode = bytes([_wire.BADNODE]) + bytes(64) + struct.pack(">H", len(name)) + name
-    assert received == handshake_frame(_wire.CHALLENGE, badnode)  # no challenge, no proof
+    badnode = bytes([wire.BADNODE]) + bytes(64) + struct.pack(">H", len(name)) + name
+    assert received == handshake_frame(wire.CHALLENGE, badnode)  # no challenge, no proof
     assert elapsed < AT_ONCE
 
 
@@ -232,7 +233,7 @@ def test_a_second_hello_in_place_of_the_proof_closes_at_once(make_node):
     with Sockets() as socks:
         sock = socks.connect(server.port)
         challenge = challenge_for(sock, hello(SERVER, RAW))
-        assert challenge[6] == _wire.OK
+        assert challenge[6] == wire.OK
         sock.sendall(hello(SERVER, RAW))
         received, elapsed = closed_within(sock)
     assert received == b""
@@ -251,7 +252,7 @@ def padded_call(request_id: int, size: int) -> tuple[bytes, bytes]:
     overhead = len(body(1000)) - 1000
     pad = size - 10 - overhead
     data = body(pad)
-    message = _wire.message(_wire.CALL, 0, request_id, data)
+    message = wire.message(wire.CALL, 0, request_id, data)
     assert len(message) == 4 + size
     return message, b"x" * pad
 
@@ -276,9 +277,9 @@ def test_an_authenticated_frame_of_exactly_max_frame_size_is_served(make_node):
         sock = socks.connect(server.port)
         authenticate(sock, COOKIE.encode(), RAW, SERVER)
         sock.sendall(message)
-        kind, flags, request_id, body = _wire.parse_message(read_frame(sock))
-    assert (kind, request_id) == (_wire.REPLY, 7)
-    assert _wire.decode_body(body, flags) == pad
+        kind, flags, request_id, body = wire.parse_message(read_frame(sock))
+    assert (kind, request_id) == (wire.REPLY, 7)
+    assert wire.decode_body(body, flags) == pad
     still_serving(server, client)
 
 
@@ -289,7 +290,7 @@ def test_a_reply_over_the_callers_max_frame_size_is_bad_tcp(make_node):
         client.call(SERVER, "os", "urandom", [4 * SMALL_FRAME], timeout=20.0)
     assert info.value.reason == "frame_too_large"
     assert time.monotonic() - start < AT_ONCE  # the connection closed: not the call's timeout
-    wait_for(lambda: SERVER not in client.connections)
+    wait_for(lambda: SERVER not in connections(client))
     assert client.call(SERVER, HELPERS, "echo", [3], timeout=WAIT) == 3  # a new connection
     wait_for(lambda: authenticated(server) == [CLIENT])
 
@@ -313,7 +314,7 @@ def _replayed(port: int, socks: Sockets, c1: bytes) -> tuple[socket.socket, byte
     recorded = authenticate(socks.connect(port), COOKIE.encode(), RAW, SERVER, c1)
     sock = socks.connect(port)
     challenge = challenge_for(sock, recorded.hello)  # the very same HELLO, same c1
-    assert challenge[6] == _wire.OK
+    assert challenge[6] == wire.OK
     assert challenge[7:39] != recorded.c2  # a fresh challenge each time
     assert challenge[39:71] != recorded.proof_s
     return sock, recorded.proof
@@ -342,7 +343,7 @@ def test_a_proof_not_computed_with_the_cookie_is_refused(make_node, forge):
         sock, forged = forge(server.port, socks, os.urandom(32))
         sock.sendall(forged)
         received, elapsed = closed_within(sock)
-        assert received == handshake_frame(_wire.RESULT, bytes([_wire.INVALID_COOKIE]))
+        assert received == handshake_frame(wire.RESULT, bytes([wire.INVALID_COOKIE]))
         assert elapsed < AT_ONCE
         assert authenticated(server) == ([RAW] if forge is _replayed else [])  # the recorder
 
@@ -355,11 +356,15 @@ def test_a_replayed_proof_leaves_the_recorded_connection_working(make_node):
         sock.sendall(forged)
         closed_within(sock)
         original.sendall(
-            _wire.message(_wire.CALL, 0, 9, pickle.dumps((HELPERS, None, "pid", (), {})))
+            wire.message(wire.CALL, 0, 9, pickle.dumps((HELPERS, None, "pid", (), {})))
         )
-        kind, flags, request_id, body = _wire.parse_message(read_frame(original))
-    assert (kind, request_id, _wire.decode_body(body, flags)) == (_wire.REPLY, 9, os.getpid())
-    wait_for(lambda: not server.acceptors)
+        kind, flags, request_id, body = wire.parse_message(read_frame(original))
+    assert (kind, request_id, wire.decode_body(body, flags)) == (
+        wire.REPLY,
+        9,
+        os.getpid(),
+    )
+    wait_for(lambda: not server.statistics().acceptors)
 
 
 def test_a_challenge_replayed_to_a_client_is_refused(make_node):
@@ -371,7 +376,7 @@ def test_a_challenge_replayed_to_a_client_is_refused(make_node):
 
     def replay(conn: socket.socket) -> None:
         read_frame(conn)  # the client's HELLO, with a fresh c1
-        conn.sendall(_wire.frame(recorded))
+        conn.sendall(wire.frame(recorded))
 
     with hostile_server(replay) as (port, leftovers):
         client = make_node(CLIENT, tcp_server_port=False, client_config_per_node={SERVER: port})
@@ -405,11 +410,11 @@ def test_a_peer_that_stalls_is_dropped_at_authentication_timeout(make_node, data
         lifetime = time.monotonic() - start
     assert AUTH * 0.8 <= lifetime <= AUTH + 2.5
     if answered:  # its CHALLENGE, then nothing
-        assert received[4:11] == _wire.MAGIC + bytes([1, _wire.CHALLENGE, _wire.OK])
+        assert received[4:11] == wire.MAGIC + bytes([1, wire.CHALLENGE, wire.OK])
         assert len(received) == 4 + 71 + 2 + len(SERVER)
     else:
         assert received == b""
-    wait_for(lambda: not server.acceptors)
+    wait_for(lambda: not server.statistics().acceptors)
 
 
 def test_a_peer_that_trickles_is_dropped_at_authentication_timeout(make_node):
@@ -439,7 +444,7 @@ def test_a_peer_that_trickles_is_dropped_at_authentication_timeout(make_node):
 def test_a_thousand_half_open_connections_do_not_stop_authenticated_traffic(make_node):
     auth = 1.0
     server, client = server_and_client(make_node, {"authentication_timeout": auth})
-    connection = client.connections[SERVER]
+    connection = connections(client)[SERVER]
     listener, acceptors = server.tree.child("tcp_listener"), server.tree.child("acceptors")
     threads_before = acceptor_threads()
     outcomes: list[tuple[float, Any]] = []
@@ -479,12 +484,12 @@ def test_a_thousand_half_open_connections_do_not_stop_authenticated_traffic(make
     assert len(during) >= 5, f"only {len(during)} calls ran during the flood"
     failures = [ok for _, ok in outcomes if ok is not True]
     assert not failures, failures[:3]
-    wait_for(lambda: len(server.acceptors) == 2)
+    wait_for(lambda: server.statistics().acceptors == 2)
     assert authenticated(server) == [CLIENT, CLIENT]
     wait_for(lambda: acceptor_threads() <= threads_before + 1)  # + the fresh connection
     assert server.tree.child("tcp_listener") is listener  # never restarted
     assert server.tree.child("acceptors") is acceptors
-    assert client.connections[SERVER] is connection
+    assert connections(client)[SERVER] is connection
     assert not connection.closed
 
 
@@ -500,26 +505,26 @@ def canary_pickles(path: str) -> list[bytes]:
 def structured_preauth_inputs(payload: bytes, ascii_payload: bytes) -> list[bytes]:
     """Where a pickle could be slipped in before authentication, frame by frame."""
     valid = hello(SERVER, RAW)
-    call = _wire.message(_wire.CALL, 0, 1, payload)
+    call = wire.message(wire.CALL, 0, 1, payload)
     return [
         payload,  # unframed
-        _wire.frame(payload),
-        _wire.frame(payload + bytes(2 * _wire.PREAUTH_MAX)),  # over the limit
+        wire.frame(payload),
+        wire.frame(payload + bytes(2 * wire.PREAUTH_MAX)),  # over the limit
         struct.pack(">I", 8) + payload,  # a length prefix that lies
         call,
-        _wire.message(_wire.CALL, _wire.DILL, 1, payload),
-        _wire.message(_wire.CAST, 0, 1, payload),
-        _wire.message(_wire.ABCAST, 0, 1, payload),
-        _wire.message(_wire.SBCAST, 0, 1, payload),
+        wire.message(wire.CALL, wire.DILL, 1, payload),
+        wire.message(wire.CAST, 0, 1, payload),
+        wire.message(wire.ABCAST, 0, 1, payload),
+        wire.message(wire.SBCAST, 0, 1, payload),
         *(handshake_frame(kind, payload) for kind in (1, 2, 3, 4)),
-        _wire.frame(hello_payload(SERVER.encode(), RAW.encode(), payload[:32]) + payload),
-        valid + _wire.frame(payload),  # in place of the PROOF
+        wire.frame(hello_payload(SERVER.encode(), RAW.encode(), payload[:32]) + payload),
+        valid + wire.frame(payload),  # in place of the PROOF
         valid + call,
         valid + proof(payload[:32]) + call,  # a wrong PROOF, then a CALL at once
         valid + proof(bytes(32)) + call,
         valid + proof(payload[:32] + payload),
-        _wire.frame(hello_payload(SERVER.encode(), ascii_payload)) + proof(bytes(32)) + call,
-        _wire.frame(hello_payload(ascii_payload, RAW.encode())) + call,
+        wire.frame(hello_payload(SERVER.encode(), ascii_payload)) + proof(bytes(32)) + call,
+        wire.frame(hello_payload(ascii_payload, RAW.encode())) + call,
     ]
 
 
@@ -532,20 +537,20 @@ def random_preauth_input(rng: random.Random, payload: bytes) -> bytes:
         return noise[:at] + payload + noise[at:]
     if choice == 1:  # a plausible length prefix, then noise and the pickle
         body = rng.randbytes(rng.randint(0, 300)) + payload
-        return struct.pack(">I", rng.randint(0, _wire.PREAUTH_MAX)) + body
+        return struct.pack(">I", rng.randint(0, wire.PREAUTH_MAX)) + body
     if choice == 2:  # a HELLO with bits flipped, then the pickle as a frame
         flipped = bytearray(valid)
         for _ in range(rng.randint(1, 4)):
             flipped[rng.randrange(4, len(flipped))] ^= 1 << rng.randrange(8)
-        return bytes(flipped) + _wire.frame(payload)
+        return bytes(flipped) + wire.frame(payload)
     if choice == 3:  # a valid HELLO, noise, and a CALL carrying the pickle
         junk = rng.randbytes(rng.randint(0, 200))
-        return valid + junk + _wire.message(_wire.CALL, rng.randrange(256), 1, payload)
+        return valid + junk + wire.message(wire.CALL, rng.randrange(256), 1, payload)
     if choice == 4:  # a handshake head of a random type with the pickle as its body
         return handshake_frame(rng.randrange(256), payload + rng.randbytes(rng.randint(0, 50)))
     # a message header of a random kind and flags
     kind, flags = rng.randrange(256), rng.randrange(256)
-    return _wire.message(kind, flags, rng.getrandbits(64), payload)
+    return wire.message(kind, flags, rng.getrandbits(64), payload)
 
 
 def test_nothing_an_unauthenticated_peer_sends_is_ever_unpickled(make_node, tmp_path):
@@ -554,7 +559,7 @@ def test_nothing_an_unauthenticated_peer_sends_is_ever_unpickled(make_node, tmp_
     payloads = canary_pickles(str(canary))
     ascii_payload = payloads[0]  # protocol 0 is ASCII: it passes as a node name
     ascii_payload.decode("ascii")
-    assert len(ascii_payload) <= _wire.MAX_NAME
+    assert len(ascii_payload) <= wire.MAX_NAME
     rng = random.Random(20240607)
     inputs = [
         data for payload in payloads for data in structured_preauth_inputs(payload, ascii_payload)
@@ -578,15 +583,15 @@ def test_nothing_an_unauthenticated_peer_sends_is_ever_unpickled(make_node, tmp_
 def _hostile_handshakes(path: str) -> dict[str, tuple[Callable[[socket.socket], None], str]]:
     payload = pickle.dumps(WritesFile(path))
     name = HOSTILE.encode()
-    reply = _wire.message(_wire.REPLY, 0, 1, payload)
+    reply = wire.message(wire.REPLY, 0, 1, payload)
 
     def before_hello(conn: socket.socket) -> None:
-        conn.sendall(_wire.frame(payload))
+        conn.sendall(wire.frame(payload))
         read_frame(conn)
 
     def in_place_of_challenge(conn: socket.socket) -> None:
         read_frame(conn)
-        conn.sendall(_wire.frame(payload))
+        conn.sendall(wire.frame(payload))
 
     def a_reply_in_place_of_challenge(conn: socket.socket) -> None:
         read_frame(conn)
@@ -594,16 +599,16 @@ def _hostile_handshakes(path: str) -> dict[str, tuple[Callable[[socket.socket], 
 
     def after_a_bad_challenge(conn: socket.socket) -> None:
         read_frame(conn)
-        body = bytes([_wire.OK]) + os.urandom(64) + struct.pack(">H", len(name)) + name
-        conn.sendall(handshake_frame(_wire.CHALLENGE, body) + reply)
+        body = bytes([wire.OK]) + os.urandom(64) + struct.pack(">H", len(name)) + name
+        conn.sendall(handshake_frame(wire.CHALLENGE, body) + reply)
 
     def after_a_result_ok(conn: socket.socket) -> None:
         read_frame(conn)
-        conn.sendall(handshake_frame(_wire.RESULT, b"\x00") + reply)
+        conn.sendall(handshake_frame(wire.RESULT, b"\x00") + reply)
 
     def oversized(conn: socket.socket) -> None:
         read_frame(conn)
-        conn.sendall(_wire.message(_wire.REPLY, 0, 1, payload + bytes(2 * _wire.PREAUTH_MAX)))
+        conn.sendall(wire.message(wire.REPLY, 0, 1, payload + bytes(2 * wire.PREAUTH_MAX)))
 
     return {
         "a pickle before HELLO": (before_hello, "invalid_message"),
@@ -635,13 +640,13 @@ def test_nothing_a_hostile_server_sends_before_authentication_is_unpickled(
 # -- an authenticated peer that sends garbage ------------------------------------------------------
 
 AUTHENTICATED_GARBAGE = {
-    "unknown kind 99": _wire.message(99, 0, 1, b""),
-    "kind 0": _wire.message(0, 0, 1, pickle.dumps(1)),
-    "a REPLY sent to a server": _wire.message(_wire.REPLY, 0, 1, pickle.dumps(1)),
-    "an ERROR sent to a server": _wire.message(_wire.ERROR, 0, 1, pickle.dumps(1)),
-    "an SBCAST_REPLY sent to a server": _wire.message(_wire.SBCAST_REPLY, 0, 1, b""),
-    "a truncated header": _wire.frame(bytes([_wire.CALL, 0, 0, 0, 0])),
-    "an empty frame": _wire.frame(b""),
+    "unknown kind 99": wire.message(99, 0, 1, b""),
+    "kind 0": wire.message(0, 0, 1, pickle.dumps(1)),
+    "a REPLY sent to a server": wire.message(wire.REPLY, 0, 1, pickle.dumps(1)),
+    "an ERROR sent to a server": wire.message(wire.ERROR, 0, 1, pickle.dumps(1)),
+    "an SBCAST_REPLY sent to a server": wire.message(wire.SBCAST_REPLY, 0, 1, b""),
+    "a truncated header": wire.frame(bytes([wire.CALL, 0, 0, 0, 0])),
+    "an empty frame": wire.frame(b""),
 }
 
 
@@ -662,10 +667,10 @@ def test_authenticated_garbage_disconnects_that_peer_only(make_node, data):
 
 
 UNDECODABLE_REQUESTS = {
-    "a body that is not a pickle": (_wire.CALL, 0, b"\x00not a pickle"),
-    "a pickle of the wrong shape": (_wire.CALL, 0, pickle.dumps(42)),
-    "a truncated pickle": (_wire.CALL, 0, pickle.dumps((HELPERS, None, "pid", (), {}))[:-3]),
-    "a DILL flag on garbage": (_wire.CALL, _wire.DILL, b"\x80\x05garbage"),
+    "a body that is not a pickle": (wire.CALL, 0, b"\x00not a pickle"),
+    "a pickle of the wrong shape": (wire.CALL, 0, pickle.dumps(42)),
+    "a truncated pickle": (wire.CALL, 0, pickle.dumps((HELPERS, None, "pid", (), {}))[:-3]),
+    "a DILL flag on garbage": (wire.CALL, wire.DILL, b"\x80\x05garbage"),
 }
 
 
@@ -679,15 +684,15 @@ def test_an_undecodable_request_gets_an_error_and_the_connection_lives(make_node
     with Sockets() as socks:
         sock = socks.connect(server.port)
         authenticate(sock, COOKIE.encode(), RAW, SERVER)
-        sock.sendall(_wire.message(kind, flags, 5, body))
-        out_kind, out_flags, request_id, out = _wire.parse_message(read_frame(sock))
-        assert (out_kind, request_id) == (_wire.ERROR, 5)
-        reason = _wire.decode_body(out, out_flags)[0]
+        sock.sendall(wire.message(kind, flags, 5, body))
+        out_kind, out_flags, request_id, out = wire.parse_message(read_frame(sock))
+        assert (out_kind, request_id) == (wire.ERROR, 5)
+        reason = wire.decode_body(out, out_flags)[0]
         assert reason[0] == "undecodable"
-        sock.sendall(_wire.message(_wire.CALL, 0, 6, good))
-        out_kind, out_flags, request_id, out = _wire.parse_message(read_frame(sock))
-        assert (out_kind, request_id, _wire.decode_body(out, out_flags)) == (
-            _wire.REPLY,
+        sock.sendall(wire.message(wire.CALL, 0, 6, good))
+        out_kind, out_flags, request_id, out = wire.parse_message(read_frame(sock))
+        assert (out_kind, request_id, wire.decode_body(out, out_flags)) == (
+            wire.REPLY,
             6,
             "after",
         )
@@ -699,15 +704,19 @@ def test_an_undecodable_sbcast_is_answered_false_and_the_connection_lives(make_n
     with Sockets() as socks:
         sock = socks.connect(server.port)
         authenticate(sock, COOKIE.encode(), RAW, SERVER)
-        sock.sendall(_wire.message(_wire.SBCAST, 0, 3, b"\x00garbage"))
-        kind, flags, request_id, body = _wire.parse_message(read_frame(sock))
-        assert (kind, request_id, _wire.decode_body(body, flags)) == (_wire.SBCAST_REPLY, 3, False)
+        sock.sendall(wire.message(wire.SBCAST, 0, 3, b"\x00garbage"))
+        kind, flags, request_id, body = wire.parse_message(read_frame(sock))
+        assert (kind, request_id, wire.decode_body(body, flags)) == (
+            wire.SBCAST_REPLY,
+            3,
+            False,
+        )
     still_serving(server, client)
 
 
 def frames_until(sock: socket.socket, timeout: float) -> tuple[list[bytes], bool]:
     """The frames received within ``timeout``, and whether the peer closed meanwhile."""
-    decoder = _wire.FrameDecoder(1 << 30)
+    decoder = wire.FrameDecoder(1 << 30)
     frames: list[bytes] = []
     deadline = time.monotonic() + timeout
     while (remaining := deadline - time.monotonic()) > 0:
@@ -728,31 +737,31 @@ def test_a_request_pipelined_with_the_proof_is_never_silently_dropped(make_node)
     """A client that sends its first CALL right behind its PROOF, before RESULT: the node may
     refuse it (close) or serve it, but must not lose it."""
     server = make_node(SERVER, authentication_timeout=SLOW_AUTH)
-    call = _wire.message(_wire.CALL, 0, 7, pickle.dumps((HELPERS, None, "echo", ("x",), {})))
+    call = wire.message(wire.CALL, 0, 7, pickle.dumps((HELPERS, None, "echo", ("x",), {})))
     with Sockets() as socks:
         sock = socks.connect(server.port)
-        handshake = _wire.ClientHandshake(COOKIE.encode(), RAW, SERVER, os.urandom(32))
+        handshake = wire.ClientHandshake(COOKIE.encode(), RAW, SERVER, os.urandom(32))
         sock.sendall(handshake.start())
         sock.sendall(handshake.receive(read_frame(sock)) + call)  # one write: one read
         frames, closed = frames_until(sock, AT_ONCE)
-    replies = [_wire.parse_message(f)[2] for f in frames[1:]]
+    replies = [wire.parse_message(f)[2] for f in frames[1:]]
     assert closed or replies == [7], (frames, closed)
 
 
 def _authenticated_then(answer: Callable[[int], bytes]) -> Callable[[socket.socket], None]:
     def behave(conn: socket.socket) -> None:
-        handshake = _wire.ServerHandshake(COOKIE.encode(), HOSTILE, os.urandom(32))
+        handshake = wire.ServerHandshake(COOKIE.encode(), HOSTILE, os.urandom(32))
         while not handshake.done:
             conn.sendall(handshake.receive(read_frame(conn)))
-        _, _, request_id, _ = _wire.parse_message(read_frame(conn))
+        _, _, request_id, _ = wire.parse_message(read_frame(conn))
         conn.sendall(answer(request_id))
 
     return behave
 
 
 HOSTILE_REPLIES: dict[str, Callable[[int], bytes]] = {
-    "a truncated header": lambda _: _wire.frame(bytes([_wire.REPLY, 0, 0])),
-    "an empty frame": lambda _: _wire.frame(b""),
+    "a truncated header": lambda _: wire.frame(bytes([wire.REPLY, 0, 0])),
+    "an empty frame": lambda _: wire.frame(b""),
     "a frame over max_frame_size": lambda _: struct.pack(">I", SMALL_FRAME + 1),
 }
 
@@ -770,13 +779,13 @@ def test_an_authenticated_server_sending_garbage_fails_the_call_at_once(make_nod
         with pytest.raises(BadTcp):
             client.call(HOSTILE, HELPERS, "echo", [1], timeout=20.0)
         assert time.monotonic() - start < AT_ONCE
-        wait_for(lambda: HOSTILE not in client.connections)
+        wait_for(lambda: HOSTILE not in connections(client))
 
 
 def test_a_malformed_error_reply_is_an_rpc_error(make_node):
     bad_error = pickle.dumps(("only", "three", "items"))
     with hostile_server(
-        _authenticated_then(lambda rid: _wire.message(_wire.ERROR, 0, rid, bad_error))
+        _authenticated_then(lambda rid: wire.message(wire.ERROR, 0, rid, bad_error))
     ) as (port, _):
         client = make_node(CLIENT, tcp_server_port=False, client_config_per_node={HOSTILE: port})
         with pytest.raises(RpcError):
@@ -806,9 +815,9 @@ def test_keepalive_and_nodelay_are_set_on_both_ends_from_each_nodes_config(make_
     client_keepalive = {"socket_keepalive_idle": 11, "socket_keepalive_interval": 6}
     client_keepalive["socket_keepalive_count"] = 5
     server, client = server_and_client(make_node, server_keepalive, **client_keepalive)
-    client_sock = client.connections[SERVER]._sock
+    client_sock = connections(client)[SERVER]._sock
     assert client_sock is not None
-    (acceptor,) = list(server.acceptors)
+    (acceptor,) = incoming(server)
     expected_server = {
         "nodelay": 1,
         "keepalive": 1,
@@ -830,8 +839,8 @@ def test_keepalive_and_nodelay_are_set_on_both_ends_from_each_nodes_config(make_
     # An acceptor still waiting for its peer to authenticate has them too.
     with Sockets() as socks:
         socks.connect(server.port)
-        wait_for(lambda: len(server.acceptors) == 2)
-        (waiting,) = [a for a in list(server.acceptors) if not a.peer_name]
+        wait_for(lambda: server.statistics().acceptors == 2)
+        (waiting,) = [a for a in incoming(server) if not a.peer_name]
         wait_for(lambda: socket_options(waiting.sock)["count"] == 4)
         assert socket_options(waiting.sock) == expected_server
 
@@ -888,9 +897,16 @@ def test_node_start_creates_a_private_random_cookie_file_whatever_the_umask(home
     path = home / ".genrpc.cookie"
     assert stat.S_IMODE(path.stat().st_mode) == 0o400
     content = path.read_bytes().strip()
-    assert first.cookie == content
     assert len(content) >= 32
     assert len(set(content)) > 8  # random, not a constant filler
+    # The node's cookie is the file's content: a node given that content as its cookie gets in.
+    explicit = make_node(
+        "cookie-d@127.0.0.1",
+        cookie=content.decode(),
+        tcp_server_port=False,
+        client_config_per_node={first.name: first.port},
+    )
+    assert explicit.call(first.name, HELPERS, "echo", [1], timeout=WAIT) == 1
     # A second node of the same user shares it; a node with another cookie is refused.
     second = make_node(
         "cookie-b@127.0.0.1",
@@ -932,12 +948,12 @@ def _churn(port: int, cycle: int) -> None:
                 socks.all.remove(sock)
                 reset(sock)
         elif kind == 5:
-            handshake = _wire.ClientHandshake(COOKIE.encode(), RAW, SERVER, os.urandom(32))
+            handshake = wire.ClientHandshake(COOKIE.encode(), RAW, SERVER, os.urandom(32))
             sock.sendall(handshake.start())
             sock.sendall(handshake.receive(read_frame(sock)))  # and leave before RESULT
         else:
             authenticate(sock, COOKIE.encode(), RAW, SERVER)
-            send_quietly(sock, _wire.message(_wire.CALL, 0, 1, b"\x80\x05")[:7])
+            send_quietly(sock, wire.message(wire.CALL, 0, 1, b"\x80\x05")[:7])
             socks.all.remove(sock)
             reset(sock)
 
@@ -950,7 +966,7 @@ def test_rapid_connect_close_cycles_leave_no_acceptor_behind(make_node):
     threads_before = acceptor_threads()
     for cycle in range(300):
         _churn(server.port, cycle)
-    wait_for(lambda: len(server.acceptors) == 1)
+    wait_for(lambda: server.statistics().acceptors == 1)
     wait_for(lambda: acceptor_threads() <= threads_before)
     assert server.tree.child("tcp_listener") is listener
     still_serving(server, client)

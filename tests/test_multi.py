@@ -40,7 +40,7 @@ from genrpc_actors import (
     RemoteError,
     RpcError,
 )
-from genrpc_actors.testing import LocalNode, silent_listener
+from genrpc_actors.testing import LocalNode, connections, silent_listener
 
 from . import remote_helpers_multi
 from .actors import Recorder
@@ -219,7 +219,7 @@ def pong_senders(messages: list[Any]) -> list[str]:
 def test_eval_everywhere_no_node(m):
     assert gen_rpc.eval_everywhere([], "os", "getpid") is None
     assert m.eval_everywhere([], "os", "getpid", send_timeout=0.01) is None
-    assert m.connections == {}
+    assert m.statistics().connections == 0
     children = m.tree.which_children()
     assert {info.id for info in children} >= {"acceptors", "clients", "dispatcher"}
     assert all(info.ref is not None and info.ref.is_alive() for info in children)
@@ -254,13 +254,13 @@ def test_eval_everywhere_remote_failure_leaves_nodes_up(m, cluster, pongs, kind)
         m.eval_everywhere(targets, HM, "ping_then_raise", (MASTER, pongs.name, kind, kind)) is None
     )
     assert pong_senders(pongs.take(len(targets))) == sorted(targets)
-    connections = {name: m.connections[name] for name in REMOTES}
+    held = {name: connections(m)[name] for name in REMOTES}
     assert all(cluster[name].is_alive() for name in REMOTES)
     results, bad = m.multicall([*REMOTES, MASTER], HM, "whoami", timeout=WAIT)
     assert results == [ident(cluster, name) for name in [*REMOTES, MASTER]]
     assert bad == []
-    assert all(m.connections[name] is connections[name] for name in REMOTES)
-    assert not any(connection.closed for connection in connections.values())
+    assert all(connections(m)[name] is held[name] for name in REMOTES)
+    assert not any(connection.closed for connection in held.values())
     assert all(info.ref is not None and info.ref.is_alive() for info in m.tree.which_children())
 
 
@@ -274,8 +274,8 @@ def test_eval_everywhere_keyed(m, pongs):
     targets = [(SLAVE, "key1"), SLAVE, (N2, "key1"), (N2, "key2")]
     assert m.eval_everywhere(targets, HM, "ping", (MASTER, pongs.name, "keyed")) is None
     assert pong_senders(pongs.take(4)) == sorted([SLAVE, SLAVE, N2, N2])
-    assert len(m.connections) == 4
-    assert set(m.connections) == set(targets)
+    assert m.statistics().connections == 4
+    assert set(connections(m)) == set(targets)
     assert m.nodes() == [N2, SLAVE]
 
 
@@ -368,7 +368,7 @@ def test_multicall_timeout_some_nodes_and_late_replies_dropped(m, cluster):
     assert result.errors[N2].reason == "timeout"
     # the late reply (a whoami tuple) arrives while this call is pending on the same connection
     assert m.call(N2, HM, "sleep_then", (1.0, "fresh"), timeout=WAIT) == "fresh"
-    assert m.connections[N2].pending == 0
+    assert connections(m)[N2].pending == 0
 
 
 def test_multicall_with_refused_node(m, cluster):
@@ -446,7 +446,7 @@ def test_multi_bad_arguments_fail_before_sending(m):
         m.sbcast([SLAVE], None, "msg")
     with pytest.raises(ValueError):
         m.sbcast([SLAVE], "name", "msg", timeout=-1)
-    assert m.connections == {}
+    assert m.statistics().connections == 0
 
 
 def test_multi_calls_on_a_stopped_node_fail_as_rpc_errors(m, cluster):
@@ -480,12 +480,12 @@ def test_multicall_keyed_and_local(m, cluster):
     assert results == [ident(cluster, SLAVE)] * 2
     assert bad == []
     assert m.nodes() == [SLAVE]
-    assert len(m.connections) == 2
+    assert m.statistics().connections == 2
     results, bad = m.multicall(None, HM, "whoami", timeout=WAIT)  # keyed ones count once
     assert results == [ident(cluster, MASTER), ident(cluster, SLAVE)]
     assert bad == []
     assert m.nodes() == [SLAVE]
-    assert {(SLAVE, "random_key"), SLAVE} <= set(m.connections)
+    assert {(SLAVE, "random_key"), SLAVE} <= set(connections(m))
 
 
 def test_multicall_each_key_its_own_connection(m, cluster):
@@ -502,8 +502,8 @@ def test_multicall_each_key_its_own_connection(m, cluster):
     results, bad = m.multicall(targets, HM, "whoami", timeout=WAIT)
     assert results == [ident(cluster, name_of(t)) for t in targets]
     assert bad == []
-    assert len(m.connections) == len(set(targets)) == 7
-    assert len({id(connection) for connection in m.connections.values()}) == 7
+    assert m.statistics().connections == len(set(targets)) == 7
+    assert len({id(connection) for connection in connections(m).values()}) == 7
     assert m.nodes() == sorted(REMOTES)
 
 
@@ -528,7 +528,7 @@ def test_closing_one_keyed_connection_leaves_the_others(m, cluster):
     assert m.call((N2, "k1"), HM, "whoami", timeout=WAIT) == me
     new = set(m.call(N2, HM, "acceptor_peer_ports", timeout=WAIT)) - before
     assert len(new) == 1  # (N2, "k1") is a TCP connection of its own
-    plain, k1, k2 = (m.connections[t] for t in (N2, (N2, "k1"), (N2, "k2")))
+    plain, k1, k2 = (connections(m)[t] for t in (N2, (N2, "k1"), (N2, "k2")))
     assert len({id(plain), id(k1), id(k2)}) == 3
 
     pending = m.async_call((N2, "k1"), HM, "sleep_then", (3.0, "never"))
@@ -543,10 +543,10 @@ def test_closing_one_keyed_connection_leaves_the_others(m, cluster):
     assert not k2.closed
     assert m.call((N2, "k2"), HM, "whoami", timeout=WAIT) == me
     assert m.call(N2, HM, "whoami", timeout=WAIT) == me
-    assert m.connections[N2] is plain
-    assert m.connections[(N2, "k2")] is k2
+    assert connections(m)[N2] is plain
+    assert connections(m)[(N2, "k2")] is k2
     assert m.call((N2, "k1"), HM, "whoami", timeout=WAIT) == me  # a new connection
-    assert m.connections[(N2, "k1")] is not k1
+    assert connections(m)[(N2, "k1")] is not k1
     assert m.nodes() == [N2]
 
 
@@ -594,19 +594,19 @@ def test_abcast_to_an_unregistered_name(m, cluster, pongs, inboxes):
     """Nothing is delivered, nothing crashes, the same connection goes on working."""
     inboxes(m, SLAVE, pongs.name)
     assert m.call(SLAVE, HM, "whoami", timeout=WAIT) == ident(cluster, SLAVE)
-    connection = m.connections[SLAVE]
+    connection = connections(m)[SLAVE]
     nobody = unique("nobody")
     assert m.abcast([SLAVE, MASTER, N2], nobody, "lost") is None
     assert gen_rpc.abcast(None, nobody, "lost") is None
     assert m.call(SLAVE, HM, "whoami", timeout=WAIT) == ident(cluster, SLAVE)
-    assert m.connections[SLAVE] is connection
+    assert connections(m)[SLAVE] is connection
     assert not connection.closed
     assert m.sbcast([SLAVE, MASTER], nobody, "lost", timeout=WAIT) == ([], [SLAVE, MASTER])
     assert received(m, SLAVE, pongs.name) == []  # the actor of another name got nothing
     pongs.nothing_before_marker()
     assert m.abcast([SLAVE], pongs.name, "afterwards") is None
     wait_received(m, SLAVE, pongs.name, ["afterwards"])
-    assert m.connections[SLAVE] is connection
+    assert connections(m)[SLAVE] is connection
     assert all(cluster[name].is_alive() for name in (SLAVE, N2))
 
 
@@ -998,4 +998,4 @@ def test_bulk_key_does_not_delay_small_calls_on_another_key(m):
     assert len(small) == SMALL_CALLS
     assert min(bulk) < min(small)  # the stream had started when the small calls began
     assert max(small) < max(bulk)  # and was still going when the last small call completed
-    assert len(m.connections) == 2
+    assert m.statistics().connections == 2

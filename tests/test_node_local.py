@@ -11,7 +11,7 @@ import pytest
 
 import genrpc_actors as gen_rpc
 from genrpc_actors import BadRpc, Node, RemoteError, Value
-from genrpc_actors.testing import free_port
+from genrpc_actors.testing import free_port, incoming
 
 from .node_fixtures import COOKIE, node_settings
 from .waiting import wait_for
@@ -168,10 +168,10 @@ def test_authentication_timeout(slave, driver):
         gen_rpc.Node.start(ME, **settings) as n,
         socket.create_connection(("127.0.0.1", driver.port(n))) as raw,
     ):
-        wait_for(lambda: len(n.acceptors) == 1)
+        wait_for(lambda: n.statistics().acceptors == 1)
         raw.settimeout(5)
         assert raw.recv(1) == b""  # closed by the node after 0.5 s, nothing sent
-        wait_for(lambda: not n.acceptors)
+        wait_for(lambda: not n.statistics().acceptors)
 
 
 @pytest.mark.parametrize(
@@ -273,8 +273,8 @@ def test_client_inactivity_timeout(node):
     with peer(node, client_inactivity_timeout=0.5) as n:
         assert n.call(ME, "operator", "add", (1, 1)) == 2
         assert n.nodes() == [ME]
-        wait_for(lambda: n.nodes() == [] and not n.connections)
-        wait_for(lambda: not node.acceptors)
+        wait_for(lambda: n.nodes() == [] and not n.statistics().connections)
+        wait_for(lambda: not node.statistics().acceptors)
 
 
 def test_client_inactivity_never_closes_under_a_pending_call(node):
@@ -290,18 +290,18 @@ def test_server_inactivity_timeout():
         peer(n) as p,
     ):
         assert p.call(ME, "operator", "add", (1, 1)) == 2
-        assert len(n.acceptors) == 1
-        wait_for(lambda: not n.acceptors)
+        assert n.statistics().acceptors == 1
+        wait_for(lambda: not n.statistics().acceptors)
         wait_for(lambda: p.nodes() == [])
 
 
 def test_random_tcp_close(node):
     with peer(node) as p:
         assert p.call(ME, "operator", "add", (1, 1)) == 2
-        for acceptor in list(node.acceptors):
+        for acceptor in incoming(node):
             acceptor.close()
-        wait_for(lambda: p.nodes() == [] and not p.connections)
-        wait_for(lambda: not node.acceptors)
+        wait_for(lambda: p.nodes() == [] and not p.statistics().connections)
+        wait_for(lambda: not node.statistics().acceptors)
         assert p.call(ME, "operator", "add", (2, 2)) == 4  # and the next call reconnects
 
 

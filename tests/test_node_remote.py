@@ -25,9 +25,10 @@ from typing import Any
 
 import pytest
 
-from genrpc_actors import BadRpc, BadTcp, Node, RemoteError, Value, _wire
-from genrpc_actors._tls import TlsTransport, client_context, server_context
-from genrpc_actors.testing import silent_listener
+from genrpc_actors import BadRpc, BadTcp, Node, RemoteError, Value
+from genrpc_actors import _protocol as wire
+from genrpc_actors._transport._tls import TlsTransport, client_context, server_context
+from genrpc_actors.testing import connections, incoming, silent_listener
 
 from .node_fixtures import (
     COOKIE,
@@ -397,12 +398,12 @@ def test_async_call_never_blocks_on_connecting(make_master):
 def test_keys_get_their_own_connections(master, slave):
     assert isinstance(master.call(KEYED, "time", "time"), float)
     assert isinstance(master.call(KEYED_2, "time", "time"), float)
-    assert len(master.connections) == 2
+    assert master.statistics().connections == 2
     assert master.nodes() == [SLAVE]  # keyed connections count once
     assert master.call(KEYED, HELPERS, "echo", ["again"]) == "again"
-    assert len(master.connections) == 2  # a key reuses its connection
+    assert master.statistics().connections == 2  # a key reuses its connection
     assert isinstance(master.call(SLAVE, "time", "time"), float)
-    assert len(master.connections) == 3
+    assert master.statistics().connections == 3
     assert master.nodes() == [SLAVE]
     wait_for(lambda: stats(master, KEYED)["acceptors"] == 3)  # three sockets on the slave too
 
@@ -416,8 +417,8 @@ def test_client_inactivity_timeout(make_master, target):
     assert isinstance(master.call(target, "time", "time"), float)
     answered = time.monotonic()
     assert master.nodes() == [SLAVE]
-    assert len(master.connections) == 1
-    wait_for(lambda: not master.connections and master.nodes() == [])
+    assert master.statistics().connections == 1
+    wait_for(lambda: not master.statistics().connections and master.nodes() == [])
     assert time.monotonic() - answered >= 0.4  # idle for the timeout, not closed earlier
     # The slave's end went too: the only acceptor left is the one that asks.
     wait_for(lambda: stats(master, (SLAVE, "ask"))["acceptors"] == 1)
@@ -436,8 +437,8 @@ def test_server_inactivity_timeout(make_node, make_master, driver, target):
     shard = idle if target == SLAVE else (idle, "random_key")
     assert master.call(shard, "genrpc_actors", "node") == idle
     answered = time.monotonic()
-    assert len(master.connections) == 1
-    wait_for(lambda: not master.connections and master.nodes() == [])
+    assert master.statistics().connections == 1
+    wait_for(lambda: not master.statistics().connections and master.nodes() == [])
     assert time.monotonic() - answered >= 0.4
     assert master.call(shard, HELPERS, "pid") == node.pid  # a new connection works
 
@@ -450,10 +451,10 @@ def test_random_local_tcp_close(master):
     nested = [MASTER, "genrpc_actors", "node"]
     assert master.call(SLAVE, "genrpc_actors", "call", nested, {"timeout": WAIT}) == MASTER
     assert stats(master)["nodes"] == [MASTER]
-    assert len(master.acceptors) == 1
-    for connection in list(master.acceptors):
+    assert master.statistics().acceptors == 1
+    for connection in incoming(master):
         connection.close()
-    wait_for(lambda: not master.acceptors)
+    wait_for(lambda: not master.statistics().acceptors)
     wait_for(lambda: stats(master)["nodes"] == [] and stats(master)["clients"] == 0)
 
 
@@ -462,7 +463,7 @@ def test_random_remote_tcp_close(master):
     assert isinstance(master.call(SLAVE, "time", "time"), float)
     assert master.nodes() == [SLAVE]
     assert master.cast(SLAVE, HELPERS, "close_acceptors") is True
-    wait_for(lambda: master.nodes() == [] and not master.connections)
+    wait_for(lambda: master.nodes() == [] and not master.statistics().connections)
     wait_for(lambda: stats(master)["acceptors"] == 1)  # only the new connection that asks
 
 
@@ -471,9 +472,9 @@ def test_random_local_tcp_close_with_key(master):
         nested = [(MASTER, key), "genrpc_actors", "node"]
         assert master.call(SLAVE, "genrpc_actors", "call", nested, {"timeout": WAIT}) == MASTER
     assert stats(master)["clients"] == 2
-    wait_for(lambda: len(master.acceptors) == 2)
-    next(iter(master.acceptors)).close()
-    wait_for(lambda: len(master.acceptors) == 1)
+    wait_for(lambda: master.statistics().acceptors == 2)
+    next(iter(incoming(master))).close()
+    wait_for(lambda: master.statistics().acceptors == 1)
     wait_for(lambda: stats(master)["clients"] == 1)
     assert stats(master)["nodes"] == [MASTER]
     for key in ("random_key", "random_key2"):  # the closed key reconnects, the other lives on
@@ -488,8 +489,8 @@ def test_random_remote_tcp_close_with_key(master):
     after = set(master.call(KEYED, HELPERS2, "acceptor_peer_ports"))
     (port_2,) = after - before  # the slave's end of KEYED_2's connection
     assert master.call(KEYED, HELPERS2, "close_acceptors_from", [port_2]) == 1
-    wait_for(lambda: len(master.connections) == 1)
-    assert KEYED in master.connections
+    wait_for(lambda: master.statistics().connections == 1)
+    assert KEYED in connections(master)
     assert master.nodes() == [SLAVE]
     wait_for(lambda: stats(master, KEYED)["acceptors"] == 1)
 
@@ -620,14 +621,14 @@ def test_server_rejects_a_wrong_proof(slave, driver):
     """A client that does not know the cookie gets RESULT invalid_cookie and a closed socket
     (under ``ssl``: a TLS client with a trusted certificate of its own)."""
     with driver.raw_client(driver.port(slave)) as sock:
-        hello = _wire.ClientHandshake(b"guess", INTRUDER, SLAVE, os.urandom(32))
+        hello = wire.ClientHandshake(b"guess", INTRUDER, SLAVE, os.urandom(32))
         sock.sendall(hello.start())
         challenge = read_frame(sock)
-        assert challenge[:6] == _wire.MAGIC + bytes([_wire.VERSION, _wire.CHALLENGE])
-        sock.sendall(_wire.frame(_wire.MAGIC + bytes([_wire.VERSION, _wire.PROOF]) + bytes(32)))
+        assert challenge[:6] == wire.MAGIC + bytes([wire.VERSION, wire.CHALLENGE])
+        sock.sendall(wire.frame(wire.MAGIC + bytes([wire.VERSION, wire.PROOF]) + bytes(32)))
         rest = read_until_closed(sock)
-    refusal = _wire.MAGIC + bytes([_wire.VERSION, _wire.RESULT, _wire.INVALID_COOKIE])
-    assert rest == _wire.frame(refusal)
+    refusal = wire.MAGIC + bytes([wire.VERSION, wire.RESULT, wire.INVALID_COOKIE])
+    assert rest == wire.frame(refusal)
 
 
 def test_name_mismatch_is_badnode(make_master, slave, driver):
@@ -713,7 +714,7 @@ def test_pending_calls_fail_at_once_when_the_peer_is_killed_then_reconnect(
     thread, outcome = run_in_thread(
         master.call, victim_name, HELPERS, "sleep_then", [30, "late"], timeout=20.0
     )
-    connection = master.connections[victim_name]
+    connection = connections(master)[victim_name]
     wait_for(lambda: connection.pending == 2)
     start = time.monotonic()
     victim.kill()
@@ -779,7 +780,7 @@ def garbage_connection(
         elif kind == 2:  # a frame that never completes
             sock.sendall(struct.pack(">I", 300) + rng.randbytes(10))
         elif kind == 3:  # a HELLO-shaped frame full of noise
-            sock.sendall(_wire.frame(_wire.MAGIC + bytes([1, 1]) + rng.randbytes(100)))
+            sock.sendall(wire.frame(wire.MAGIC + bytes([1, 1]) + rng.randbytes(100)))
         # kind 4: nothing at all
     return sock
 
@@ -792,7 +793,7 @@ def test_garbage_flood_leaves_a_working_connection_untouched(make_node, make_mas
     port = driver.port(node)
     master = make_master({target: port})
     assert master.call(target, HELPERS, "echo", [0]) == 0
-    connection = master.connections[target]
+    connection = connections(master)[target]
     done = threading.Event()
     results: list[Any] = []
 
@@ -822,7 +823,7 @@ def test_garbage_flood_leaves_a_working_connection_untouched(make_node, make_mas
             sock.close()
     assert results, "no call ran during the flood"
     assert all(result is True for result in results), [r for r in results if r is not True][:3]
-    assert master.connections[target] is connection
+    assert connections(master)[target] is connection
     assert not connection.closed
     assert master.call(target, HELPERS, "pid") == node.pid
     assert master.call((target, "new"), HELPERS, "pid") == node.pid  # still accepting
@@ -837,18 +838,18 @@ def test_nothing_is_unpickled_before_authentication(master, slave, driver, tmp_p
     canary = tmp_path / "canary"
     payload = pickle.dumps(WritesFile(str(canary)))
     frames = [
-        _wire.frame(payload),
-        _wire.message(_wire.CALL, 0, 1, payload),
-        _wire.frame(payload + bytes(1000)),
+        wire.frame(payload),
+        wire.message(wire.CALL, 0, 1, payload),
+        wire.frame(payload + bytes(1000)),
     ]
     for data in frames:
         with driver.raw_client(port) as sock:
             sock.sendall(data)  # as the very first frame
             read_until_closed(sock)
         with driver.raw_client(port) as sock:
-            hello = _wire.ClientHandshake(b"guess", INTRUDER, name, os.urandom(32))
+            hello = wire.ClientHandshake(b"guess", INTRUDER, name, os.urandom(32))
             sock.sendall(hello.start())
-            assert read_frame(sock)[:6] == _wire.MAGIC + bytes([_wire.VERSION, _wire.CHALLENGE])
+            assert read_frame(sock)[:6] == wire.MAGIC + bytes([wire.VERSION, wire.CHALLENGE])
             sock.sendall(data)  # after a valid HELLO, in place of the PROOF
             read_until_closed(sock)
     assert not canary.exists()
@@ -880,11 +881,11 @@ def deaf_peer(name: str, driver: Driver) -> Iterator[tuple[int, threading.Event]
             accepted.close()
             return
         with conn:
-            handshake = _wire.ServerHandshake(COOKIE.encode(), name, os.urandom(32))
-            decoder = _wire.FrameDecoder()
-            with contextlib.suppress(OSError, _wire.HandshakeError):
+            handshake = wire.ServerHandshake(COOKIE.encode(), name, os.urandom(32))
+            decoder = wire.FrameDecoder()
+            with contextlib.suppress(OSError, wire.HandshakeError):
                 while not handshake.done:
-                    data = conn.recv(_wire.PREAUTH_MAX)
+                    data = conn.recv(wire.PREAUTH_MAX)
                     if not data:
                         return
                     for payload in decoder.feed(data):

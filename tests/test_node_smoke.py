@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from genrpc_actors.testing import connections
+
 from .node_fixtures import SLAVE
 
 HELPERS2 = "tests.remote_helpers2"
@@ -13,6 +15,6 @@ def test_call_a_slave_in_another_process(master, slave, driver):
     assert master.call(SLAVE, "tests.remote_helpers", "pid") == slave.pid != os.getpid()
     assert master.nodes() == [SLAVE]
     # the ssl group really runs over TLS, on both ends, and the tcp group does not
-    assert (master.connections[SLAVE].endpoint.tls is not None) is driver.tls
+    assert (connections(master)[SLAVE].endpoint.tls is not None) is driver.tls
     (version,) = master.call(SLAVE, HELPERS2, "acceptor_tls_versions")
     assert version in (("TLSv1.2", "TLSv1.3") if driver.tls else (None,))

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from genrpc_actors import Node, _wire
-from genrpc_actors._workers import WorkerPool
+from genrpc_actors import Node
+from genrpc_actors import _protocol as wire
+from genrpc_actors._execution._thread_pool import WorkerPool
 
 from .hostile_peers import Sockets, authenticate, read_frame
 
@@ -41,16 +42,16 @@ def server() -> Iterator[Node]:
 
 def call_frame(request_id: int, function: str, *args: Any) -> bytes:
     body = pickle.dumps((HELPERS, None, function, args, {}), protocol=5)
-    return _wire.message(_wire.CALL, 0, request_id, body)
+    return wire.message(wire.CALL, 0, request_id, body)
 
 
 def replies(sock: Any, count: int) -> Iterator[tuple[int, Any, float]]:
     """``(request_id, value, seconds since asked)`` of the next ``count`` replies."""
     start = time.monotonic()
     for _ in range(count):
-        kind, flags, request_id, body = _wire.parse_message(read_frame(sock, SLOW * 2))
-        assert kind == _wire.REPLY
-        yield request_id, _wire.decode_body(body, flags), time.monotonic() - start
+        kind, flags, request_id, body = wire.parse_message(read_frame(sock, SLOW * 2))
+        assert kind == wire.REPLY
+        yield request_id, wire.decode_body(body, flags), time.monotonic() - start
 
 
 def ask(server: Node, data: bytes, count: int) -> list[tuple[int, Any, float]]:
@@ -94,7 +95,7 @@ def test_replies_held_for_a_batch_ending_in_a_cast_are_sent(server):
         server,
         call_frame(1, "echo", "first")
         + call_frame(2, "echo", "second")
-        + _wire.message(_wire.CAST, 0, 3, cast),
+        + wire.message(wire.CAST, 0, 3, cast),
         2,
     )
     assert [(rid, value) for rid, value, _ in got] == [(1, "first"), (2, "second")]

@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RpcError, Value, _wire
-from genrpc_actors.testing import LocalNode
+from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RpcError, Value
+from genrpc_actors import _protocol as wire
+from genrpc_actors.testing import LocalNode, connections, incoming
 
 from .node_fixtures import INTRUDER, Certificates, Driver, node_settings
 from .waiting import WAIT, wait_for
@@ -211,7 +212,7 @@ def test_a_server_certificate_naming_another_node_is_a_mismatch(certificates, no
         client.nb_yield(key, WAIT)
     assert info.value.reason == "node_certificate_mismatch"
     assert client.nodes() == []
-    assert not impostor.acceptors or all(not a.peer_name for a in impostor.acceptors)
+    assert not impostor.statistics().acceptors or all(not a.peer_name for a in incoming(impostor))
     assert client.call(SERVER, HELPERS, "pid", timeout=WAIT) == server.pid
 
 
@@ -243,7 +244,7 @@ def test_a_client_without_a_certificate_is_refused(certificates, nodes, server, 
             received = b""  # refused during the handshake (TLS 1.2)
         else:
             with sock:
-                hello = _wire.ClientHandshake(b"guess", INTRUDER, SERVER, os.urandom(32))
+                hello = wire.ClientHandshake(b"guess", INTRUDER, SERVER, os.urandom(32))
                 with contextlib.suppress(ssl.SSLError, ConnectionResetError, BrokenPipeError):
                     sock.sendall(hello.start())
                 received = read_until_closed(sock)
@@ -266,7 +267,7 @@ def test_the_tls_handshake_counts_against_the_authentication_timeout(certificate
         elapsed = time.monotonic() - start
     assert received == b""
     assert 0.9 <= elapsed < 1.5
-    wait_for(lambda: not slow.acceptors)
+    wait_for(lambda: not slow.statistics().acceptors)
 
 
 # -- clients that do not speak TLS, or speak it to the wrong port --------------------------------
@@ -345,7 +346,7 @@ def test_a_tls_minimum_below_1_2_is_a_config_error(certificates, key):
 def test_nodes_negotiate_tls_1_3(nodes, server):
     client = nodes(CLIENT, {SERVER: server.ssl_port})
     assert client.call(SERVER, HELPERS, "pid", timeout=WAIT) == server.pid
-    transport = client.connections[SERVER]._outbox._tls
+    transport = connections(client)[SERVER]._outbox._tls
     assert transport is not None
     assert transport.version() == "TLSv1.3"
     wait_for(lambda: tls_versions(client, SERVER) == ["TLSv1.3"], interval=0.02)  # its end
@@ -362,8 +363,8 @@ def test_a_node_serves_tcp_and_tls_at_once(nodes, server):
         assert over_tls.call(SERVER, HELPERS, "pid", timeout=WAIT) == server.pid
         assert over_tcp.call((SERVER, "k"), "genrpc_actors", "node", timeout=WAIT) == SERVER
         assert over_tls.call((SERVER, "k"), "genrpc_actors", "node", timeout=WAIT) == SERVER
-    assert over_tcp.connections[SERVER].endpoint.tls is None
-    assert over_tls.connections[SERVER].endpoint.tls is not None
+    assert connections(over_tcp)[SERVER].endpoint.tls is None
+    assert connections(over_tls)[SERVER].endpoint.tls is not None
     # the connections of earlier tests may still be closing: wait for these four alone
     wait_for(lambda: len(tls_versions(over_tcp, SERVER)) == 4, interval=0.02)
     versions = tls_versions(over_tcp, SERVER)
@@ -381,7 +382,7 @@ def test_a_500_kb_echo_over_tls(nodes, server):
         assert client.call(SERVER, HELPERS, "echo", [payload], timeout=WAIT) == payload
     key = client.async_call(SERVER, HELPERS, "echo", [payload])
     assert client.nb_yield(key, WAIT) == Value(payload)
-    assert len(client.connections) == 1
+    assert client.statistics().connections == 1
 
 
 THREADS = 12
@@ -393,7 +394,7 @@ def test_many_concurrent_calls_share_one_tls_connection(nodes, server):
     reply, small or large, comes back whole to its own caller, on the one connection."""
     client = nodes(CLIENT, {SERVER: server.ssl_port})
     assert client.call(SERVER, HELPERS, "echo", [0], timeout=WAIT) == 0
-    connection = client.connections[SERVER]
+    connection = connections(client)[SERVER]
     failures: list[BaseException] = []
     barrier = threading.Barrier(THREADS)
 
@@ -423,7 +424,7 @@ def test_many_concurrent_calls_share_one_tls_connection(nodes, server):
         thread.join(60.0)
     assert not any(thread.is_alive() for thread in threads), "callers did not finish"
     assert not failures, failures[:3]
-    assert client.connections[SERVER] is connection
+    assert connections(client)[SERVER] is connection
     assert not connection.closed
     assert connection.pending == 0
 

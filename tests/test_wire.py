@@ -2,7 +2,8 @@
 
 A ``ClientHandshake`` and a ``ServerHandshake`` are wired to each other through two
 ``FrameDecoder``s (:class:`Pair`); every byte that crosses is recorded, so tests can check what
-an eavesdropper would see. The byte layout under test is the docstring of ``genrpc_actors._wire``.
+an eavesdropper would see. The byte layout under test is the docstring of
+``genrpc_actors._protocol``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genrpc_actors._wire import (
+from genrpc_actors._protocol import (
     ABCAST,
     CALL,
     CAST,

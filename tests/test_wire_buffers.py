@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from genrpc_actors._requests import encode_request
-from genrpc_actors._wire import (
+from genrpc_actors._node._requests import encode_request
+from genrpc_actors._protocol import (
     BUFFERS,
     CALL,
     LARGE_FRAME,

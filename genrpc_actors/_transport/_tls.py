@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from genrpc_actors._errors import BadRpc, BadTcp, ConfigError
+from genrpc_actors._transport._reasons import bad_tcp
 
 __all__ = ["TlsTransport", "certificate_names", "client_context", "server_context"]
 
@@ -89,7 +90,8 @@ class TlsTransport:
         self.on_outgoing: Callable[[], None] | None = None
 
     def handshake(self, timeout: float) -> None:
-        """Run the TLS handshake (the only time this thread sends without the send lock)."""
+        """Run the TLS handshake (the only time this thread sends without the send lock).
+        ``BadRpc(("tls", why))`` if TLS refuses, ``BadTcp`` if the socket fails."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -121,6 +123,8 @@ class TlsTransport:
                     with contextlib.suppress(OSError):
                         self.sock.sendall(alert)
                 raise BadRpc(("tls", exc.reason or str(exc))) from None
+            except OSError as exc:
+                raise bad_tcp(exc) from None
 
     def peer_names(self) -> set[str]:
         with self._lock:

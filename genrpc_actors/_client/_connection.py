@@ -17,23 +17,26 @@ However the connection ends, every pending caller gets the error at once and the
 from __future__ import annotations
 
 import collections
-import itertools
+import dataclasses
 import logging
-import os
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from genrpc_actors import _tcp, _wire
-from genrpc_actors._errors import BadRpc, BadTcp, RpcError, reason_of_oserror
-from genrpc_actors._outbox import Outbox
-from genrpc_actors._reply import Reply
-from genrpc_actors._tls import TlsTransport
+from genrpc_actors import _protocol
+from genrpc_actors._client._connecting import Endpoint, open_connection
+from genrpc_actors._client._pending import PendingReplies
+from genrpc_actors._client._reply import Reply
+from genrpc_actors._errors import BadTcp, RpcError
+from genrpc_actors._transport import _tcp
+from genrpc_actors._transport._outbox import Outbox
+from genrpc_actors._transport._reader import Reader
+from genrpc_actors._transport._tls import TlsTransport
 
-__all__ = ["Connection", "Endpoint"]
+__all__ = ["Connection", "ConnectionStatistics"]
 
 logger = logging.getLogger("genrpc_actors")
 GRACE = 0.005  # seconds without callers before the connection's thread reads again
@@ -41,41 +44,21 @@ _SLACK = 0.002  # how far past a caller's deadline its receive may wait
 _OWN = object()  # the reading role's holder when it is the connection's own thread
 
 
-class Endpoint:
-    """Where and how to reach a node: host, port, and the settings of the connection."""
+@dataclass(frozen=True, slots=True)
+class ConnectionStatistics:
+    """One outgoing connection's counters at one moment."""
 
-    __slots__ = (
-        "cookie",
-        "host",
-        "keepalive",
-        "local_name",
-        "max_frame",
-        "port",
-        "target",
-        "timeouts",
-        "tls",
-    )
-
-    def __init__(
-        self,
-        *,
-        target: str,
-        host: str,
-        port: int,
-        local_name: str,
-        cookie: bytes,
-        connect_timeout: float,
-        auth_timeout: float,
-        send_timeout: float,
-        inactivity: float | None,
-        keepalive: tuple[int, int, int],
-        max_frame: int,
-        tls: ssl.SSLContext | None = None,
-    ) -> None:
-        self.target, self.host, self.port, self.tls = target, host, port, tls
-        self.local_name, self.cookie = local_name, cookie
-        self.timeouts = (connect_timeout, auth_timeout, send_timeout, inactivity)
-        self.keepalive, self.max_frame = keepalive, max_frame
+    state: Literal["connecting", "connected", "closed"]
+    pending_calls: int  # calls awaiting a reply
+    frames_sent: int
+    frames_received: int
+    receives: int  # receive system calls
+    sends: int  # send system calls
+    bytes_sent: int
+    bytes_received: int
+    queued_bytes: int  # waiting to be written (a slow peer makes this grow)
+    age_s: float
+    idle_s: float
 
 
 class Connection:
@@ -84,9 +67,8 @@ class Connection:
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.on_closed: Callable[[Connection, RpcError], None] | None = None  # set by the owner
-        self._lock = threading.Lock()  # guards error, _pending swaps and _sock
-        self._pending: dict[int, Reply] = {}
-        self._ids = itertools.count(1)
+        self._lock = threading.Lock()  # guards error, the end of _pending, and _sock
+        self._pending = PendingReplies()
         self._sock: socket.socket | None = None  # from the moment it is connected
         self._outbox = Outbox(endpoint.target, endpoint.timeouts[2], self.close)
         # leaders and followers (see the module docstring), all under _roles
@@ -96,12 +78,11 @@ class Connection:
         self._own_turn = threading.Event()  # wakes the connection's thread
         self._left = 0.0  # when the last caller let the role go
         self._io: socket.socket | TlsTransport | None = None
-        self._receiver: _tcp.Reader | None = None
+        self._receiver: Reader | None = None
         self._receive_timeout: float | None = None  # SO_RCVTIMEO now (None: none)
         self.error: RpcError | None = None
         self.created = self.last_activity = time.monotonic()
-        self.sent = self.received = 0  # frames
-        self.bytes_received = 0
+        self.sent = 0  # frames
         self._thread = threading.Thread(
             target=self._run, name=f"genrpc-client-{endpoint.target}", daemon=True
         )
@@ -121,22 +102,27 @@ class Connection:
     def pending(self) -> int:
         return len(self._pending)
 
+    def statistics(self) -> ConnectionStatistics:
+        """This connection's counters now."""
+        now = time.monotonic()
+        pending = self._pending
+        return ConnectionStatistics(
+            state="closed" if self.error else ("connected" if self._sock else "connecting"),
+            pending_calls=len(pending),
+            frames_sent=self.sent,
+            frames_received=pending.received,
+            receives=self._receiver.receives if self._receiver is not None else 0,
+            sends=self._outbox.writes,
+            bytes_sent=self._outbox.bytes,
+            bytes_received=pending.bytes_received,
+            queued_bytes=self._outbox.queued,
+            age_s=round(now - self.created, 3),
+            idle_s=round(now - self.last_activity, 3),
+        )
+
     def describe(self) -> dict[str, Any]:
         """This connection's counters, as plain data (for ``genrpc stats``)."""
-        now = time.monotonic()
-        return {
-            "state": "closed" if self.error else ("connected" if self._sock else "connecting"),
-            "pending_calls": len(self._pending),
-            "frames_sent": self.sent,
-            "frames_received": self.received,
-            "receives": self._receiver.receives if self._receiver is not None else 0,
-            "sends": self._outbox.writes,
-            "bytes_sent": self._outbox.bytes,
-            "bytes_received": self.bytes_received,
-            "queued_bytes": self._outbox.queued,
-            "age_s": round(now - self.created, 3),
-            "idle_s": round(now - self.last_activity, 3),
-        }
+        return dataclasses.asdict(self.statistics())
 
     # -- callers -------------------------------------------------------------------------------
 
@@ -144,7 +130,7 @@ class Connection:
         self,
         kind: int,
         flags: int,
-        body: _wire.Body,
+        body: _protocol.Body,
         send_timeout: float | None,
         *,
         reply: bool,
@@ -152,8 +138,8 @@ class Connection:
     ) -> tuple[int, Reply | None]:
         """Send one request; with ``reply=True`` its ``Reply`` will receive the answer, read by
         the caller itself in ``wait`` if ``lead``, else by whoever reads."""
-        request_id = next(self._ids)
-        data = _wire.message_parts(kind, flags, request_id, body)
+        request_id = self._pending.next_id()
+        data = _protocol.message_parts(kind, flags, request_id, body)
         self.sent += 1
         if not reply:
             if self.error is None:
@@ -162,8 +148,8 @@ class Connection:
         slot = Reply()
         error = self.error
         if error is None:
-            self._pending[request_id] = slot
-            error = self.error  # close() may have swapped _pending away meanwhile
+            self._pending.add(request_id, slot)
+            error = self.error  # close() may have emptied _pending meanwhile
         if error is not None:
             slot.set_error(error)
             return request_id, slot
@@ -242,7 +228,7 @@ class Connection:
 
     def forget(self, request_id: int) -> None:
         """The caller gave up (timeout): a late reply will be dropped."""
-        self._pending.pop(request_id, None)
+        self._pending.forget(request_id)
 
     def close(self, error: RpcError) -> None:
         """Fail every pending request with ``error`` and close the socket (idempotent)."""
@@ -250,10 +236,10 @@ class Connection:
             if self.error is not None:
                 return
             self.error = error
-            pending, self._pending = self._pending, {}
+            pending = self._pending.take_all()
             sock = self._sock
         self._outbox.close()
-        for slot in pending.values():
+        for slot in pending:
             slot.set_error(error)
         self._own_turn.set()
         if sock is not None:
@@ -269,14 +255,14 @@ class Connection:
     def _run(self) -> None:
         error: RpcError = BadTcp("closed")
         try:
-            sock, io = self._connect()
+            sock, io = open_connection(self.endpoint, self._connected)
             tls = io if isinstance(io, TlsTransport) else None
             if tls is not None:
                 tls.on_outgoing = self._outbox.flush_tls
             failure = self._outbox.attach(sock, tls)
             if failure is not None:
                 raise failure
-            self._receiver = _tcp.Reader(io, _wire.FrameDecoder(self.endpoint.max_frame))
+            self._receiver = Reader(io, _protocol.FrameDecoder(self.endpoint.max_frame))
             self._io = io
             self._serve()
         except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
@@ -289,14 +275,19 @@ class Connection:
     def _error_of(self, exc: Exception) -> RpcError:
         if isinstance(exc, RpcError):
             return exc
-        if isinstance(exc, _wire.FrameTooLarge):
+        if isinstance(exc, _protocol.FrameTooLarge):
             return BadTcp("frame_too_large", str(exc))
         if isinstance(exc, ValueError):  # a message shorter than its header: a broken peer
             return BadTcp("invalid_message")
-        if isinstance(exc, OSError):
-            return BadTcp(reason_of_oserror(exc))
         logger.error("event=client_reader_failed target=%s", self.endpoint.target, exc_info=exc)
         return BadTcp(("internal_error", repr(exc)))
+
+    def _connected(self, sock: socket.socket) -> None:
+        """TCP is up: from now on ``close()`` can end a handshake that hangs."""
+        with self._lock:
+            if self.error is not None:
+                raise self.error
+            self._sock = sock
 
     def _serve(self) -> None:
         """The connection's thread: read while it holds the role; give it to callers that come."""
@@ -328,68 +319,6 @@ class Connection:
             self._own_turn.wait(wait)
         raise self.error
 
-    def _connect(self) -> tuple[socket.socket, socket.socket | TlsTransport]:
-        endpoint = self.endpoint
-        connect_timeout, auth_timeout, _, _ = endpoint.timeouts
-        try:
-            sock = _tcp.connect(endpoint.host, endpoint.port, connect_timeout, endpoint.keepalive)
-        except OSError as exc:
-            raise BadRpc(reason_of_oserror(exc)) from None
-        with self._lock:  # from now on close() can end a handshake that hangs
-            if self.error is not None:
-                _tcp.shutdown(sock)
-                raise self.error
-            self._sock = sock
-        io: socket.socket | TlsTransport = sock
-        try:
-            if endpoint.tls is not None:
-                transport = TlsTransport(sock, endpoint.tls, server=False)
-                try:
-                    transport.handshake(auth_timeout)
-                except OSError as exc:
-                    raise BadTcp(reason_of_oserror(exc)) from None
-                if endpoint.target not in transport.peer_names():
-                    raise BadRpc("node_certificate_mismatch")
-                io = transport
-            self._authenticate(io, auth_timeout)
-        except BaseException:
-            _tcp.shutdown(sock)
-            raise
-        logger.debug("event=connected target=%s port=%d", endpoint.target, endpoint.port)
-        return sock, io
-
-    def _authenticate(self, sock: socket.socket | TlsTransport, timeout: float) -> None:
-        endpoint = self.endpoint
-        handshake = _wire.ClientHandshake(
-            endpoint.cookie, endpoint.local_name, endpoint.target, os.urandom(32)
-        )
-        decoder = _wire.FrameDecoder()
-        deadline = time.monotonic() + timeout
-        try:
-            sock.settimeout(timeout)
-            sock.sendall(handshake.start())
-            while not handshake.done:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise BadTcp("timeout")
-                sock.settimeout(remaining)
-                data = sock.recv(_wire.PREAUTH_MAX)
-                if not data:
-                    raise BadTcp("closed")
-                for payload in decoder.feed(data):
-                    out = handshake.receive(payload)
-                    if out:
-                        sock.sendall(out)
-            if decoder.buffered:
-                raise BadRpc("invalid_message")
-            sock.settimeout(None)
-        except _wire.HandshakeError as exc:
-            raise BadRpc(exc.reason) from None
-        except _wire.FrameTooLarge:
-            raise BadRpc("invalid_message") from None
-        except OSError as exc:
-            raise BadTcp(reason_of_oserror(exc)) from None
-
     def _read_some(self, timeout: float | None) -> bool:
         """Read once (the role is held) and hand out the replies; False if nothing came
         within ``timeout`` (None: as long as it takes, give or take the kernel's timeout)."""
@@ -410,12 +339,5 @@ class Connection:
         if payloads is None:
             raise BadTcp("closed")
         self.last_activity = time.monotonic()
-        pending = self._pending
-        for payload in payloads:
-            kind, flags, request_id, body = _wire.parse_message(payload)
-            self.received += 1
-            self.bytes_received += len(payload) + 4
-            slot = pending.pop(request_id, None)
-            if slot is not None:
-                slot.set_raw(kind, flags, body)
+        self._pending.deliver(payloads)
         return True

@@ -6,9 +6,9 @@ import copy
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-from genrpc_actors import _wire
+from genrpc_actors import _protocol
+from genrpc_actors._client._reply import Reply
 from genrpc_actors._errors import BadRpc, RemoteError
-from genrpc_actors._reply import Reply
 
 __all__ = ["check_target", "check_timeout", "encode_request", "node_name", "resolve"]
 
@@ -48,7 +48,9 @@ def check_timeout(name: str, value: Any, default: float | None) -> float | None:
     return float(value)
 
 
-def encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[_wire.Body, int]:
+def encode_request(
+    module: Any, function: Any, args: Any, kwargs: Any
+) -> tuple[_protocol.Body, int]:
     version = None
     if not (type(module) is str and module and type(function) is str and function):
         module, version = _check_module(module, function)
@@ -63,10 +65,10 @@ def encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[
             raise TypeError(f"kwargs must be a mapping or None, not {type(kwargs).__name__}")
         kwargs = dict(kwargs)
     # binaries among the arguments, or one level inside them, travel out of band
-    large = _wire.has_large(args, 2) or (bool(kwargs) and _wire.has_large(kwargs, 2))
+    large = _protocol.has_large(args, 2) or (bool(kwargs) and _protocol.has_large(kwargs, 2))
     request = (module, version, function, args, kwargs)
     try:
-        return _wire.encode_body(request, large=large, depth=3)
+        return _protocol.encode_body(request, large=large, depth=3)
     except Exception as exc:
         raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
 
@@ -100,10 +102,10 @@ def resolve(reply: Reply) -> Any:
     assert reply.raw is not None
     kind, flags, body = reply.raw
     try:
-        decoded = _wire.decode_body(body, flags)
+        decoded = _protocol.decode_body(body, flags)
     except Exception as exc:  # noqa: BLE001 - e.g. a class this process cannot import
         raise BadRpc(("undecodable_reply", f"{type(exc).__name__}: {exc}")) from None
-    if kind == _wire.ERROR:
+    if kind == _protocol.ERROR:
         if not (isinstance(decoded, tuple) and len(decoded) == 5):  # noqa: PLR2004
             raise BadRpc(("invalid_reply", "malformed ERROR body"))
         reason, exception, tb, type_name, text = decoded
@@ -111,6 +113,6 @@ def resolve(reply: Reply) -> Any:
             exception = exception if isinstance(exception, BaseException) else None
             raise RemoteError(exception, str(tb), str(type_name), f"remote {type_name}: {text}")
         raise BadRpc(reason)
-    if kind not in (_wire.REPLY, _wire.SBCAST_REPLY):
+    if kind not in (_protocol.REPLY, _protocol.SBCAST_REPLY):
         raise BadRpc(("invalid_reply", f"kind {kind}"))
     return decoded

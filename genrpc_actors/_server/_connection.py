@@ -23,12 +23,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from genrpc_actors import _tcp, _wire
-from genrpc_actors._errors import RpcError, reason_of_oserror
-from genrpc_actors._execute import ModuleControl, run_request
-from genrpc_actors._outbox import Frame, Outbox
-from genrpc_actors._tls import TlsTransport
-from genrpc_actors._workers import WorkerPool
+from genrpc_actors import _protocol
+from genrpc_actors._errors import BadTcp, RpcError
+from genrpc_actors._execution._request import ModuleControl, run_request
+from genrpc_actors._execution._thread_pool import WorkerPool
+from genrpc_actors._transport import _tcp
+from genrpc_actors._transport._handshake_driver import drive_handshake
+from genrpc_actors._transport._outbox import Frame, Outbox
+from genrpc_actors._transport._reader import Reader
+from genrpc_actors._transport._tls import TlsTransport
 
 __all__ = ["ServerConnection", "ServerSettings"]
 
@@ -89,7 +92,7 @@ class ServerConnection:
         self.settings, self.sock, self.peer, self._tls = settings, sock, peer, tls
         self._io: socket.socket | TlsTransport = sock
         self._on_closed = on_closed
-        self._reader = _tcp.Reader(sock, _wire.FrameDecoder())  # replaced once authenticated
+        self._reader = Reader(sock, _protocol.FrameDecoder())  # replaced once authenticated
         self._lock = threading.Lock()
         self._closed = False
         self._done = threading.Event()  # set once reading has ended, whoever read last
@@ -150,12 +153,16 @@ class ServerConnection:
                     raise _Closed(f"tls: {exc.reason}") from None
                 transport.on_outgoing = self._outbox.flush_tls
                 self._io, peers = transport, transport.peer_names()
-            self._authenticate(deadline, peers)
+            try:
+                self._authenticate(deadline, peers)
+            except BadTcp as exc:
+                reason = "authentication_timeout" if exc.reason == "timeout" else exc.reason
+                raise _Closed(reason) from None
             tls = self._io if isinstance(self._io, TlsTransport) else None
             failure = self._outbox.attach(self.sock, tls)
             if failure is not None:
                 raise _Closed(str(failure.reason))
-            self._reader = _tcp.Reader(self._io, _wire.FrameDecoder(self.settings.max_frame))
+            self._reader = Reader(self._io, _protocol.FrameDecoder(self.settings.max_frame))
             self.settings.workers.submit(self._read_turn)
         except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
             self._finish(self._reason(exc))
@@ -196,15 +203,15 @@ class ServerConnection:
         self._outbox.flush_later()  # the replies held for the requests handed over
 
     def _reason(self, exc: Exception) -> str:
-        if isinstance(exc, _wire.HandshakeError):
+        if isinstance(exc, _protocol.HandshakeError):
             return exc.reason
-        if isinstance(exc, _wire.FrameTooLarge):
+        if isinstance(exc, _protocol.FrameTooLarge):
             return "frame_too_large"
         if isinstance(exc, ValueError):
             return "invalid_message"
-        if isinstance(exc, OSError):
-            found = reason_of_oserror(exc)
-            return found if isinstance(found, str) else ":".join(found)
+        if isinstance(exc, RpcError):  # from the transport: a socket or TLS error
+            found = exc.reason
+            return found if isinstance(found, str) else ":".join(map(str, found))
         if isinstance(exc, _Closed):
             return str(exc)
         logger.error("event=acceptor_failed peer=%s", self.peer, exc_info=exc)
@@ -222,34 +229,9 @@ class ServerConnection:
 
     def _authenticate(self, deadline: float, peers: set[str] | None) -> None:
         settings = self.settings
-        handshake = _wire.ServerHandshake(settings.cookie, settings.name, os.urandom(32), peers)
-        decoder = _wire.FrameDecoder()
-        sock = self._io
-        while not handshake.done:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Closed("authentication_timeout")
-            sock.settimeout(remaining)
-            try:
-                data = sock.recv(_wire.PREAUTH_MAX)
-            except TimeoutError:
-                raise _Closed("authentication_timeout") from None
-            if not data:
-                raise _Closed("closed")
-            for payload in decoder.feed(data):
-                if handshake.state == "done":
-                    # a frame that did not wait for RESULT: refused, loudly, never dropped
-                    raise _Closed("invalid_message")
-                try:
-                    sock.sendall(handshake.receive(payload))
-                except _wire.HandshakeError as exc:
-                    if exc.reply:
-                        sock.sendall(exc.reply)
-                    raise
-        if decoder.buffered:
-            raise _Closed("invalid_message")  # nothing may follow the handshake unasked
-        sock.settimeout(None)
-        self.peer_name = handshake.peer_name
+        machine = _protocol.ServerHandshake(settings.cookie, settings.name, os.urandom(32), peers)
+        drive_handshake(machine, self._io, deadline)
+        self.peer_name = machine.peer_name
         logger.debug("event=authenticated peer=%s node=%s", self.peer, self.peer_name)
 
     def _read(self) -> collections.deque[_Job]:
@@ -278,15 +260,15 @@ class ServerConnection:
                 self._take(payload, jobs)
         return jobs
 
-    def _take(self, payload: _wire.Payload, jobs: collections.deque[_Job]) -> None:
+    def _take(self, payload: _protocol.Payload, jobs: collections.deque[_Job]) -> None:
         """One received message: a request becomes a job, a broadcast is delivered now."""
-        kind, flags, request_id, body = _wire.parse_message(payload)
+        kind, flags, request_id, body = _protocol.parse_message(payload)
         self.requests += 1
-        if kind == _wire.CALL:
+        if kind == _protocol.CALL:
             jobs.append((self._call, (request_id, flags, body)))
-        elif kind == _wire.CAST:
+        elif kind == _protocol.CAST:
             jobs.append((self._cast, (flags, body)))
-        elif kind in (_wire.ABCAST, _wire.SBCAST):
+        elif kind in (_protocol.ABCAST, _protocol.SBCAST):
             self._broadcast(kind, request_id, flags, body)
         else:
             raise _Closed("invalid_message")
@@ -296,7 +278,7 @@ class ServerConnection:
     def _call(self, request_id: int, flags: int, body: Any, hold: bool = False) -> None:
         """Run a CALL and send its reply (``hold``: queue it for a later write)."""
         kind, out_flags, out = run_request(self.settings.control, flags, body)
-        frame = _wire.message_parts(kind, out_flags, request_id, out)
+        frame = _protocol.message_parts(kind, out_flags, request_id, out)
         if hold:
             self._outbox.hold(frame)
         else:
@@ -304,22 +286,22 @@ class ServerConnection:
 
     def _cast(self, flags: int, body: Any, _hold: bool = False) -> None:
         kind, _, out = run_request(self.settings.control, flags, body, reply=False)
-        if kind == _wire.ERROR and logger.isEnabledFor(logging.DEBUG):
-            reason, _, trace, *_ = _wire.decode_body(out, 0)
+        if kind == _protocol.ERROR and logger.isEnabledFor(logging.DEBUG):
+            reason, _, trace, *_ = _protocol.decode_body(out, 0)
             logger.debug("event=cast_failed peer=%s reason=%r\n%s", self.peer_name, reason, trace)
 
     def _broadcast(self, kind: int, request_id: int, flags: int, body: Any) -> None:
         delivered = False
         control = self.settings.control
-        if control.allows("pykka") and not (flags & _wire.DILL and control.enabled):
+        if control.allows("pykka") and not (flags & _protocol.DILL and control.enabled):
             try:
-                name, msg = _wire.decode_body(body, flags)
+                name, msg = _protocol.decode_body(body, flags)
                 delivered = self.settings.deliver(name, msg)
             except Exception:  # noqa: BLE001 - a bad broadcast drops, the connection lives on
                 delivered = False
-        if kind == _wire.SBCAST:
-            encoded, out_flags = _wire.encode_body(delivered)
-            self.send(_wire.message(_wire.SBCAST_REPLY, out_flags, request_id, encoded))
+        if kind == _protocol.SBCAST:
+            encoded, out_flags = _protocol.encode_body(delivered)
+            self.send(_protocol.message(_protocol.SBCAST_REPLY, out_flags, request_id, encoded))
 
     def send(self, data: Frame) -> None:
         """Write one reply (from a worker); a failure closes this connection only."""

@@ -1,7 +1,7 @@
 """The files behind ``make shell-master`` and ``make shell-slave``: two nodes on 127.0.0.1 that
 reach each other over TLS (gen_rpc's ports: 5370 and 5372), certificates made on first use.
 
-    python -m genrpc_actors._shells DIR      writes DIR/master.toml, DIR/slave.toml, DIR/certs/
+    python -m genrpc_actors._tools._shells DIR   writes DIR/{master,slave}.toml and DIR/certs/
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from genrpc_actors._certs import create_node_certificate
+from genrpc_actors._tools._certs import create_node_certificate
 
 __all__ = ["write_shell_configs"]
 

@@ -106,12 +106,14 @@ def run_demo(nodes: int = 3, out: Any = None) -> int:  # noqa: PLR0915 - a tour 
 
         tour.say("abcast / sbcast: messages to a named Pykka actor on every node")
         for name in names:
-            node.call(name, "genrpc_actors._demo", "start_greeter")
+            node.call(name, "genrpc_actors._tools._demo", "start_greeter")
         node.abcast(names, "greeter", "hello from abcast")
         good, bad = node.sbcast([*names, dead], "greeter", "hello from sbcast", timeout=3)
         tour.show("sbcast good nodes", good)
         tour.show("sbcast bad nodes", bad)
-        tour.show(f"what {first}'s greeter heard", node.call(first, "genrpc_actors._demo", "heard"))
+        tour.show(
+            f"what {first}'s greeter heard", node.call(first, "genrpc_actors._tools._demo", "heard")
+        )
 
         tour.say("a shipped lambda: code travels by value (gen_rpc cannot do this)")
         offset = 1000
@@ -123,7 +125,7 @@ def run_demo(nodes: int = 3, out: Any = None) -> int:  # noqa: PLR0915 - a tour 
         tour.say("per-key sharding: each (node, key) gets its own connection")
         for shard in ("orders", "payments"):
             node.call((first, shard), "operator", "add", (1, 1))
-        tour.show("connections held", sorted(map(repr, node.connections)))
+        tour.show("connections held", sorted(node.describe()["connections"]))
         tour.show("nodes()", node.nodes())
 
         tour.say(f"failure: kill {first} (SIGKILL) under a pending call, then restart it")

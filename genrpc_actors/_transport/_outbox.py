@@ -28,9 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from genrpc_actors import _tcp
-from genrpc_actors._errors import BadTcp, RpcError, reason_of_oserror
-from genrpc_actors._tls import TlsTransport
+from genrpc_actors._errors import BadTcp, RpcError
+from genrpc_actors._transport import _tcp
+from genrpc_actors._transport._reasons import reason_of
+from genrpc_actors._transport._tls import TlsTransport
 
 __all__ = ["Frame", "Outbox"]
 
@@ -201,8 +202,10 @@ class Outbox:
                         return BadTcp("send_timeout")
         except BlockingIOError:
             return BadTcp("send_timeout")
+        except RpcError as exc:  # the socket closed under us (from _tcp)
+            return exc
         except OSError as exc:
-            reason = reason_of_oserror(exc)
+            reason = reason_of(exc)
             return BadTcp("send_timeout" if reason == "timeout" else reason)
         return None
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from types import ModuleType
 from typing import Any
 
-from genrpc_actors import _wire
+from genrpc_actors import _protocol
 
 __all__ = ["ModuleControl", "error_body", "run_request"]
 
@@ -64,30 +64,30 @@ def _import(name: str) -> ModuleType:
 
 def run_request(
     control: ModuleControl, flags: int, body: Any, *, reply: bool = True
-) -> tuple[int, int, _wire.Body]:
+) -> tuple[int, int, _protocol.Body]:
     """Carry out a CALL or CAST body; returns the reply ``(kind, flags, body)`` (without
     ``reply``, a CAST's, its body is left empty on success: nobody reads it)."""
-    if flags & _wire.DILL and control.enabled:
-        return _wire.ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then
+    if flags & _protocol.DILL and control.enabled:
+        return _protocol.ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then
     try:
-        module, version, function, args, kwargs = _wire.decode_body(body, flags)
+        module, version, function, args, kwargs = _protocol.decode_body(body, flags)
     except Exception as exc:  # noqa: BLE001 - whatever unpickling raised
-        return _wire.ERROR, 0, error_body(("undecodable", f"{type(exc).__name__}: {exc}"))
+        return _protocol.ERROR, 0, error_body(("undecodable", f"{type(exc).__name__}: {exc}"))
     target = _target(control, module, version, function)
     if isinstance(target, bytes):
-        return _wire.ERROR, 0, target
+        return _protocol.ERROR, 0, target
     try:
         result = target(*args, **(kwargs or {}))
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: the node keeps running
-        return _wire.ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
+        return _protocol.ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
     if not reply:
-        return _wire.REPLY, 0, b""
+        return _protocol.REPLY, 0, b""
     try:
-        encoded, out_flags = _wire.encode_body(result)
+        encoded, out_flags = _protocol.encode_body(result)
     except Exception as exc:  # noqa: BLE001 - whatever pickling raised
         reason = ("unpicklable_result", f"{type(exc).__name__}: {exc}")
-        return _wire.ERROR, 0, error_body(reason)
-    return _wire.REPLY, out_flags, encoded
+        return _protocol.ERROR, 0, error_body(reason)
+    return _protocol.REPLY, out_flags, encoded
 
 
 def _target(

@@ -1,0 +1,106 @@
+"""The two actors that own a connection: an acceptor per incoming one, a client per outgoing."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import supervision as sv
+from genrpc_actors._client._connection import Connection
+from genrpc_actors._client._table import ClientTable
+from genrpc_actors._errors import BadTcp, RpcError
+from genrpc_actors._server._connection import ServerConnection, ServerSettings
+
+__all__ = ["AcceptorActor", "ClientActor", "ConnectionClosed", "Incoming"]
+
+logger = logging.getLogger("genrpc_actors")
+
+
+class Incoming:
+    """What the acceptors of a node share: the server settings, the set of incoming connections
+    (what ``statistics()`` counts), and how to start an acceptor under the node's acceptor
+    supervisor (``start_child``)."""
+
+    __slots__ = ("connections", "settings", "start_child")
+
+    def __init__(
+        self, settings: ServerSettings, start_child: Callable[[sv.ChildSpec], object]
+    ) -> None:
+        self.settings, self.start_child = settings, start_child
+        self.connections: set[ServerConnection] = set()
+
+    def __repr__(self) -> str:
+        return f"<Incoming {self.settings.name} connections={len(self.connections)}>"
+
+    def accept(
+        self, sock: socket.socket, peer: tuple[Any, ...], tls: ssl.SSLContext | None
+    ) -> None:
+        """Start an acceptor for ``sock`` (raises what the supervisor raises if it cannot)."""
+        self.start_child(
+            sv.ChildSpec(
+                "acceptor",
+                AcceptorActor,
+                args=(self, sock, peer, tls),
+                restart="temporary",
+                shutdown=5.0,
+            )
+        )
+
+
+class AcceptorActor(sv.SupervisedActor):
+    """One per incoming connection: owns the socket and the thread that reads it."""
+
+    def __init__(
+        self,
+        incoming: Incoming,
+        sock: socket.socket,
+        peer: tuple[Any, ...],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__()
+        self._incoming = incoming
+        self.connection = ServerConnection(incoming.settings, sock, peer, self._closed, tls)
+
+    def on_start(self) -> None:
+        self._incoming.connections.add(self.connection)
+        self.connection.start()
+
+    def on_stop(self) -> None:
+        self.connection.close()
+        self.connection.join(5.0)
+        self._incoming.connections.discard(self.connection)
+
+    def _closed(self, reason: str) -> None:
+        # What a peer does (close, stall, send garbage) ends its connection normally: only a
+        # failure of our own is an abnormal exit worth a supervisor's warning.
+        ours = reason == "internal_error"
+        sv.exit(self.actor_ref, ConnectionClosed(reason) if ours else sv.NORMAL)
+
+
+class ConnectionClosed(Exception):  # noqa: N818 - an exit reason, not an error to raise
+    """The exit reason of a connection's actor that closed for another cause than the peer's."""
+
+
+class ClientActor(sv.SupervisedActor):
+    """One per ``(node, key)``: owns the outgoing connection and its reader thread."""
+
+    def __init__(self, table: ClientTable, target: Any, connection: Connection) -> None:
+        super().__init__()
+        self._table, self._target, self.connection = table, target, connection
+        connection.on_closed = self._closed
+
+    def on_start(self) -> None:
+        self.connection.start()
+
+    def on_stop(self) -> None:
+        self.connection.close(BadTcp("closed"))
+        self.connection.join(5.0)
+        self._table.forget(self._target, self.connection)
+
+    def _closed(self, connection: Connection, error: RpcError) -> None:
+        logger.debug("event=client_closed target=%s reason=%r", self._target, error.reason)
+        self._table.forget(self._target, connection)
+        sv.exit(self.actor_ref, sv.NORMAL)

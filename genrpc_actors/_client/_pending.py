@@ -1,0 +1,59 @@
+"""The calls of one connection that await a reply, by request id.
+
+Callers add their slot before their request leaves; whoever reads the connection hands each
+reply to its slot (``deliver``); a caller that gives up forgets its id, so a late reply is
+dropped; when the connection ends, every slot still here gets the error (``take_all``).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from genrpc_actors._client._reply import Reply
+from genrpc_actors._protocol import Payload, parse_message
+
+__all__ = ["PendingReplies"]
+
+
+class PendingReplies:
+    """Request ids, the slots awaiting their replies, and what was received for them."""
+
+    __slots__ = ("_ids", "_slots", "bytes_received", "received")
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._slots: dict[int, Reply] = {}
+        self.received = 0  # frames
+        self.bytes_received = 0
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __repr__(self) -> str:
+        return f"<PendingReplies {len(self._slots)} received={self.received}>"
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def add(self, request_id: int, slot: Reply) -> None:
+        self._slots[request_id] = slot
+
+    def forget(self, request_id: int) -> None:
+        """The caller gave up: a late reply will be dropped."""
+        self._slots.pop(request_id, None)
+
+    def take_all(self) -> list[Reply]:
+        """Every slot still waiting, removed (the connection has ended)."""
+        slots, self._slots = self._slots, {}
+        return list(slots.values())
+
+    def deliver(self, payloads: list[Payload]) -> None:
+        """Hand each received reply to its slot (a reply nobody waits for is dropped)."""
+        slots = self._slots
+        for payload in payloads:
+            kind, flags, request_id, body = parse_message(payload)
+            self.received += 1
+            self.bytes_received += len(payload) + 4
+            slot = slots.pop(request_id, None)
+            if slot is not None:
+                slot.set_raw(kind, flags, body)

@@ -1,0 +1,435 @@
+"""``Node``: one running instance of the library, its supervision tree, and the RPC calls."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Self
+
+import pykka
+
+import supervision as sv
+from genrpc_actors import _protocol
+from genrpc_actors._actors._connection_actors import Incoming
+from genrpc_actors._actors._dispatcher import Dispatcher
+from genrpc_actors._actors._listener import ListenAddress, TcpListener
+from genrpc_actors._client._connection import Connection
+from genrpc_actors._client._reply import AsyncKey, Reply, Value
+from genrpc_actors._client._table import ClientTable
+from genrpc_actors._config import Config, resolve_cookie
+from genrpc_actors._errors import BadRpc, NoNodeError, RpcError
+from genrpc_actors._execution._request import ModuleControl
+from genrpc_actors._execution._thread_pool import WorkerPool
+from genrpc_actors._execution._timers import Scheduler
+from genrpc_actors._node import _multi
+from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
+from genrpc_actors._node._multi import MultiResult
+from genrpc_actors._node._registry import Registry
+from genrpc_actors._node._requests import check_target, check_timeout, encode_request, node_name
+from genrpc_actors._node._requests import resolve as _resolve
+from genrpc_actors._node._routing import Router
+from genrpc_actors._node._statistics import NodeStatistics
+from genrpc_actors._server._connection import ServerSettings
+from genrpc_actors._transport._tls import client_context, server_context
+
+__all__ = ["Node", "default_node"]
+
+logger = logging.getLogger("genrpc_actors")
+
+_default: Node | None = None
+_default_lock = threading.Lock()
+
+
+def default_node() -> Node:
+    """The process's default node; ``NoNodeError`` when none runs."""
+    node = _default
+    if node is None:
+        raise NoNodeError
+    return node
+
+
+class Node:
+    """A node: its listeners, acceptors, clients, dispatcher and worker pool, and the RPC API.
+
+    ``Node.start(name, config=None, **overrides)`` starts one; it is a context manager.
+    ``statistics()`` and ``describe()`` tell what it is doing.
+    """
+
+    def __init__(
+        self, name: str, config: Config, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """``clock`` drives the node's timers (``async_call_inactivity_timeout``)."""
+        check_target(name)
+        self.name = name
+        self.config = config
+        cookie = resolve_cookie(config)
+        self._listening: dict[str, ListenAddress] = {}
+        if config.tcp_server_port is not False:
+            self._listening["tcp"] = ListenAddress(config.listen_address, config.tcp_server_port)
+        if config.ssl_server_port is not False:
+            self._listening["ssl"] = ListenAddress(config.listen_address, config.ssl_server_port)
+        self._server_tls = (
+            server_context(config.ssl_server_options) if "ssl" in self._listening else None
+        )
+        client_tls = (
+            client_context(config.ssl_client_options) if config.ssl_client_options else None
+        )
+        self._endpoint_for = functools.partial(endpoint_for, config, name, cookie, client_tls)
+        self._clients = ClientTable()
+        self._registry = Registry()
+        self._workers = WorkerPool(name)
+        self._timers = Scheduler(name, clock)
+        control = ModuleControl(config.rpc_module_control, config.rpc_module_list)
+        settings = ServerSettings(
+            name=name,
+            cookie=cookie,
+            control=control,
+            workers=self._workers,
+            auth_timeout=config.authentication_timeout,
+            send_timeout=config.send_timeout,
+            inactivity=config.server_inactivity_timeout,
+            keepalive=keepalive_of(config),
+            max_frame=config.max_frame_size,
+            deliver=self._registry.deliver,
+        )
+        self._incoming = Incoming(settings, functools.partial(self._start_child, "acceptors"))
+        self._router = Router(
+            name, self._clients, self._workers, control, self._registry, self._find_dispatcher
+        )
+        self._tree: sv.Supervisor | None = None
+
+    # -- life ----------------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, name: str, *, config: Config | None = None, **overrides: Any) -> Node:
+        """Start a node, used through its methods (``genrpc_actors.start`` also makes the first
+        node of the process its default node)."""
+        base = config if config is not None else Config.from_env()
+        node = cls(name, base.replace(**overrides) if overrides else base)
+        node._start_tree()
+        return node
+
+    def make_default(self) -> bool:
+        """Make this the process's default node unless another one is; True if it now is."""
+        global _default  # noqa: PLW0603 - the process's default node, as gen_rpc's node()
+        with _default_lock:
+            if _default is None and not self._router.stopped:
+                _default = self
+            return _default is self
+
+    def _start_tree(self) -> None:
+        supervisor_options = {"intensity": 100, "period": 1.0}
+        children = [
+            sv.ChildSpec(
+                "acceptors", sv.DynamicSupervisor, kwargs=supervisor_options, shutdown=None
+            ),
+            sv.ChildSpec("clients", sv.DynamicSupervisor, kwargs=supervisor_options, shutdown=None),
+            sv.ChildSpec(
+                "dispatcher",
+                Dispatcher,
+                args=(
+                    self._clients,
+                    self._endpoint_for,
+                    functools.partial(self._start_child, "clients"),
+                ),
+            ),
+        ]
+        for driver, address in self._listening.items():
+            tls = self._server_tls if driver == "ssl" else None
+            args = (self.name, address, self._incoming, tls)
+            children.append(sv.ChildSpec(f"{driver}_listener", TcpListener, args=args))
+        ref = sv.Supervisor.start(children, "one_for_one", 100, 1.0)
+        self._tree = sv.Supervisor(ref)
+        try:
+            self._tree.wait_started()
+            self._publish()
+        except BaseException:
+            if self._tree.is_alive():
+                self._tree.stop()
+            self._stop_services()
+            raise
+
+    def _publish(self) -> None:
+        """Announce this node to an external source that takes announcements (e.g. etcd)."""
+        publish = getattr(self.config.client_config_per_node, "publish", None)
+        if callable(publish):
+            ports = {"tcp": self.port, "ssl": self.ssl_port}
+            listening = {driver: port for driver, port in ports.items() if port}
+            if listening:  # a node that only calls out has nothing to announce
+                publish(self.name, listening)
+
+    def stop(self) -> None:
+        """Stop the whole tree: sockets closed, threads joined, the port free again."""
+        if self._router.stopped:
+            return
+        self._router.stopped = True
+        withdraw = getattr(self.config.client_config_per_node, "withdraw", None)
+        if callable(withdraw):
+            try:
+                withdraw(self.name)
+            except Exception:
+                logger.exception("event=withdraw_failed node=%s", self.name)
+        if self._tree is not None:
+            self._tree.stop()
+        self._stop_services()
+
+    def _stop_services(self) -> None:
+        global _default  # noqa: PLW0603
+        stuck = self._workers.stop(timeout=1.0)
+        if stuck:
+            logger.warning("event=workers_still_busy node=%s threads=%s", self.name, stuck)
+        self._timers.stop()
+        with _default_lock:
+            if _default is self:
+                _default = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (
+            f"<Node {self.name} port={self.port} {state} connections={len(self._clients)}"
+            f" acceptors={len(self._incoming.connections)}>"
+        )
+
+    @property
+    def port(self) -> int:
+        """The TCP listener's port (0 when TCP is off)."""
+        address = self._listening.get("tcp")
+        return address.port if address is not None else 0
+
+    @property
+    def ssl_port(self) -> int:
+        """The TLS listener's port (0 when TLS is off)."""
+        address = self._listening.get("ssl")
+        return address.port if address is not None else 0
+
+    @property
+    def running(self) -> bool:
+        """Whether the node runs (it stops for good: a stopped node is not restarted)."""
+        return not self._router.stopped
+
+    @property
+    def tree(self) -> sv.Supervisor:
+        """The node's root supervisor."""
+        assert self._tree is not None
+        return self._tree
+
+    def _child(self, child_id: str) -> sv.Supervisor:
+        ref = self.tree.child(child_id)
+        if ref is None:
+            raise BadRpc(("not_running", child_id))
+        return sv.handle(ref)
+
+    def _start_child(self, supervisor_id: str, spec: sv.ChildSpec) -> object:
+        return self._child(supervisor_id).start_child(spec)
+
+    def _find_dispatcher(self) -> pykka.ActorRef[Any] | None:
+        return self.tree.child("dispatcher")
+
+    # -- introspection -------------------------------------------------------------------------
+
+    def statistics(self) -> NodeStatistics:
+        """The node's counters now."""
+        connections = [connection for _, connection in self._clients.items()]
+        return NodeStatistics(
+            name=self.name,
+            port=self.port,
+            running=self.running,
+            connections=len(connections),
+            pending_calls=sum(c.pending for c in connections),
+            acceptors=len(self._incoming.connections),
+            workers=self._workers.size,
+            busy_workers=self._workers.busy,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Everything ``genrpc stats`` shows, as plain data: connections per (node, key) with
+        their counters, incoming connections, workers, and the supervision tree's restarts."""
+        restarts = {"node": self.tree.statistics().restarts}
+        if self.running:
+            for info in self.tree.which_children():
+                if info.ref is not None and info.id in ("acceptors", "clients"):
+                    restarts[info.id] = sv.handle(info.ref).statistics().restarts
+        return {
+            "name": self.name,
+            "port": self.port,
+            "ssl_port": self.ssl_port or None,
+            "running": self.running,
+            "connections": {repr(t): c.describe() for t, c in self._clients.items()},
+            "acceptors": [a.describe() for a in list(self._incoming.connections)],
+            "workers": {"threads": self._workers.size, "busy": self._workers.busy},
+            "restarts": restarts,
+        }
+
+    def nodes(self) -> list[str]:
+        """Remote nodes this node holds an outgoing connection to, sorted (keys count once)."""
+        return self._router.nodes()
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def call(
+        self,
+        node: Any,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        send_timeout: float | None = None,
+    ) -> Any:
+        """Call ``module.function(*args, **kwargs)`` on ``node`` and return its result."""
+        target = check_target(node)
+        wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
+        send_timeout = check_timeout("send_timeout", send_timeout, None)
+        body, flags = encode_request(module, function, args, kwargs)
+        connection, request_id, slot = self._router.submit(
+            target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
+        )
+        assert slot is not None
+        if connection is not None:
+            if not connection.wait(request_id, slot, wait):
+                raise BadRpc("timeout")
+        elif not slot.wait(wait):
+            raise BadRpc("timeout")
+        return _resolve(slot)
+
+    def cast(
+        self,
+        node: Any,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        send_timeout: float | None = None,
+    ) -> bool:
+        """Run ``module.function(*args, **kwargs)`` on ``node``, fire and forget; always True."""
+        target = check_target(node)
+        send_timeout = check_timeout("send_timeout", send_timeout, None)
+        try:
+            body, flags = encode_request(module, function, args, kwargs)
+            self._router.submit(target, _protocol.CAST, body, flags, send_timeout, reply=False)
+        except RpcError as exc:
+            logger.debug("event=cast_dropped node=%s reason=%r", node_name(target), exc.reason)
+        return True
+
+    def async_call(
+        self,
+        node: Any,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> AsyncKey:
+        """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key."""
+        target = check_target(node)
+        body, flags = encode_request(module, function, args, kwargs)
+        try:
+            connection, request_id, slot = self._router.submit(
+                target, _protocol.CALL, body, flags, None, reply=True
+            )
+        except RpcError as exc:
+            connection, request_id, slot = None, 0, Reply()
+            slot.set_error(exc)
+        assert slot is not None
+        ttl = self.config.async_call_inactivity_timeout
+        if ttl is not None and not slot.done:
+            self._timers.call_later(ttl, lambda: _expire(connection, request_id, slot))
+        return AsyncKey(target, slot, _resolve)
+
+    def yield_(self, key: AsyncKey) -> Any:
+        """The outcome of an async call, waiting without limit (gen_rpc's ``yield``)."""
+        if not isinstance(key, AsyncKey):
+            raise TypeError(f"expected an AsyncKey, not {type(key).__name__}")
+        value = key.wait(None)
+        assert value is not None
+        return value.value
+
+    def nb_yield(self, key: AsyncKey, timeout: float | None = 0) -> Value | None:
+        """``Value(result)`` if ready within ``timeout`` (None: no limit), else ``None``."""
+        if not isinstance(key, AsyncKey):
+            raise TypeError(f"expected an AsyncKey, not {type(key).__name__}")
+        if timeout is not None:
+            check_timeout("timeout", timeout, None)
+        return key.wait(timeout)
+
+    # -- many nodes ----------------------------------------------------------------------------
+
+    def multicall(
+        self,
+        nodes: Iterable[Any] | None,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> MultiResult:
+        """Call the function on every node at once; one deadline (``timeout``) for all."""
+        targets = _multi.targets_of(self._router, nodes)
+        wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
+        body, flags = encode_request(module, function, args, kwargs)
+        return _multi.multicall(self._router, targets, body, flags, wait)
+
+    def eval_everywhere(
+        self,
+        nodes: Iterable[Any] | None,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        send_timeout: float | None = None,
+    ) -> None:
+        """Cast the function to every node (fire and forget)."""
+        targets = _multi.targets_of(self._router, nodes)
+        send_timeout = check_timeout("send_timeout", send_timeout, None)
+        body, flags = encode_request(module, function, args, kwargs)
+        _multi.eval_everywhere(self._router, targets, body, flags, send_timeout)
+
+    def abcast(self, nodes: Iterable[Any] | None, name: str, msg: Any) -> None:
+        """``tell(msg)`` to the actor registered as ``name`` on every node (where there is one)."""
+        targets = _multi.targets_of(self._router, nodes)
+        _multi.broadcast(self._router, _protocol.ABCAST, targets, name, msg, None)
+
+    def sbcast(
+        self, nodes: Iterable[Any] | None, name: str, msg: Any, *, timeout: float | None = None
+    ) -> tuple[list[Any], list[Any]]:
+        """As ``abcast``, and wait: ``(good_nodes, bad_nodes)``; good ones had ``name`` and got
+        ``msg``. A node that does not answer within ``timeout`` is bad."""
+        wait = check_timeout("timeout", timeout, self.config.sbcast_receive_timeout)
+        targets = _multi.targets_of(self._router, nodes)
+        return _multi.broadcast(self._router, _protocol.SBCAST, targets, name, msg, wait)
+
+    # -- named actors --------------------------------------------------------------------------
+
+    def register(self, name: str, actor_ref: pykka.ActorRef[Any]) -> None:
+        """Name an actor (the target of abcast/sbcast); ``NameTakenError`` if a live one has it."""
+        self._registry.register(name, actor_ref)
+
+    def unregister(self, name: str) -> None:
+        """Free ``name`` (nothing happens if it is not registered)."""
+        self._registry.unregister(name)
+
+    def whereis(self, name: str) -> pykka.ActorRef[Any] | None:
+        """The live actor registered as ``name``, or ``None``."""
+        return self._registry.whereis(name)
+
+    def registered(self) -> list[str]:
+        """The names registered to live actors, sorted."""
+        return self._registry.registered()
+
+
+def _expire(connection: Connection | None, request_id: int, slot: Reply) -> None:
+    if connection is not None:
+        connection.forget(request_id)
+    slot.set_error(BadRpc("timeout"))

@@ -1,0 +1,126 @@
+"""How a request reaches its target: the connection to ``(node, key)``, or this node itself.
+
+The router is what every call path of a node shares (``call``, ``cast``, ``async_call``, the
+multi-node calls and the broadcasts). A remote target's connection is looked up without a lock;
+when there is none (or it has closed), the dispatcher actor creates it, one at a time per
+target. A request to the node itself runs in its own worker pool, with the same checks and
+outcomes as a remote one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import pykka
+
+from genrpc_actors import _protocol
+from genrpc_actors._client._connection import Connection
+from genrpc_actors._client._reply import Reply
+from genrpc_actors._client._table import ClientTable
+from genrpc_actors._errors import BadRpc, NoNodeError
+from genrpc_actors._execution._request import ModuleControl, run_request
+from genrpc_actors._execution._thread_pool import WorkerPool
+from genrpc_actors._node._registry import Registry
+from genrpc_actors._node._requests import node_name
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Sends requests to their targets; see the module docstring.
+
+    ``find_dispatcher()`` returns the node's dispatcher actor (or ``None`` when it does not
+    run); ``stopped`` is set once the node stops, after which every request raises
+    ``NoNodeError``.
+    """
+
+    __slots__ = (
+        "_clients",
+        "_dispatcher",
+        "_find_dispatcher",
+        "_registry",
+        "_workers",
+        "control",
+        "name",
+        "stopped",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        clients: ClientTable,
+        workers: WorkerPool,
+        control: ModuleControl,
+        registry: Registry,
+        find_dispatcher: Callable[[], pykka.ActorRef[Any] | None],
+    ) -> None:
+        self.name, self.control = name, control
+        self._clients, self._workers, self._registry = clients, workers, registry
+        self._find_dispatcher = find_dispatcher
+        self._dispatcher: pykka.ActorRef[Any] | None = None
+        self.stopped = False
+
+    def __repr__(self) -> str:
+        state = "stopped" if self.stopped else "running"
+        return f"<Router {self.name} {state} connections={len(self._clients)}>"
+
+    def check_running(self) -> None:
+        if self.stopped:
+            raise NoNodeError(("node_stopped", self.name), f"node {self.name} has been stopped")
+
+    def nodes(self) -> list[str]:
+        """Remote nodes with an open outgoing connection, sorted (keys count once)."""
+        names = {node_name(target) for target in self._clients.open_targets()}
+        names.discard(self.name)
+        return sorted(names)
+
+    def submit(
+        self,
+        target: Any,
+        kind: int,
+        body: _protocol.Body,
+        flags: int,
+        send_timeout: float | None,
+        *,
+        reply: bool,
+        lead: bool = False,
+    ) -> tuple[Connection | None, int, Reply | None]:
+        """Send a CALL or CAST to ``target``: ``(connection, request id, reply slot)``; the
+        connection is ``None`` for this node itself, the slot ``None`` without ``reply``."""
+        self.check_running()
+        if node_name(target) == self.name:
+            slot = Reply() if reply else None
+            self._workers.submit(self._run_here, flags, body, slot)
+            return None, 0, slot
+        connection = self.connection_for(target)
+        request_id, slot = connection.request(
+            kind, flags, body, send_timeout, reply=reply, lead=lead
+        )
+        return connection, request_id, slot
+
+    def _run_here(self, flags: int, body: _protocol.Body, slot: Reply | None) -> None:
+        kind, out_flags, out = run_request(self.control, flags, body, reply=slot is not None)
+        if slot is not None:
+            slot.set_raw(kind, out_flags, out)
+
+    def deliver_here(self, name: str, msg: Any) -> bool:
+        """A broadcast to this node: ``tell`` the actor named ``name``, if module control allows."""
+        return self.control.allows("pykka") and self._registry.deliver(name, msg)
+
+    def connection_for(self, target: Any) -> Connection:
+        """``target``'s open connection, created by the dispatcher if there is none."""
+        connection = self._clients.get(target)
+        if connection is not None and not connection.closed:
+            return connection
+        dispatcher = self._dispatcher
+        if dispatcher is None or not dispatcher.is_alive():
+            dispatcher = self._find_dispatcher()
+            if dispatcher is None:
+                raise BadRpc(("not_running", "dispatcher"))
+            self._dispatcher = dispatcher
+        try:
+            found = cast("Connection", dispatcher.ask(target))
+        except pykka.ActorDeadError:
+            raise BadRpc(("not_running", "dispatcher")) from None
+        return found

@@ -1,0 +1,21 @@
+"""What a node tells about itself at one moment: ``Node.statistics()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NodeStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatistics:
+    """A node's counters at one moment."""
+
+    name: str
+    port: int
+    running: bool
+    connections: int  # outgoing, one per (node, key)
+    pending_calls: int  # requests awaiting a reply on those connections
+    acceptors: int  # incoming connections
+    workers: int  # worker threads, busy or idle
+    busy_workers: int

@@ -1,0 +1,141 @@
+"""The wire protocol, without sockets or threads: bytes in, events out (in the manner of h11).
+
+``_framing`` cuts the stream into frames, ``_handshake`` holds the two ends' state machines,
+``_messages`` encodes and decodes what follows; this package re-exports them as one namespace.
+
+Byte layout
+===========
+
+Every frame, on TCP and TLS alike, is a 4-byte big-endian length followed by that many bytes::
+
+    frame      := length:u32be payload[length]
+
+Handshake (before it ends, every frame is at most ``PREAUTH_MAX`` = 1024 bytes and is parsed by
+``struct``, never unpickled; a longer length prefix closes the connection at once)::
+
+    HELLO      C->S  "GRPC" v:u8=1 type:u8=1 c1[32] tlen:u16 target[tlen] clen:u16 client[clen]
+    CHALLENGE  S->C  "GRPC" v:u8=1 type:u8=2 status:u8 c2[32] proof_s[32] slen:u16 server[slen]
+    PROOF      C->S  "GRPC" v:u8=1 type:u8=3 proof_c[32]
+    RESULT     S->C  "GRPC" v:u8=1 type:u8=4 status:u8
+
+    proof_s = HMAC-SHA256(cookie, "genrpc-server" c1 c2 target)
+    proof_c = HMAC-SHA256(cookie, "genrpc-client" c2 c1 client)
+
+``c1`` and ``c2`` are fresh random challenges; the cookie never crosses the wire and every proof
+is compared in constant time. Both sides prove they know the cookie: the client checks ``proof_s``
+before it sends ``proof_c`` (a server with a wrong cookie learns nothing), then the server checks
+``proof_c``. Status: 0 ok, 1 ``badnode`` (the server is not ``target``), 2 ``invalid_cookie``,
+3 ``node_certificate_mismatch`` (over TLS: the client's certificate does not name ``client``).
+Node names are UTF-8, at most 255 bytes.
+
+Messages (after the handshake; the body is a pickle, protocol 5, or a dill pickle when flag
+``DILL`` is set, for what the C pickle cannot carry, such as lambdas)::
+
+    message    := kind:u8 flags:u8 id:u64be body
+    body       := pickle                                      flag BUFFERS clear
+                | count:u32be size[count]:u64be pickle buffer[count]      flag BUFFERS set
+
+With ``BUFFERS`` (0x02), large ``bytes``/``bytearray`` values (at least ``OUT_OF_BAND`` = 64 KiB,
+among the arguments, the keyword arguments or the result, or one level inside them) travel
+out of band (pickle protocol 5): the pickle refers to them, and they follow it as they are, so
+the sender writes them from where they lie and the receiver unpickles them from the frame.
+    CALL   1   body = (module, version, function, args, kwargs)   a reply follows, with the same id
+    CAST   2   same body, no reply
+    ABCAST 3   body = (name, message)                             no reply
+    SBCAST 4   body = (name, message)                             SBCAST_REPLY follows
+    REPLY  5   body = the return value
+    ERROR  6   body = (reason, exception or None, traceback text, type name, message)
+    SBCAST_REPLY 7  body = True (delivered) or False
+"""
+
+from __future__ import annotations
+
+from genrpc_actors._protocol._framing import (
+    LARGE_FRAME,
+    PREAUTH_MAX,
+    SPARE_MAX,
+    FrameDecoder,
+    FrameTooLarge,
+    Payload,
+    frame,
+)
+from genrpc_actors._protocol._handshake import (
+    BADNODE,
+    CERT_MISMATCH,
+    CHALLENGE,
+    CHALLENGE_SIZE,
+    HELLO,
+    INVALID_COOKIE,
+    MAGIC,
+    MAX_NAME,
+    OK,
+    PROOF,
+    RESULT,
+    STATUS_REASONS,
+    VERSION,
+    ClientHandshake,
+    HandshakeError,
+    ServerHandshake,
+)
+from genrpc_actors._protocol._messages import (
+    ABCAST,
+    BUFFERS,
+    CALL,
+    CAST,
+    DILL,
+    ERROR,
+    OUT_OF_BAND,
+    REPLY,
+    SBCAST,
+    SBCAST_REPLY,
+    Body,
+    decode_body,
+    encode_body,
+    has_large,
+    message,
+    message_parts,
+    parse_message,
+)
+
+__all__ = [
+    "ABCAST",
+    "BADNODE",
+    "BUFFERS",
+    "CALL",
+    "CAST",
+    "CERT_MISMATCH",
+    "CHALLENGE",
+    "CHALLENGE_SIZE",
+    "DILL",
+    "ERROR",
+    "HELLO",
+    "INVALID_COOKIE",
+    "LARGE_FRAME",
+    "MAGIC",
+    "MAX_NAME",
+    "OK",
+    "OUT_OF_BAND",
+    "PREAUTH_MAX",
+    "PROOF",
+    "REPLY",
+    "RESULT",
+    "SBCAST",
+    "SBCAST_REPLY",
+    "SPARE_MAX",
+    "STATUS_REASONS",
+    "VERSION",
+    "Body",
+    "ClientHandshake",
+    "FrameDecoder",
+    "FrameTooLarge",
+    "HandshakeError",
+    "Payload",
+    "ServerHandshake",
+    "decode_body",
+    "encode_body",
+    "frame",
+    "has_large",
+    "message",
+    "message_parts",
+    "parse_message",
+]

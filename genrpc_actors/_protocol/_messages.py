@@ -1,0 +1,215 @@
+"""Messages after the handshake: kinds, flags, bodies (pickle, dill, out-of-band buffers).
+
+See the package docstring for the byte layout. No sockets here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import pickle
+import struct
+import types
+from typing import Any, Final
+
+from genrpc_actors._protocol._framing import LENGTH, Payload
+
+__all__ = [
+    "ABCAST",
+    "BUFFERS",
+    "CALL",
+    "CAST",
+    "DILL",
+    "ERROR",
+    "OUT_OF_BAND",
+    "REPLY",
+    "SBCAST",
+    "SBCAST_REPLY",
+    "Body",
+    "decode_body",
+    "encode_body",
+    "has_large",
+    "message",
+    "message_parts",
+    "parse_message",
+]
+
+CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY = 1, 2, 3, 4, 5, 6, 7
+DILL: Final = 0x01
+BUFFERS: Final = 0x02
+OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band
+
+_HEADER = struct.Struct(">BBQ")
+_COUNT = struct.Struct(">I")
+_SIZE = struct.Struct(">Q")
+
+Body = bytes | list[bytes | memoryview]  # a body whole, or with its buffers out of band
+
+
+def encode_body(value: Any, *, large: bool | None = None, depth: int = 2) -> tuple[Body, int]:
+    """Pickle ``value`` (C pickle, protocol 5); fall back to dill only when pickle cannot.
+
+    Returns ``(body, flags)``: the body is one ``bytes``, or, with flag ``BUFFERS``, a list of
+    parts whose large binaries are the caller's own objects, not copies (``large``: whether
+    there are any, when the caller knows; else ``value`` is looked through, ``depth`` levels
+    into tuples, lists and dicts). Raises
+    ``pickle.PicklingError`` (or what dill raises) when neither can carry the value.
+    """
+    try:
+        if not (has_large(value, depth) if large is None else large):
+            return pickle.dumps(value, protocol=5), 0
+        wrapped = _out_of_band(value, depth)
+        buffers: list[pickle.PickleBuffer] = []
+        data = pickle.dumps(wrapped, protocol=5, buffer_callback=buffers.append)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        stream = io.BytesIO()
+        _dill_pickler()(stream, protocol=5, recurse=True).dump(value)
+        return stream.getvalue(), DILL
+    views = [buffer.raw() for buffer in buffers]
+    head = _COUNT.pack(len(views)) + b"".join(_SIZE.pack(view.nbytes) for view in views)
+    return [head, data, *views], BUFFERS
+
+
+class _Binary:
+    """A large ``bytes`` or ``bytearray``, pickled out of band and rebuilt as its own type."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes | bytearray) -> None:
+        self.value = value
+
+    def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
+        return type(self.value), (pickle.PickleBuffer(self.value),)
+
+
+def has_large(value: Any, depth: int) -> bool:
+    """Whether ``value`` holds a binary to send out of band (``depth`` levels into tuples,
+    lists and dicts); the cheap test every message takes."""
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        return len(value) >= OUT_OF_BAND
+    if not depth:
+        return False
+    if kind is tuple or kind is list:
+        items = value
+    elif kind is dict:
+        items = value.values()
+    else:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is int or item is None:
+            continue
+        if has_large(item, depth - 1):
+            return True
+    return False
+
+
+def _out_of_band(value: Any, depth: int) -> Any:
+    """``value`` with its large binaries (``depth`` levels into tuples, lists and dicts)
+    wrapped to travel out of band, or ``None`` when it has none (nothing is copied then)."""
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        return _Binary(value) if len(value) >= OUT_OF_BAND else None
+    if not depth or not (kind is tuple or kind is list or kind is dict):
+        return None
+    items = value.values() if kind is dict else value
+    wrapped = [_out_of_band(item, depth - 1) for item in items]
+    if not any(item is not None for item in wrapped):
+        return None
+    if kind is dict:
+        return {k: v if w is None else w for (k, v), w in zip(value.items(), wrapped, strict=True)}
+    merged = [v if w is None else w for v, w in zip(value, wrapped, strict=True)]
+    return tuple(merged) if kind is tuple else merged
+
+
+_DILL_PICKLER: Any = None
+
+
+def _dill_pickler() -> Any:
+    """dill's Pickler, except that a module travels as its name, never as its contents.
+
+    dill ships by value every module it does not count as installed (the application's own), and
+    loading such a pickle overwrites that module's globals on the receiving node. A shipped
+    function must use the receiver's modules, as a named one does.
+    """
+    global _DILL_PICKLER  # noqa: PLW0603 - built once, on first need
+    if _DILL_PICKLER is None:
+        import dill  # noqa: PLC0415 - only for what the C pickle cannot carry
+
+        by_value = dill.Pickler.dispatch[types.ModuleType]
+
+        def save_module(pickler: Any, module: types.ModuleType) -> None:
+            if module.__name__ == "__main__":
+                by_value(pickler, module)  # a script's module exists nowhere else
+            else:
+                pickler.save_reduce(importlib.import_module, (module.__name__,), obj=module)
+
+        class ModulesByName(dill.Pickler):  # type: ignore[misc]
+            dispatch = dill.Pickler.dispatch.copy()
+
+        ModulesByName.dispatch[types.ModuleType] = save_module
+        _DILL_PICKLER = ModulesByName
+    return _DILL_PICKLER
+
+
+def decode_body(body: Body | memoryview | bytearray, flags: int) -> Any:
+    """Unpickle a message body (only ever called after the handshake). ``ValueError`` if its
+    out-of-band layout is broken."""
+    if flags & DILL:
+        import dill  # noqa: PLC0415
+
+        return dill.loads(body)  # noqa: S301 - after the handshake only, as below
+    if flags & BUFFERS:
+        data, buffers = _split(body)
+        return pickle.loads(data, buffers=buffers)  # noqa: S301 - as below
+    return pickle.loads(body)  # type: ignore[arg-type]  # noqa: S301 - the peer has proved it knows the cookie
+
+
+def _split(body: Body | memoryview | bytearray) -> tuple[Any, list[memoryview]]:
+    """The pickle and the buffers of an out-of-band body (as made, or as received)."""
+    if isinstance(body, list):
+        return body[1], [memoryview(part) for part in body[2:]]
+    view = memoryview(body)
+    if len(view) < _COUNT.size:
+        raise ValueError("out-of-band body shorter than its count")
+    (count,) = _COUNT.unpack_from(view)
+    offset = _COUNT.size + count * _SIZE.size
+    if len(view) < offset:
+        raise ValueError("out-of-band body shorter than its sizes")
+    sizes = [_SIZE.unpack_from(view, _COUNT.size + i * _SIZE.size)[0] for i in range(count)]
+    end = len(view) - sum(sizes)
+    if end < offset:
+        raise ValueError("out-of-band buffers larger than the body")
+    buffers = []
+    start = end
+    for size in sizes:
+        buffers.append(view[start : start + size])
+        start += size
+    return view[offset:end], buffers
+
+
+def message(kind: int, flags: int, request_id: int, body: Body) -> bytes:
+    """One framed message, as one ``bytes``."""
+    parts = message_parts(kind, flags, request_id, body)
+    return parts if isinstance(parts, bytes) else b"".join(parts)
+
+
+def message_parts(
+    kind: int, flags: int, request_id: int, body: Body
+) -> bytes | list[bytes | memoryview]:
+    """One framed message: whole, or in parts when its body has out-of-band buffers (to be
+    written from where they lie)."""
+    header = _HEADER.pack(kind, flags, request_id)
+    if isinstance(body, bytes):
+        return LENGTH.pack(len(header) + len(body)) + header + body
+    size = len(header) + sum(len(part) if isinstance(part, bytes) else part.nbytes for part in body)
+    return [LENGTH.pack(size) + header + body[0], *body[1:]]
+
+
+def parse_message(payload: Payload) -> tuple[int, int, int, memoryview]:
+    """``(kind, flags, id, body)`` of one message payload; ``ValueError`` if too short."""
+    if len(payload) < _HEADER.size:
+        raise ValueError("message shorter than its header")
+    kind, flags, request_id = _HEADER.unpack_from(payload)
+    return kind, flags, request_id, memoryview(payload)[_HEADER.size :]

@@ -1,0 +1,51 @@
+"""Receiving: a stream's bytes into a frame decoder, with as few copies as the kernel allows."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from genrpc_actors._protocol import FrameDecoder, Payload
+from genrpc_actors._transport._reasons import bad_tcp
+
+__all__ = ["Reader"]
+
+SCRATCH_SIZE = 64 * 1024  # what one receive takes in, but for large frames (their own buffer)
+
+
+class _Receiving(Protocol):
+    def recv_into(self, buffer: memoryview, /) -> int: ...
+
+
+class Reader:
+    """Receives into a frame decoder: a large frame straight into its own buffer, everything
+    else through one scratch buffer reused for the life of the connection (no allocation per
+    receive)."""
+
+    __slots__ = ("_scratch", "decoder", "io", "receives")
+
+    def __init__(self, io: _Receiving, decoder: FrameDecoder) -> None:
+        self.io, self.decoder = io, decoder
+        self._scratch: memoryview | None = None
+        self.receives = 0  # system calls made (frames per receive tell how well reads batch)
+
+    def receive(self) -> list[Payload] | None:
+        """Receive once (blocking); the frames it completed, ``None`` at the end of the stream.
+
+        A socket or TLS error is raised as ``BadTcp`` with its reason; ``BlockingIOError`` (the
+        kernel's receive timeout, ``SO_RCVTIMEO``) is left to the caller, which set it."""
+        decoder = self.decoder
+        self.receives += 1
+        try:
+            target = decoder.into()
+            if target is not None:
+                count = self.io.recv_into(target)
+                return decoder.received(count) if count else None
+            scratch = self._scratch
+            if scratch is None:
+                self._scratch = scratch = memoryview(bytearray(SCRATCH_SIZE))
+            count = self.io.recv_into(scratch)
+        except BlockingIOError:
+            raise
+        except OSError as exc:
+            raise bad_tcp(exc) from None
+        return decoder.feed(scratch[:count]) if count else None
