@@ -92,7 +92,7 @@ def node() -> str:
 
 
 def nodes() -> list[str]:
-    """Remote nodes the default node holds an outgoing connection to, sorted."""
+    """Remote nodes this node holds an outgoing connection to, sorted (keys count once)."""
     return _default_node().nodes()
 
 
@@ -106,7 +106,7 @@ def call(
     timeout: float | None = None,
     send_timeout: float | None = None,
 ) -> Any:
-    """Call ``module.function(*args, **kwargs)`` on ``node``; see :meth:`Node.call`."""
+    """Call ``module.function(*args, **kwargs)`` on ``node`` and return its result."""
     return _default_node().call(
         node, module, function, args, kwargs, timeout=timeout, send_timeout=send_timeout
     )
@@ -121,7 +121,7 @@ def cast(
     *,
     send_timeout: float | None = None,
 ) -> bool:
-    """Fire and forget; always ``True``; see :meth:`Node.cast`."""
+    """Run ``module.function(*args, **kwargs)`` on ``node``, fire and forget; always True."""
     return _default_node().cast(node, module, function, args, kwargs, send_timeout=send_timeout)
 
 
@@ -132,17 +132,17 @@ def async_call(
     args: Sequence[Any] = (),
     kwargs: Mapping[str, Any] | None = None,
 ) -> AsyncKey:
-    """Start a call, return its key at once; see :meth:`Node.async_call`."""
+    """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key."""
     return _default_node().async_call(node, module, function, args, kwargs)
 
 
 def yield_(key: AsyncKey) -> Any:
-    """The outcome of an async call, waiting without limit."""
+    """The outcome of an async call, waiting without limit (gen_rpc's ``yield``)."""
     return _default_node().yield_(key)
 
 
 def nb_yield(key: AsyncKey, timeout: float | None = 0) -> Value | None:
-    """``Value(result)`` if ready within ``timeout``, else ``None``."""
+    """``Value(result)`` if ready within ``timeout`` (None: no limit), else ``None``."""
     return _default_node().nb_yield(key, timeout)
 
 
@@ -152,14 +152,17 @@ def register(name: str, actor_ref: pykka.ActorRef[Any]) -> None:
 
 
 def unregister(name: str) -> None:
+    """Free ``name`` (nothing happens if it is not registered)."""
     _default_node().unregister(name)
 
 
 def whereis(name: str) -> pykka.ActorRef[Any] | None:
+    """The live actor registered as ``name``, or ``None``."""
     return _default_node().whereis(name)
 
 
 def registered() -> list[str]:
+    """The names registered to live actors, sorted."""
     return _default_node().registered()
 
 
@@ -172,7 +175,7 @@ def multicall(
     *,
     timeout: float | None = None,
 ) -> MultiResult:
-    """Call on every node at once, one deadline for all; see :meth:`Node.multicall`."""
+    """Call the function on every node at once; one deadline (``timeout``) for all."""
     return _default_node().multicall(nodes, module, function, args, kwargs, timeout=timeout)
 
 
@@ -185,19 +188,20 @@ def eval_everywhere(
     *,
     send_timeout: float | None = None,
 ) -> None:
-    """Cast to every node."""
+    """Cast the function to every node (fire and forget)."""
     _default_node().eval_everywhere(
         nodes, module, function, args, kwargs, send_timeout=send_timeout
     )
 
 
 def abcast(nodes: Iterable[Any] | None, name: str, msg: Any) -> None:
-    """``tell(msg)`` to the actor registered as ``name`` on every node."""
+    """``tell(msg)`` to the actor registered as ``name`` on every node (where there is one)."""
     _default_node().abcast(nodes, name, msg)
 
 
 def sbcast(
     nodes: Iterable[Any] | None, name: str, msg: Any, *, timeout: float | None = None
 ) -> tuple[list[Any], list[Any]]:
-    """As abcast, and wait: ``(good_nodes, bad_nodes)``."""
+    """As ``abcast``, and wait: ``(good_nodes, bad_nodes)``; good ones had ``name`` and got
+    ``msg``. A node that does not answer within ``timeout`` is bad."""
     return _default_node().sbcast(nodes, name, msg, timeout=timeout)

@@ -33,9 +33,8 @@ def _no_actor_left_behind() -> Iterator[None]:
 
 
 from genrpc_actors.testing import local_node_factory  # noqa: E402, F401 - a fixture
-
-from .etcd_fixture import etcd_url  # noqa: E402, F401 - a fixture
-from .node_fixtures import (  # noqa: E402, F401 - fixtures
+from tests.discovery.etcd_server import etcd_url  # noqa: E402, F401 - a fixture
+from tests.node_fixtures import (  # noqa: E402, F401 - fixtures
     certificates,
     driver,
     fake_port,

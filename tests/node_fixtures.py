@@ -28,7 +28,7 @@ import genrpc_actors
 from genrpc_actors import Node
 from genrpc_actors._tools._certs import NodeFiles, create_ca, create_node_certificate
 from genrpc_actors._transport._tls import client_context, server_context
-from genrpc_actors.testing import LocalNode, free_port
+from genrpc_actors.testing import LocalNode, closed_port, free_port
 
 COOKIE = "genrpc-test-cookie"
 MASTER = "master@127.0.0.1"
@@ -165,8 +165,11 @@ def master_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def fake_port() -> int:
-    return free_port()
+def fake_port() -> Iterator[int]:
+    """Where FAKE is said to listen: a port that refuses every connection for the whole session
+    (bound, never listening, so no node started meanwhile can be given it)."""
+    with closed_port() as port:
+        yield port
 
 
 @pytest.fixture(scope="session")

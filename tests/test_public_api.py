@@ -122,3 +122,102 @@ def test_error_tree():
     error = g.BadRpc(("external_source_error", "down"))
     assert error.reason == ("external_source_error", "down")
     assert pickle.loads(pickle.dumps(error)).reason == error.reason
+
+
+# Every module-level RPC function is also a Node method, with the same signature and text.
+NODE_TWINS = [
+    "abcast",
+    "async_call",
+    "call",
+    "cast",
+    "eval_everywhere",
+    "multicall",
+    "nb_yield",
+    "nodes",
+    "register",
+    "registered",
+    "sbcast",
+    "unregister",
+    "whereis",
+    "yield_",
+]
+
+
+def test_module_functions_and_node_methods_keep_the_same_signatures_and_docstrings():
+    import inspect
+
+    import genrpc_actors
+
+    for name in NODE_TWINS:
+        function, method = getattr(genrpc_actors, name), getattr(genrpc_actors.Node, name)
+        signature = inspect.signature(method)
+        without_self = signature.replace(parameters=list(signature.parameters.values())[1:])
+        assert str(inspect.signature(function)) == str(without_self), name
+        assert inspect.getdoc(function), name
+        assert inspect.getdoc(function) == inspect.getdoc(method), name
+
+
+def test_a_node_keeps_its_state_private():
+    """What a Node shows: its name and configuration, where it listens, whether it runs, its
+    tree, its counters and the RPC API; connections, workers and the cookie are its own."""
+    import genrpc_actors
+
+    node = genrpc_actors.Node.start("private@127.0.0.1", cookie="c", tcp_server_port=0)
+    try:
+        assert {n for n in vars(node) if not n.startswith("_")} == {"name", "config"}
+        public = {n for n in dir(type(node)) if not n.startswith("_")}
+        assert public == {
+            *NODE_TWINS,
+            "describe",
+            "make_default",
+            "port",
+            "running",
+            "ssl_port",
+            "start",
+            "statistics",
+            "stop",
+            "tree",
+        }
+    finally:
+        node.stop()
+
+
+def test_genrpc_actors_testing_exports():
+    import genrpc_actors.testing
+
+    assert set(genrpc_actors.testing.__all__) == {
+        "ConnectionPair",
+        "FakeClock",
+        "LocalNode",
+        "closed_port",
+        "connection_pair",
+        "connections",
+        "free_port",
+        "incoming",
+        "local_node_factory",
+        "node_statistics",
+        "silent_listener",
+        "start_node",
+    }
+
+
+def test_genrpc_stats_fetches_describe_from_a_public_module():
+    """``genrpc stats`` calls ``genrpc_actors.introspection.describe`` on the node it asks
+    about: that path is part of the wire contract between the command and a node."""
+    import genrpc_actors
+    import genrpc_actors.introspection
+
+    with genrpc_actors.Node.start("described@127.0.0.1", cookie="c", tcp_server_port=0) as node:
+        assert node.make_default()
+        described = genrpc_actors.introspection.describe()
+    assert described["name"] == "described@127.0.0.1"
+    assert set(described) == {
+        "name",
+        "port",
+        "ssl_port",
+        "running",
+        "connections",
+        "acceptors",
+        "workers",
+        "restarts",
+    }

@@ -20,7 +20,7 @@ from genrpc_actors._transport import _tcp
 from genrpc_actors._transport._handshake_driver import drive_handshake
 from genrpc_actors._transport._tls import TlsTransport
 
-__all__ = ["Endpoint", "open_connection"]
+__all__ = ["Endpoint", "Opener", "Stream", "authenticate", "open_connection"]
 
 logger = logging.getLogger("genrpc_actors")
 
@@ -66,19 +66,36 @@ class Endpoint:
         return f"<Endpoint {self.target} {driver} {self.host}:{self.port}>"
 
 
+Stream = socket.socket | TlsTransport  # what carries the frames once authenticated
+# how a connection is made: (endpoint, "TCP is up" callback) -> (socket, stream)
+Opener = Callable[[Endpoint, Callable[[socket.socket], None]], tuple[socket.socket, Stream]]
+
+
 def open_connection(
     endpoint: Endpoint, connected: Callable[[socket.socket], None]
-) -> tuple[socket.socket, socket.socket | TlsTransport]:
+) -> tuple[socket.socket, Stream]:
     """Connect to ``endpoint`` and authenticate; ``(socket, what carries the frames)``.
 
     ``connected(sock)`` is called as soon as TCP is up, so that the owner can close the socket
     to end a handshake that hangs; if it raises, the socket is closed and the error goes on.
     """
-    connect_timeout, auth_timeout, _, _ = endpoint.timeouts
+    connect_timeout = endpoint.timeouts[0]
     sock = _tcp.connect(endpoint.host, endpoint.port, connect_timeout, endpoint.keepalive)
     try:
         connected(sock)
-        io: socket.socket | TlsTransport = sock
+    except BaseException:
+        _tcp.shutdown(sock)
+        raise
+    return sock, authenticate(endpoint, sock)
+
+
+def authenticate(endpoint: Endpoint, sock: socket.socket) -> Stream:
+    """Over a connected ``sock``: TLS when the endpoint has a context (the server's certificate
+    must name the node), then the handshake. Returns what carries the frames; closes ``sock``
+    if anything fails."""
+    auth_timeout = endpoint.timeouts[1]
+    try:
+        io: Stream = sock
         if endpoint.tls is not None:
             transport = TlsTransport(sock, endpoint.tls, server=False)
             transport.handshake(auth_timeout)
@@ -98,4 +115,4 @@ def open_connection(
         _tcp.shutdown(sock)
         raise
     logger.debug("event=connected target=%s port=%d", endpoint.target, endpoint.port)
-    return sock, io
+    return io

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from genrpc_actors import _protocol
-from genrpc_actors._client._connecting import Endpoint, open_connection
+from genrpc_actors._client._connecting import Endpoint, Opener, open_connection
 from genrpc_actors._client._pending import PendingReplies
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._errors import BadTcp, RpcError
@@ -64,8 +64,11 @@ class ConnectionStatistics:
 class Connection:
     """Pending requests, a send lock, and the reader thread of one outgoing connection."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, *, opener: Opener = open_connection) -> None:
+        """``opener`` makes the connection (``open_connection``: TCP, TLS, the handshake)."""
         self.endpoint = endpoint
+        self._opener = opener
+        self._ready = threading.Event()  # set once connected and authenticated, or closed
         self.on_closed: Callable[[Connection, RpcError], None] | None = None  # set by the owner
         self._lock = threading.Lock()  # guards error, the end of _pending, and _sock
         self._pending = PendingReplies()
@@ -239,11 +242,17 @@ class Connection:
             pending = self._pending.take_all()
             sock = self._sock
         self._outbox.close()
+        self._ready.set()
         for slot in pending:
             slot.set_error(error)
         self._own_turn.set()
         if sock is not None:
             _tcp.shutdown(sock)
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Wait until the connection is made and authenticated; False if it closed instead,
+        or if ``timeout`` passed first."""
+        return self._ready.wait(timeout) and self.error is None
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
@@ -255,7 +264,7 @@ class Connection:
     def _run(self) -> None:
         error: RpcError = BadTcp("closed")
         try:
-            sock, io = open_connection(self.endpoint, self._connected)
+            sock, io = self._opener(self.endpoint, self._connected)
             tls = io if isinstance(io, TlsTransport) else None
             if tls is not None:
                 tls.on_outgoing = self._outbox.flush_tls
@@ -264,6 +273,7 @@ class Connection:
                 raise failure
             self._receiver = Reader(io, _protocol.FrameDecoder(self.endpoint.max_frame))
             self._io = io
+            self._ready.set()
             self._serve()
         except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
             error = self._error_of(exc)

@@ -30,6 +30,8 @@ class Scheduler:
     """Runs callbacks at deadlines, in one thread; callbacks must be short and must not block."""
 
     def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` gives the time that deadlines are in; a clock that jumps (a test's fake
+        one) and has a ``subscribe(listener)`` method has it call ``poke`` when it moves."""
         self._clock = clock
         self._heap: list[tuple[float, int, Timer]] = []
         self._order = itertools.count()
@@ -37,6 +39,18 @@ class Scheduler:
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name=f"genrpc-timers-{name}", daemon=True)
         self._thread.start()
+        subscribe = getattr(clock, "subscribe", None)
+        if callable(subscribe):
+            subscribe(self.poke)
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "running"
+        return f"<Scheduler {self._thread.name} {state} timers={len(self._heap)}>"
+
+    def poke(self) -> None:
+        """Look at the clock again now: the clock has moved by other means than time."""
+        with self._wake:
+            self._wake.notify()
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         timer = Timer(self._clock() + delay, callback)

@@ -96,6 +96,7 @@ class ServerConnection:
         self._lock = threading.Lock()
         self._closed = False
         self._done = threading.Event()  # set once reading has ended, whoever read last
+        self._authenticated = threading.Event()  # set once the peer has proved the cookie
         self._outbox = Outbox(f"{peer[0]}:{peer[1]}", settings.send_timeout, self._send_failed)
         self.peer_name = ""
         self.requests = 0
@@ -130,6 +131,10 @@ class ServerConnection:
             self._closed = True
         self._outbox.close()
         _tcp.shutdown(self.sock)
+
+    def wait_authenticated(self, timeout: float | None = None) -> bool:
+        """Wait until the peer has authenticated; False if it did not within ``timeout``."""
+        return self._authenticated.wait(timeout)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until reading has ended (requests still running finish in their workers)."""
@@ -232,6 +237,7 @@ class ServerConnection:
         machine = _protocol.ServerHandshake(settings.cookie, settings.name, os.urandom(32), peers)
         drive_handshake(machine, self._io, deadline)
         self.peer_name = machine.peer_name
+        self._authenticated.set()
         logger.debug("event=authenticated peer=%s node=%s", self.peer, self.peer_name)
 
     def _read(self) -> collections.deque[_Job]:

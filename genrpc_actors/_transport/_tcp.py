@@ -22,7 +22,10 @@ __all__ = [
 
 def configure(sock: socket.socket, keepalive: tuple[int, int, int]) -> None:
     """TCP_NODELAY, and keepalive (idle, interval, count) at the ``IPPROTO_TCP`` level;
-    ``BadTcp`` if the socket is already gone."""
+    ``BadTcp`` if the socket is already gone. Other sockets (a Unix socket pair) are left as
+    they are."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)

@@ -1,15 +1,9 @@
-"""More functions that tests call on remote nodes (see remote_helpers.py)."""
+"""Functions that tests call on remote nodes to look at or close their incoming connections
+(acceptors), imported there by name as RPC targets."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from genrpc_actors.testing import incoming
-
-
-def generator_result() -> Iterator[int]:
-    """A result that neither pickle nor dill can carry."""
-    return (n for n in range(3))
 
 
 def acceptor_peer_ports() -> list[int]:

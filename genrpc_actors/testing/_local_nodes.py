@@ -1,4 +1,4 @@
-"""A testing kit: nodes in their own OS processes, to call, kill and restart.
+"""Nodes in their own OS processes, to call, kill and restart.
 
 ::
 
@@ -10,8 +10,7 @@
         slave.restart()                                            # same name, same port
 
 Processes are started with ``multiprocessing``'s ``spawn`` method, so they share nothing with the
-test process but what is passed to them. The pytest fixtures ``local_node_factory`` and
-``free_port`` are here too.
+test process but what is passed to them. ``local_node_factory`` is a pytest fixture.
 """
 
 from __future__ import annotations
@@ -21,70 +20,14 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection as Pipe
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
-if TYPE_CHECKING:
-    from genrpc_actors._client._connection import Connection
-    from genrpc_actors._node import Node
-    from genrpc_actors._server._connection import ServerConnection
-
-__all__ = [
-    "LocalNode",
-    "connections",
-    "free_port",
-    "incoming",
-    "local_node_factory",
-    "node_statistics",
-    "silent_listener",
-]
+__all__ = ["LocalNode", "local_node_factory"]
 
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (nothing listens on it now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def silent_listener() -> Iterator[int]:
-    """A loopback port that accepts connections and never answers: a node that hangs."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        yield int(server.getsockname()[1])
-
-
-def connections(node: Node) -> dict[Any, Connection]:
-    """``node``'s outgoing connections by target (``node`` or ``(node, key)``), a snapshot:
-    for tests that check which connection a call used. ``Node.statistics()`` counts them."""
-    return dict(node._clients.items())  # noqa: SLF001 - the testing kit looks inside a node
-
-
-def incoming(node: Node) -> list[ServerConnection]:
-    """``node``'s incoming connections, a snapshot: for tests that close one or look at its
-    peer. ``Node.statistics().acceptors`` counts them."""
-    return list(node._incoming.connections)  # noqa: SLF001 - as above
-
-
-def node_statistics() -> dict[str, Any]:
-    """The default node's counters (called over RPC by tests that inspect a remote node)."""
-    from genrpc_actors._node import default_node  # noqa: PLC0415 - runs in the remote process
-
-    node = default_node()
-    stats = node.statistics()
-    return {
-        "name": node.name,
-        "pid": os.getpid(),
-        "nodes": node.nodes(),
-        "clients": stats.connections,
-        "acceptors": stats.acceptors,
-        "workers": stats.workers,
-    }
 
 
 def _serve(name: str, config: dict[str, Any], pipe: Pipe, log_level: int) -> None:

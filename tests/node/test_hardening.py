@@ -29,8 +29,7 @@ import pytest
 from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RpcError
 from genrpc_actors import _protocol as wire
 from genrpc_actors.testing import LocalNode, connections, incoming
-
-from .hostile_peers import (
+from tests.hostile_peers import (
     HOST,
     WAIT,
     Sockets,
@@ -49,15 +48,15 @@ from .hostile_peers import (
     send_quietly,
     still_open,
 )
-from .remote_helpers import WritesFile
-from .waiting import wait_for
+from tests.remote.functions import WritesFile
+from tests.waiting import wait_for
 
 COOKIE = "hardening-cookie"
 SERVER = "hard-server@127.0.0.1"
 CLIENT = "hard-client@127.0.0.1"
 RAW = "raw@127.0.0.1"  # the name a hand-made client claims
 HOSTILE = "hostile@127.0.0.1"  # a hand-made server
-HELPERS = "tests.remote_helpers"
+HELPERS = "tests.remote.functions"
 AT_ONCE = 1.0  # "at once": far below every authentication_timeout these tests set for it
 SLOW_AUTH = 30.0  # an authentication_timeout that no "at once" outcome can be confused with
 AUTH = 0.5  # a short authentication_timeout, for the cases that wait for it

@@ -25,12 +25,11 @@ import pytest
 from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RpcError, Value
 from genrpc_actors import _protocol as wire
 from genrpc_actors.testing import LocalNode, connections, incoming
+from tests.node_fixtures import INTRUDER, Certificates, Driver, node_settings
+from tests.waiting import WAIT, wait_for
 
-from .node_fixtures import INTRUDER, Certificates, Driver, node_settings
-from .waiting import WAIT, wait_for
-
-HELPERS = "tests.remote_helpers"
-HELPERS2 = "tests.remote_helpers2"
+HELPERS = "tests.remote.functions"
+HELPERS2 = "tests.remote.acceptors"
 STATS = "genrpc_actors.testing"
 SERVER = "tls-server@127.0.0.1"
 CLIENT = "tls-client@127.0.0.1"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 
 from genrpc_actors.testing import connections
+from tests.node_fixtures import SLAVE
 
-from .node_fixtures import SLAVE
-
-HELPERS2 = "tests.remote_helpers2"
+HELPERS2 = "tests.remote.acceptors"
 
 
 def test_call_a_slave_in_another_process(master, slave, driver):
-    assert master.call(SLAVE, "tests.remote_helpers", "pid") == slave.pid != os.getpid()
+    assert master.call(SLAVE, "tests.remote.functions", "pid") == slave.pid != os.getpid()
     assert master.nodes() == [SLAVE]
     # the ssl group really runs over TLS, on both ends, and the tcp group does not
     assert (connections(master)[SLAVE].endpoint.tls is not None) is driver.tls

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from genrpc_actors.testing import free_port
-
-from .waiting import wait_for
+from tests.waiting import wait_for
 
 
 def _healthy(url: str) -> bool:

@@ -20,13 +20,12 @@ import pytest
 from genrpc_actors import Node
 from genrpc_actors import _protocol as wire
 from genrpc_actors._execution._thread_pool import WorkerPool
-
-from .hostile_peers import Sockets, authenticate, read_frame
+from tests.hostile_peers import Sockets, authenticate, read_frame
 
 COOKIE = "isolation-cookie"
 SERVER = "iso-server@127.0.0.1"
 RAW = "raw@127.0.0.1"
-HELPERS = "tests.remote_helpers"
+HELPERS = "tests.remote.functions"
 AT_ONCE = 1.0  # far below the slow requests' 5 s
 SLOW = 5.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from genrpc_actors.testing import incoming
@@ -83,3 +84,8 @@ def set_flag(name: str) -> bool:
 def wait_for_flag(name: str, timeout: float) -> bool:
     """Wait until another request sets the flag ``name``; True if it did within ``timeout``."""
     return _flag(name).wait(timeout)
+
+
+def generator_result() -> Iterator[int]:
+    """A result that neither pickle nor dill can carry."""
+    return (n for n in range(3))

@@ -29,8 +29,7 @@ from genrpc_actors import BadRpc, BadTcp, Node, RemoteError, Value
 from genrpc_actors import _protocol as wire
 from genrpc_actors._transport._tls import TlsTransport, client_context, server_context
 from genrpc_actors.testing import connections, incoming, silent_listener
-
-from .node_fixtures import (
+from tests.node_fixtures import (
     COOKIE,
     FAKE,
     INTRUDER,
@@ -40,11 +39,11 @@ from .node_fixtures import (
     node_settings,
     start_master,
 )
-from .remote_helpers import WritesFile
-from .waiting import WAIT, wait_for
+from tests.remote.functions import WritesFile
+from tests.waiting import WAIT, wait_for
 
-HELPERS = "tests.remote_helpers"
-HELPERS2 = "tests.remote_helpers2"
+HELPERS = "tests.remote.functions"
+HELPERS2 = "tests.remote.acceptors"
 STATS = "genrpc_actors.testing"
 KEYED = (SLAVE, "random_key")
 KEYED_2 = (SLAVE, "random_key_2")
@@ -193,7 +192,7 @@ def test_call_module_version_check_incompatible(master, target):
 
 @pytest.mark.parametrize(
     "module",
-    [("tests.remote_helpers1", "X.Y.Z"), ("os", "1"), (HELPERS, 1)],
+    [("tests.remote.functions1", "X.Y.Z"), ("os", "1"), (HELPERS, 1)],
     ids=["missing-module", "no-version", "other-type"],
 )
 def test_call_module_version_check_invalid(master, module):
@@ -248,8 +247,8 @@ def test_call_with_worker_kill(master, slave, target):
 
 def test_unpicklable_result_fails_at_once(master, slave):
     for call in (
-        lambda: master.call(SLAVE, HELPERS2, "generator_result", timeout=30),
-        lambda: master.yield_(master.async_call(SLAVE, HELPERS2, "generator_result")),
+        lambda: master.call(SLAVE, HELPERS, "generator_result", timeout=30),
+        lambda: master.yield_(master.async_call(SLAVE, HELPERS, "generator_result")),
     ):
         start = time.monotonic()
         with pytest.raises(BadRpc) as info:

@@ -41,13 +41,12 @@ from genrpc_actors import (
     RpcError,
 )
 from genrpc_actors.testing import LocalNode, connections, silent_listener
+from tests.actors import Recorder
+from tests.node_fixtures import FAKE, MASTER, SLAVE, Driver, node_settings, start_master
+from tests.remote import multi as remote_multi
+from tests.waiting import WAIT, wait_for
 
-from . import remote_helpers_multi
-from .actors import Recorder
-from .node_fixtures import FAKE, MASTER, SLAVE, Driver, node_settings, start_master
-from .waiting import WAIT, wait_for
-
-HM = "tests.remote_helpers_multi"
+HM = "tests.remote.multi"
 N2 = "n2@127.0.0.1"
 N3 = "n3@127.0.0.1"
 WDENY = "wdeny@127.0.0.1"  # whitelist without "pykka": broadcasts refused
@@ -940,10 +939,8 @@ def test_shipped_lambda_may_use_an_imported_module(m):
 
 def test_shipping_a_callable_leaves_the_remote_modules_alone(m):
     m.call(N2, HM, "set_mark", ("remote",), timeout=WAIT)
-    assert remote_helpers_multi.MARK == "unset"  # this process's copy
-    assert m.call(N2, lambda: remote_helpers_multi.stub_function(), timeout=WAIT) == (
-        "stub_function"
-    )
+    assert remote_multi.MARK == "unset"  # this process's copy
+    assert m.call(N2, lambda: remote_multi.stub_function(), timeout=WAIT) == ("stub_function")
     assert m.call(N2, HM, "get_mark", timeout=WAIT) == "remote"
 
 

@@ -12,7 +12,7 @@ import pytest
 from benchmarks import report
 from benchmarks.chart import bars
 
-TOP = Path(__file__).resolve().parent.parent
+TOP = Path(__file__).resolve().parents[2]
 
 SETTINGS = {
     "rounds": 3,

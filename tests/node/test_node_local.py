@@ -12,12 +12,11 @@ import pytest
 import genrpc_actors as gen_rpc
 from genrpc_actors import BadRpc, Node, RemoteError, Value
 from genrpc_actors.testing import free_port, incoming
-
-from .node_fixtures import COOKIE, node_settings
-from .waiting import wait_for
+from tests.node_fixtures import COOKIE, node_settings
+from tests.waiting import wait_for
 
 ME = "local@127.0.0.1"
-HELPERS = "tests.remote_helpers"
+HELPERS = "tests.remote.functions"
 
 
 @pytest.fixture
@@ -123,7 +122,7 @@ def test_call_with_worker_interrupt_keeps_the_node(node):
 
 def test_call_module_version_check(node):
     assert node.call(ME, (HELPERS, "1.0.0"), "stub_function") == "stub_function"
-    for module in ((HELPERS, "X.Y.Z"), ("tests.remote_helpers_none", "X.Y.Z"), ("os", 1)):
+    for module in ((HELPERS, "X.Y.Z"), ("tests.remote.none", "X.Y.Z"), ("os", 1)):
         with pytest.raises(BadRpc) as caught:
             node.call(ME, module, "stub_function")
         assert caught.value.reason == "incompatible"

@@ -12,9 +12,8 @@ import genrpc_actors as gen_rpc
 from genrpc_actors import BadRpc
 from genrpc_actors.discovery import EtcdSource
 from genrpc_actors.testing import LocalNode, free_port
-
-from .node_fixtures import COOKIE
-from .waiting import wait_for
+from tests.node_fixtures import COOKIE
+from tests.waiting import wait_for
 
 _prefixes = itertools.count()
 

@@ -15,7 +15,7 @@ from genrpc_actors import Node
 
 COOKIE = "slow-import-cookie"
 SERVER = "slow-import-server@127.0.0.1"
-MODULE = "tests.slow_import_helper"
+MODULE = "tests.execution.slow_to_import"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Functions that tests/test_multi.py calls on remote nodes (imported there by name, as RPC
+"""Functions that tests/node/test_multi.py calls on remote nodes (imported there by name, as RPC
 targets).
 
 Each runs in the remote node's process and uses that process's default node: named inboxes (the

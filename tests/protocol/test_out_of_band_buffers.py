@@ -66,7 +66,7 @@ def test_small_binaries_stay_in_band():
     [
         LARGE,
         bytearray(LARGE),
-        ("tests.remote_helpers", None, "echo", (LARGE, 1), {"extra": bytearray(LARGE)}),
+        ("tests.remote.functions", None, "echo", (LARGE, 1), {"extra": bytearray(LARGE)}),
         [LARGE, b"small", LARGE],
         {"a": LARGE, "b": 2},
     ],
