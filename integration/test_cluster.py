@@ -47,7 +47,7 @@ def test_each_node_listens_on_the_driver_alone(runner, lab, driver: Driver):
     """So a call that succeeds under ``ssl`` went over TLS, with certificates naming the nodes."""
     other_port = PORT if driver.name == "ssl" else SSL_PORT
     for host in lab.hosts:
-        info = runner.call(host.name, "genrpc_actors._node._statistics", "describe", timeout=5)
+        info = runner.call(host.name, "genrpc_actors.introspection", "describe", timeout=5)
         expected = {"tcp": None, "ssl": None, driver.name: driver.port}
         assert {"tcp": info["port"] or None, "ssl": info["ssl_port"]} == expected
         with pytest.raises(ConnectionRefusedError):
