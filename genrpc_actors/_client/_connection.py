@@ -141,7 +141,8 @@ class Connection:
     ) -> tuple[int, Reply | None]:
         """Send one request; with ``reply=True`` its ``Reply`` will receive the answer, read by
         the caller itself in ``wait`` if ``lead``, else by whoever reads."""
-        request_id = self._pending.next_id()
+        pending = self._pending
+        request_id = next(pending.ids)
         data = _protocol.message_parts(kind, flags, request_id, body)
         self.sent += 1
         if not reply:
@@ -151,7 +152,7 @@ class Connection:
         slot = Reply()
         error = self.error
         if error is None:
-            self._pending.add(request_id, slot)
+            pending.slots[request_id] = slot
             error = self.error  # close() may have emptied _pending meanwhile
         if error is not None:
             slot.set_error(error)
@@ -222,7 +223,7 @@ class Connection:
             if follower.wake():
                 self._reader = follower
                 return
-        if self._pending or self.error is not None:
+        if self._pending.slots or self.error is not None:
             self._reader = _OWN
             self._own_turn.set()
         else:
@@ -311,7 +312,7 @@ class Connection:
                     idle = time.monotonic() - self.last_activity
                     came = self._read_some(max(0.0, inactivity - idle))
                     idle = time.monotonic() - self.last_activity
-                    if not came and not self._pending and idle >= inactivity:
+                    if not came and not self._pending.slots and idle >= inactivity:
                         raise BadTcp("inactivity")
                 with roles:
                     if self._followers:  # callers came: the role is theirs
@@ -322,7 +323,7 @@ class Connection:
                 wait: float | None = GRACE
                 if self._reader is None:
                     idle = time.monotonic() - self._left
-                    if self._pending or idle >= GRACE:
+                    if self._pending.slots or idle >= GRACE:
                         self._reader = _OWN
                         continue
                     wait = GRACE - idle

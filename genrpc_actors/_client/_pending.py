@@ -3,6 +3,9 @@
 Callers add their slot before their request leaves; whoever reads the connection hands each
 reply to its slot (``deliver``); a caller that gives up forgets its id, so a late reply is
 dropped; when the connection ends, every slot still here gets the error (``take_all``).
+
+On the hot path a caller takes an id with ``next(pending.ids)`` and puts its slot straight into
+``pending.slots`` (a method call each would cost more than the rest of that bookkeeping).
 """
 
 from __future__ import annotations
@@ -18,38 +21,38 @@ __all__ = ["PendingReplies"]
 class PendingReplies:
     """Request ids, the slots awaiting their replies, and what was received for them."""
 
-    __slots__ = ("_ids", "_slots", "bytes_received", "received")
+    __slots__ = ("bytes_received", "ids", "received", "slots")
 
     def __init__(self) -> None:
-        self._ids = itertools.count(1)
-        self._slots: dict[int, Reply] = {}
+        self.ids = itertools.count(1)  # request ids
+        self.slots: dict[int, Reply] = {}  # the slots awaiting replies, by request id
         self.received = 0  # frames
         self.bytes_received = 0
 
     def __len__(self) -> int:
-        return len(self._slots)
+        return len(self.slots)
 
     def __repr__(self) -> str:
-        return f"<PendingReplies {len(self._slots)} received={self.received}>"
+        return f"<PendingReplies {len(self.slots)} received={self.received}>"
 
     def next_id(self) -> int:
-        return next(self._ids)
+        return next(self.ids)
 
     def add(self, request_id: int, slot: Reply) -> None:
-        self._slots[request_id] = slot
+        self.slots[request_id] = slot
 
     def forget(self, request_id: int) -> None:
         """The caller gave up: a late reply will be dropped."""
-        self._slots.pop(request_id, None)
+        self.slots.pop(request_id, None)
 
     def take_all(self) -> list[Reply]:
         """Every slot still waiting, removed (the connection has ended)."""
-        slots, self._slots = self._slots, {}
+        slots, self.slots = self.slots, {}
         return list(slots.values())
 
     def deliver(self, payloads: list[Payload]) -> None:
         """Hand each received reply to its slot (a reply nobody waits for is dropped)."""
-        slots = self._slots
+        slots = self.slots
         for payload in payloads:
             kind, flags, request_id, body = parse_message(payload)
             self.received += 1

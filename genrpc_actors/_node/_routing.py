@@ -111,7 +111,7 @@ class Router:
     def connection_for(self, target: Any) -> Connection:
         """``target``'s open connection, created by the dispatcher if there is none."""
         connection = self._clients.get(target)
-        if connection is not None and not connection.closed:
+        if connection is not None and connection.error is None:  # not closed (no call)
             return connection
         dispatcher = self._dispatcher
         if dispatcher is None or not dispatcher.is_alive():
