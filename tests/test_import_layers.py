@@ -180,3 +180,34 @@ def test_the_check_sees_an_upward_import_and_a_cycle_hidden_behind_type_checking
     assert "pkg._low.a (rank 0) imports pkg._high (rank 2)" in found
     assert "pkg._mid (rank 1) imports pkg._high (rank 2)" in found
     assert "cycle: pkg._high -> pkg._low.a" in found
+
+
+def test_one_table_of_transport_error_reasons_used_by_the_transport_only():
+    """Socket and TLS errors become gen_rpc's reasons in ``_transport._reasons`` alone, and only
+    the transport layer uses it: the ends of a connection never look at an ``OSError``."""
+    modules = module_files(ROOT, PACKAGES)
+    users = {
+        name
+        for name, path in modules.items()
+        if "genrpc_actors._transport._reasons" in imports_of(name, path, modules)
+    }
+    assert users
+    assert all(name.startswith("genrpc_actors._transport.") for name in users), users
+    for name, path in modules.items():
+        if name != "genrpc_actors._transport._reasons":
+            assert "errno.ECONNREFUSED" not in path.read_text(), name
+
+
+def test_one_handshake_driver_for_both_ends():
+    """Both ends run their handshake machine through ``drive_handshake``; no other module reads
+    handshake frames off a socket."""
+    modules = module_files(ROOT, PACKAGES)
+    drivers = {
+        name
+        for name, path in modules.items()
+        if "genrpc_actors._transport._handshake_driver" in imports_of(name, path, modules)
+    }
+    assert drivers == {"genrpc_actors._client._connecting", "genrpc_actors._server._connection"}
+    for name, path in modules.items():
+        if name != "genrpc_actors._transport._handshake_driver":
+            assert "recv(PREAUTH_MAX)" not in path.read_text(), name  # a handshake-sized read
