@@ -19,7 +19,7 @@ from typing import Any, Literal, NoReturn
 
 from genrpc_actors._errors import ConfigError
 
-__all__ = ["Config", "resolve_cookie"]
+__all__ = ["Config", "resolve_cookie", "worker_count"]
 
 MiB = 1024 * 1024
 MAX_PORT = 65535
@@ -65,6 +65,11 @@ class Config:
     socket_keepalive_interval: int = 5
     socket_keepalive_count: int = 2
     max_frame_size: int = 256 * MiB
+    worker_processes: int | Literal["auto"] = 0
+    process_modules: Sequence[str] = ()
+    request_time_limit: float | None = None
+    worker_memory_limit: int | None = None
+    max_worker_threads: int = 256
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -204,6 +209,43 @@ def _validate(config: Config) -> None:  # noqa: PLR0912 - one check per key, in 
     size = config.max_frame_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1024:  # noqa: PLR2004
         _fail("max_frame_size", f"must be an int >= 1024, not {size!r}")
+    _validate_workers(config)
+
+
+def _validate_workers(config: Config) -> None:
+    """The keys of "Where requests run": process workers and the thread pool's bound."""
+    count = config.worker_processes
+    if count != "auto" and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        _fail("worker_processes", f"must be an int >= 0 or 'auto', not {count!r}")
+    modules = config.process_modules
+    if isinstance(modules, str) or not isinstance(modules, Sequence | frozenset | set):
+        _fail("process_modules", "must be a list of module names (or ['*'])")
+    if not all(isinstance(m, str) and m for m in modules):
+        _fail("process_modules", "module names must be non-empty str")
+    if modules and count == 0:
+        _fail("process_modules", "names modules for process workers, but worker_processes is 0")
+    limit = config.request_time_limit
+    if limit is not None and (not _is_number(limit) or limit <= 0 or math.isinf(limit)):
+        _fail("request_time_limit", f"must be seconds > 0 or None, not {limit!r}")
+    memory = config.worker_memory_limit
+    if memory is not None and (
+        isinstance(memory, bool) or not isinstance(memory, int) or memory < MiB
+    ):
+        _fail("worker_memory_limit", f"must be bytes (an int >= 1 MiB) or None, not {memory!r}")
+    threads = config.max_worker_threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        _fail("max_worker_threads", f"must be an int >= 1, not {threads!r}")
+
+
+def worker_count(config: Config) -> int:
+    """How many process workers ``config`` asks for (``"auto"``: one per CPU the node may use)."""
+    if config.worker_processes == "auto":
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
+    return config.worker_processes
 
 
 _WORDS = {"false": False, "true": True, "none": None, "infinity": None, "": None}
@@ -213,9 +255,11 @@ def _parse_env(key: str, text: str) -> Any:
     """An environment value: a Python literal where the key takes one, else the raw string."""
     if key in ("cookie", "listen_address", "default_client_driver", "rpc_module_control"):
         return text
+    if key == "worker_processes" and text.strip() == "auto":
+        return "auto"
     if text.strip().lower() in _WORDS:
         return _WORDS[text.strip().lower()]
-    if key == "rpc_module_list" and not text.lstrip().startswith(("[", "(")):
+    if key in ("rpc_module_list", "process_modules") and not text.lstrip().startswith(("[", "(")):
         return tuple(part.strip() for part in text.split(",") if part.strip())
     try:
         return ast.literal_eval(text)

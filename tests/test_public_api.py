@@ -219,5 +219,6 @@ def test_genrpc_stats_fetches_describe_from_a_public_module():
         "connections",
         "acceptors",
         "workers",
+        "process_workers",
         "restarts",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -16,11 +17,13 @@ from genrpc_actors import _protocol
 from genrpc_actors._actors._connection_actors import Incoming
 from genrpc_actors._actors._dispatcher import Dispatcher
 from genrpc_actors._actors._listener import ListenAddress, TcpListener
+from genrpc_actors._actors._worker_processes import WorkerProcesses
 from genrpc_actors._client._connection import Connection
 from genrpc_actors._client._reply import AsyncKey, Reply, Value
 from genrpc_actors._client._table import ClientTable
-from genrpc_actors._config import Config, resolve_cookie
-from genrpc_actors._errors import BadRpc, NoNodeError, RpcError
+from genrpc_actors._config import Config, resolve_cookie, worker_count
+from genrpc_actors._errors import BadRpc, ConfigError, NoNodeError, RpcError
+from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import ModuleControl
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._execution._timers import Scheduler
@@ -83,6 +86,19 @@ class Node:
         self._workers = WorkerPool(name)
         self._timers = Scheduler(name, clock)
         control = ModuleControl(config.rpc_module_control, config.rpc_module_list)
+        count = worker_count(config)
+        self._processes = (
+            ProcessWorkers(
+                name,
+                count,
+                config.process_modules,
+                (config.rpc_module_control, config.rpc_module_list),
+                time_limit=config.request_time_limit,
+                memory_limit=config.worker_memory_limit,
+            )
+            if count
+            else None
+        )
         settings = ServerSettings(
             name=name,
             cookie=cookie,
@@ -94,10 +110,17 @@ class Node:
             keepalive=keepalive_of(config),
             max_frame=config.max_frame_size,
             deliver=self._registry.deliver,
+            processes=self._processes,
         )
         self._incoming = Incoming(settings, functools.partial(self._start_child, "acceptors"))
         self._router = Router(
-            name, self._clients, self._workers, control, self._registry, self._find_dispatcher
+            name,
+            self._clients,
+            self._workers,
+            control,
+            self._registry,
+            self._find_dispatcher,
+            self._processes,
         )
         self._tree: sv.Supervisor | None = None
 
@@ -137,6 +160,10 @@ class Node:
                 ),
             ),
         ]
+        if self._processes is not None:  # ready before anything is accepted
+            children.append(
+                sv.ChildSpec("worker_processes", WorkerProcesses, args=(self._processes,))
+            )
         for driver, address in self._listening.items():
             tls = self._server_tls if driver == "ssl" else None
             args = (self.name, address, self._incoming, tls)
@@ -146,10 +173,12 @@ class Node:
         try:
             self._tree.wait_started()
             self._publish()
-        except BaseException:
+        except BaseException as exc:
             if self._tree.is_alive():
                 self._tree.stop()
             self._stop_services()
+            if isinstance(exc, sv.StartError) and isinstance(exc.__cause__, ConfigError):
+                raise exc.__cause__ from None  # e.g. a process_modules module that fails to import
             raise
 
     def _publish(self) -> None:
@@ -239,6 +268,7 @@ class Node:
     def statistics(self) -> NodeStatistics:
         """The node's counters now."""
         connections = [connection for _, connection in self._clients.items()]
+        processes = self._processes
         return NodeStatistics(
             name=self.name,
             port=self.port,
@@ -248,6 +278,9 @@ class Node:
             acceptors=len(self._incoming.connections),
             workers=self._workers.size,
             busy_workers=self._workers.busy,
+            process_workers=processes.size if processes is not None else 0,
+            busy_process_workers=processes.busy if processes is not None else 0,
+            queued_process_requests=processes.queued if processes is not None else 0,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -266,6 +299,10 @@ class Node:
             "connections": {repr(t): c.describe() for t, c in self._clients.items()},
             "acceptors": [a.describe() for a in list(self._incoming.connections)],
             "workers": {"threads": self._workers.size, "busy": self._workers.busy},
+            "process_workers": [
+                dataclasses.asdict(worker)
+                for worker in (self._processes.statistics() if self._processes else [])
+            ],
             "restarts": restarts,
         }
 

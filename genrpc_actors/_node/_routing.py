@@ -19,6 +19,7 @@ from genrpc_actors._client._connection import Connection
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._client._table import ClientTable
 from genrpc_actors._errors import BadRpc, NoNodeError
+from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import ModuleControl, run_request
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._node._registry import Registry
@@ -39,6 +40,7 @@ class Router:
         "_clients",
         "_dispatcher",
         "_find_dispatcher",
+        "_processes",
         "_registry",
         "_workers",
         "control",
@@ -54,11 +56,13 @@ class Router:
         control: ModuleControl,
         registry: Registry,
         find_dispatcher: Callable[[], pykka.ActorRef[Any] | None],
+        processes: ProcessWorkers | None = None,
     ) -> None:
         self.name, self.control = name, control
         self._clients, self._workers, self._registry = clients, workers, registry
         self._find_dispatcher = find_dispatcher
         self._dispatcher: pykka.ActorRef[Any] | None = None
+        self._processes = processes
         self.stopped = False
 
     def __repr__(self) -> str:
@@ -91,7 +95,12 @@ class Router:
         self.check_running()
         if node_name(target) == self.name:
             slot = Reply() if reply else None
-            self._workers.submit(self._run_here, flags, body, slot)
+            processes = self._processes
+            if processes is not None and processes.takes(flags, body):
+                data = body if isinstance(body, bytes) else b"".join(body)
+                processes.submit(flags, data, slot.set_raw if slot is not None else None)
+            else:
+                self._workers.submit(self._run_here, flags, body, slot)
             return None, 0, slot
         connection = self.connection_for(target)
         request_id, slot = connection.request(

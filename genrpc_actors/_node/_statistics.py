@@ -19,3 +19,6 @@ class NodeStatistics:
     acceptors: int  # incoming connections
     workers: int  # worker threads, busy or idle
     busy_workers: int
+    process_workers: int = 0  # worker processes
+    busy_process_workers: int = 0
+    queued_process_requests: int = 0  # waiting for a free process worker

@@ -95,6 +95,7 @@ from genrpc_actors._protocol._messages import (
     message,
     message_parts,
     parse_message,
+    peek_module,
 )
 
 __all__ = [
@@ -138,4 +139,5 @@ __all__ = [
     "message",
     "message_parts",
     "parse_message",
+    "peek_module",
 ]

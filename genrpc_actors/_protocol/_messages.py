@@ -32,6 +32,7 @@ __all__ = [
     "message",
     "message_parts",
     "parse_message",
+    "peek_module",
 ]
 
 CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY = 1, 2, 3, 4, 5, 6, 7
@@ -213,3 +214,40 @@ def parse_message(payload: Payload) -> tuple[int, int, int, memoryview]:
         raise ValueError("message shorter than its header")
     kind, flags, request_id = _HEADER.unpack_from(payload)
     return kind, flags, request_id, memoryview(payload)[_HEADER.size :]
+
+
+def peek_module(body: Body | memoryview | bytearray, flags: int) -> str | None:
+    """The module name a CALL or CAST body asks for, read off the pickle's first opcodes without
+    unpickling anything (so a node can route a request it must not decode itself); ``None``
+    when the body does not start the way ``encode_request`` starts one (a shipped callable, a
+    dill pickle, anything else)."""
+    if flags & DILL:
+        return None
+    try:
+        raw = _split(body)[0] if flags & BUFFERS else body
+        if isinstance(raw, list):
+            return None
+        data = memoryview(raw).cast("B")
+    except (ValueError, TypeError):
+        return None
+    # PROTO 5, then an optional FRAME, then MARK and the module name as a unicode string
+    if len(data) < 4 or data[0] != 0x80:  # noqa: PLR2004 - opcodes of pickle protocol 5
+        return None
+    at = 2
+    if data[at] == 0x95:  # FRAME, followed by its 8-byte length  # noqa: PLR2004
+        at += 9
+    if at + 2 > len(data) or data[at] != 0x28:  # MARK  # noqa: PLR2004
+        return None
+    at += 1
+    if data[at] == 0x8C:  # SHORT_BINUNICODE: 1-byte length  # noqa: PLR2004
+        size, at = data[at + 1], at + 2
+    elif data[at] == 0x58 and at + 5 <= len(data):  # BINUNICODE: 4-byte length  # noqa: PLR2004
+        size, at = int.from_bytes(data[at + 1 : at + 5], "little"), at + 5
+    else:
+        return None
+    if at + size > len(data):
+        return None
+    try:
+        return bytes(data[at : at + size]).decode()
+    except UnicodeDecodeError:
+        return None

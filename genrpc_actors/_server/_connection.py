@@ -25,6 +25,7 @@ from typing import Any
 
 from genrpc_actors import _protocol
 from genrpc_actors._errors import BadTcp, RpcError
+from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import ModuleControl, run_request
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._transport import _tcp
@@ -51,6 +52,7 @@ class ServerSettings:
         "keepalive",
         "max_frame",
         "name",
+        "processes",
         "send_timeout",
         "workers",
     )
@@ -68,8 +70,10 @@ class ServerSettings:
         keepalive: tuple[int, int, int],
         max_frame: int,
         deliver: Callable[[str, Any], bool],
+        processes: ProcessWorkers | None = None,
     ) -> None:
         self.name, self.cookie, self.control, self.workers = name, cookie, control, workers
+        self.processes = processes  # where requests of process_modules run, if anywhere
         self.auth_timeout, self.send_timeout, self.inactivity = (
             auth_timeout,
             send_timeout,
@@ -282,7 +286,13 @@ class ServerConnection:
     # -- workers ------------------------------------------------------------------------------
 
     def _call(self, request_id: int, flags: int, body: Any, hold: bool = False) -> None:
-        """Run a CALL and send its reply (``hold``: queue it for a later write)."""
+        """Run a CALL and send its reply (``hold``: queue it for a later write); a request of
+        ``process_modules`` goes to a process worker, which sends its reply when it has it."""
+        processes = self.settings.processes
+        if processes is not None and processes.takes(flags, body):
+            done = functools.partial(self._send_reply, request_id)
+            processes.submit(flags, bytes(body), done)
+            return
         kind, out_flags, out = run_request(self.settings.control, flags, body)
         frame = _protocol.message_parts(kind, out_flags, request_id, out)
         if hold:
@@ -290,7 +300,14 @@ class ServerConnection:
         else:
             self.send(frame)
 
+    def _send_reply(self, request_id: int, kind: int, flags: int, out: _protocol.Body) -> None:
+        self.send(_protocol.message_parts(kind, flags, request_id, out))
+
     def _cast(self, flags: int, body: Any, _hold: bool = False) -> None:
+        processes = self.settings.processes
+        if processes is not None and processes.takes(flags, body):
+            processes.submit(flags, bytes(body), None)
+            return
         kind, _, out = run_request(self.settings.control, flags, body, reply=False)
         if kind == _protocol.ERROR and logger.isEnabledFor(logging.DEBUG):
             reason, _, trace, *_ = _protocol.decode_body(out, 0)

@@ -32,6 +32,9 @@ START_TIMEOUT = 30.0
 
 def _serve(name: str, config: dict[str, Any], pipe: Pipe, log_level: int) -> None:
     logging.basicConfig(level=log_level, stream=sys.stderr, format=f"{name} %(name)s %(message)s")
+    # This process is daemonic for its parent's sake (it ends with the test process); its node
+    # may still start process workers of its own, which end with it.
+    multiprocessing.current_process().daemon = False
     import genrpc_actors  # noqa: PLC0415 - imported in the child process
 
     try:

@@ -44,6 +44,12 @@ DEFAULTS: dict[str, Any] = {
     "socket_keepalive_interval": 5,
     "socket_keepalive_count": 2,
     "max_frame_size": 256 * MiB,
+    # "Where requests run: threads and process workers"
+    "worker_processes": 0,
+    "process_modules": [],
+    "request_time_limit": None,
+    "worker_memory_limit": None,
+    "max_worker_threads": 256,
 }
 
 
@@ -66,7 +72,7 @@ def test_the_keys_are_those_of_api_md():
 @pytest.mark.parametrize(("key", "default"), DEFAULTS.items())
 def test_each_default_is_the_one_of_api_md(key, default):
     value = getattr(Config(), key)
-    if key == "rpc_module_list":
+    if key in ("rpc_module_list", "process_modules"):
         assert list(value) == default
     elif isinstance(default, dict):
         assert dict(value) == default
@@ -221,6 +227,12 @@ BAD_VALUES: list[tuple[str, Any]] = [
     *[("socket_keepalive_interval", v) for v in _COUNT_JUNK],
     *[("socket_keepalive_count", v) for v in _COUNT_JUNK],
     *[("max_frame_size", v) for v in [0, -1, 1023, 1024.0, "1048576", None, True, math.inf]],
+    *[("worker_processes", v) for v in [-1, 1.5, "4", "all", None, True]],
+    *[("process_modules", v) for v in ["os", None, 5, ["os", 1], [""]]],
+    ("process_modules", ["os"]),  # with worker_processes left at 0: no worker would run them
+    *[("request_time_limit", v) for v in _OPTIONAL_TIMEOUT_JUNK],
+    *[("worker_memory_limit", v) for v in [0, -1, 1024, 2.0**30, "1G", True]],
+    *[("max_worker_threads", v) for v in [0, -1, 1.0, "8", None, True]],
 ]
 
 

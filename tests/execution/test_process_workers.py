@@ -1,0 +1,167 @@
+"""Process workers: requests of ``process_modules`` run in OS processes of their own, and
+whatever one does to its process (exit, segfault, a signal, a runaway loop, a memory blow-up)
+gives that request ``BadRpc(("killed", why))`` and nothing else on the node notices. Every test
+runs under both drivers, the node in a process of its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import psutil
+import pytest
+
+from genrpc_actors import BadRpc, ConfigError, Node, RemoteError
+from genrpc_actors.testing import LocalNode
+from tests.node_fixtures import COOKIE, MASTER, Driver, start_master
+from tests.waiting import WAIT, wait_for
+
+WORKERS = "workers@127.0.0.1"
+FUNCTIONS = "tests.remote.process_functions"
+TIME_LIMIT = 1.0
+MEMORY_LIMIT = 200 * 1024 * 1024
+
+
+@pytest.fixture
+def workers_node(make_node, master_port) -> LocalNode:
+    return make_node(
+        WORKERS,
+        {MASTER: master_port},
+        worker_processes=2,
+        process_modules=[FUNCTIONS],
+        request_time_limit=TIME_LIMIT,
+        worker_memory_limit=MEMORY_LIMIT,
+    )
+
+
+@pytest.fixture
+def caller(driver: Driver, master_port: int, workers_node: LocalNode) -> Any:
+    node = start_master(driver, master_port, {WORKERS: driver.port(workers_node)})
+    yield node
+    node.stop()
+
+
+def described(caller: Node) -> dict[str, Any]:
+    info: dict[str, Any] = caller.call(
+        WORKERS, "genrpc_actors.introspection", "describe", timeout=WAIT
+    )
+    return info
+
+
+def worker_pids(caller: Node) -> list[int]:
+    return [w["pid"] for w in described(caller)["process_workers"]]
+
+
+def test_requests_of_process_modules_run_in_worker_processes(caller, workers_node):
+    pids = worker_pids(caller)
+    assert len(pids) == 2
+    assert workers_node.pid not in pids
+    assert caller.call(WORKERS, FUNCTIONS, "pid", timeout=WAIT) in pids
+    assert caller.call(WORKERS, "os", "getpid", timeout=WAIT) == workers_node.pid  # a thread
+    assert caller.call(WORKERS, FUNCTIONS, "echo", [{"a": b"x" * 100_000}], timeout=WAIT) == {
+        "a": b"x" * 100_000
+    }
+
+
+KILLS = [
+    ("exit_with", (3,), "exit 3"),
+    ("segfault", (), "signal SIGSEGV"),
+    ("spin", (TIME_LIMIT * 5,), "time_limit"),
+    ("allocate", (MEMORY_LIMIT // (1024 * 1024) * 2,), "memory_limit"),
+]
+
+
+@pytest.mark.parametrize(("function", "args", "why"), KILLS, ids=[k[2] for k in KILLS])
+def test_a_request_that_ends_its_process_is_killed_and_nobody_else_notices(
+    caller, workers_node, function, args, why
+):
+    before = worker_pids(caller)
+    slow = caller.async_call(WORKERS, FUNCTIONS, "sleep_then", (0.5, "the other worker"))
+    wait_for(lambda: any(w["busy"] for w in described(caller)["process_workers"]))
+    with pytest.raises(BadRpc) as info:
+        caller.call(WORKERS, FUNCTIONS, function, args, timeout=30)
+    assert info.value.reason == ("killed", why)
+    assert caller.yield_(slow) == "the other worker"  # the other process worker went on
+    assert caller.call(WORKERS, "os", "getpid", timeout=WAIT) == workers_node.pid  # the node too
+    assert caller.call(WORKERS, FUNCTIONS, "echo", ["after"], timeout=WAIT) == "after"
+    after = described(caller)["process_workers"]
+    assert len(after) == 2
+    assert len(set(before) - {w["pid"] for w in after}) == 1  # one replaced
+    assert sum(w["kills"].get(why, 0) for w in after) == 1
+
+
+def test_a_worker_killed_from_outside_gives_its_request_killed(caller):
+    key = caller.async_call(WORKERS, FUNCTIONS, "sleep_then", (30.0, "never"))
+    busy = wait_for(lambda: [w["pid"] for w in described(caller)["process_workers"] if w["busy"]])
+    os.kill(busy[0], signal.SIGKILL)
+    with pytest.raises(BadRpc) as info:
+        caller.yield_(key)
+    assert info.value.reason == ("killed", "signal SIGKILL")
+    assert caller.call(WORKERS, FUNCTIONS, "echo", [1], timeout=WAIT) == 1
+
+
+def test_exceptions_and_bad_results_in_a_worker_are_outcomes_not_kills(caller):
+    with pytest.raises(RemoteError) as info:
+        caller.call(WORKERS, FUNCTIONS, "system_exit", timeout=WAIT)
+    assert info.value.type_name == "SystemExit"
+    with pytest.raises(BadRpc) as bad:
+        caller.call(WORKERS, FUNCTIONS, "unpicklable", timeout=WAIT)
+    assert "unpicklable_result" in str(bad.value.reason)
+    assert all(not w["kills"] for w in described(caller)["process_workers"])
+
+
+def test_a_process_module_that_fails_to_import_fails_the_start_clearly():
+    with pytest.raises(ConfigError) as info:
+        Node.start(
+            "broken@127.0.0.1",
+            cookie=COOKIE,
+            tcp_server_port=0,
+            worker_processes=1,
+            process_modules=["tests.remote.no_such_module"],
+        )
+    assert info.value.key == "process_modules"
+    assert "tests.remote.no_such_module" in str(info.value)
+    assert "ModuleNotFoundError" in str(info.value)
+
+
+def test_stop_leaves_no_worker_process():
+    node = Node.start(
+        "stopping@127.0.0.1",
+        cookie=COOKIE,
+        tcp_server_port=0,
+        worker_processes=2,
+        process_modules=[FUNCTIONS],
+    )
+    try:
+        pids = [w["pid"] for w in node.describe()["process_workers"]]
+        key = node.async_call("stopping@127.0.0.1", FUNCTIONS, "sleep_then", (30.0, "never"))
+        wait_for(lambda: node.statistics().busy_process_workers == 1)
+    finally:
+        node.stop()
+    assert all(_gone(pid) for pid in pids)
+    with pytest.raises(BadRpc) as info:  # the request it was running is told, not left waiting
+        node.nb_yield(key, WAIT)
+    assert info.value.reason == ("killed", "signal SIGKILL")
+
+
+def test_workers_end_when_their_node_is_killed(make_node):
+    node = make_node(WORKERS, worker_processes=2, process_modules=[FUNCTIONS])
+    with Node.start(
+        "observer@127.0.0.1",
+        cookie=COOKIE,
+        tcp_server_port=False,
+        client_config_per_node={WORKERS: node.port},
+    ) as observer:
+        info = observer.call(WORKERS, "genrpc_actors.introspection", "describe", timeout=WAIT)
+    pids = [w["pid"] for w in info["process_workers"]]
+    assert len(pids) == 2
+    node.kill()
+    wait_for(lambda: all(_gone(pid) for pid in pids), timeout=10)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
