@@ -2,7 +2,9 @@
 
 Each request runs in a thread of its own for as long as it runs. Threads that finish wait, idle,
 for the next request, so a steady load reuses them (starting a thread costs ~50-100 us); when all
-are busy, a new one starts at once. Idle threads end after ``idle_timeout`` seconds.
+are busy, a new one starts at once, up to ``max_threads``; past that, jobs wait in arrival order
+for a thread to finish (``queued`` counts them). Idle threads end after ``idle_timeout`` seconds.
+A thread that cannot be started (the system's limit) leaves its job to the threads there are.
 
 ``run_here`` runs a job in the calling thread (the one that read the request: no other thread
 needs to wake for it) under the watch of the pool's watcher thread: a job still running after
@@ -41,8 +43,16 @@ class _Inline:
 class WorkerPool:
     """Runs each submitted job in a thread that is free, or in a new one."""
 
-    def __init__(self, name: str, idle_timeout: float = 30.0, patience: float = 0.001) -> None:
+    def __init__(
+        self,
+        name: str,
+        idle_timeout: float = 30.0,
+        patience: float = 0.001,
+        max_threads: int = 256,
+    ) -> None:
         self._name = name
+        self._max_threads = max_threads
+        self._backlog = 0  # jobs queued while every allowed thread was busy
         self._idle_timeout = idle_timeout
         self._patience = patience
         self._watch_lock = threading.Lock()
@@ -59,7 +69,15 @@ class WorkerPool:
         self.busy = 0
 
     def __repr__(self) -> str:
-        return f"<WorkerPool {self._name} threads={len(self._threads)} busy={self.busy}>"
+        return (
+            f"<WorkerPool {self._name} threads={len(self._threads)} busy={self.busy}"
+            f" queued={self._backlog}>"
+        )
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for a thread (every allowed thread being busy)."""
+        return self._backlog
 
     @property
     def size(self) -> int:
@@ -69,16 +87,26 @@ class WorkerPool:
         if self._stopped:
             raise RuntimeError("worker pool stopped")
         self._jobs.put((job, args))
-        if not self._idle.acquire(blocking=False):
-            with self._lock:
-                self._started += 1
-                thread = threading.Thread(
-                    target=self._work,
-                    name=f"genrpc-worker-{self._name}-{self._started}",
-                    daemon=True,
-                )
-                self._threads.add(thread)
+        if self._idle.acquire(blocking=False):
+            return  # an idle thread takes it
+        with self._lock:
+            if len(self._threads) >= self._max_threads:
+                self._backlog += 1  # the next thread to finish takes it
+                return
+            self._started += 1
+            thread = threading.Thread(
+                target=self._work,
+                name=f"genrpc-worker-{self._name}-{self._started}",
+                daemon=True,
+            )
+            self._threads.add(thread)
+        try:
             thread.start()
+        except RuntimeError:  # can't start new thread: the threads there are take the job
+            logger.warning("event=worker_thread_not_started pool=%s", self._name)
+            with self._lock:
+                self._threads.discard(thread)
+                self._backlog += 1
 
     def run_here(
         self, job: Callable[..., Any], args: tuple[Any, ...], take_over: Callable[[], None]
@@ -147,6 +175,8 @@ class WorkerPool:
             self._jobs.put(_STOP)
         stuck = []
         for thread in threads:
+            if thread.ident is None:  # being started by a submitter right now, or never was
+                continue
             thread.join(timeout)
             if thread.is_alive():
                 stuck.append(thread.name)
@@ -172,6 +202,10 @@ class WorkerPool:
                     logger.exception("event=worker_job_failed pool=%s", self._name)
                 finally:
                     self.busy -= 1
+                with self._lock:
+                    if self._backlog:  # a job waits for a thread: take it without going idle
+                        self._backlog -= 1
+                        continue
                 idle.release()
         finally:
             with self._lock:

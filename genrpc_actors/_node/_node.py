@@ -83,7 +83,7 @@ class Node:
         self._endpoint_for = functools.partial(endpoint_for, config, name, cookie, client_tls)
         self._clients = ClientTable()
         self._registry = Registry()
-        self._workers = WorkerPool(name)
+        self._workers = WorkerPool(name, max_threads=config.max_worker_threads)
         self._timers = Scheduler(name, clock)
         control = ModuleControl(config.rpc_module_control, config.rpc_module_list)
         count = worker_count(config)
@@ -278,6 +278,7 @@ class Node:
             acceptors=len(self._incoming.connections),
             workers=self._workers.size,
             busy_workers=self._workers.busy,
+            queued_requests=self._workers.queued,
             process_workers=processes.size if processes is not None else 0,
             busy_process_workers=processes.busy if processes is not None else 0,
             queued_process_requests=processes.queued if processes is not None else 0,
@@ -298,7 +299,11 @@ class Node:
             "running": self.running,
             "connections": {repr(t): c.describe() for t, c in self._clients.items()},
             "acceptors": [a.describe() for a in list(self._incoming.connections)],
-            "workers": {"threads": self._workers.size, "busy": self._workers.busy},
+            "workers": {
+                "threads": self._workers.size,
+                "busy": self._workers.busy,
+                "queued": self._workers.queued,
+            },
             "process_workers": [
                 dataclasses.asdict(worker)
                 for worker in (self._processes.statistics() if self._processes else [])

@@ -19,6 +19,7 @@ class NodeStatistics:
     acceptors: int  # incoming connections
     workers: int  # worker threads, busy or idle
     busy_workers: int
+    queued_requests: int = 0  # waiting for a thread: max_worker_threads are busy
     process_workers: int = 0  # worker processes
     busy_process_workers: int = 0
     queued_process_requests: int = 0  # waiting for a free process worker
