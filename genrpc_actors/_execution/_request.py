@@ -42,6 +42,16 @@ class ModuleControl:
     def enabled(self) -> bool:
         return self.mode != "disabled"
 
+    def allows_global(self, module: str, name: str) -> bool:
+        """Whether a request's pickle may name ``module.name`` under a whitelist: a global of a
+        whitelisted module, or one that plain data needs (``PLAIN_GLOBALS``)."""
+        return module in self.modules or (module, name) in _protocol.PLAIN_GLOBALS
+
+    @property
+    def unpickling(self) -> Callable[[str, str], bool] | None:
+        """What ``decode_body`` may resolve: bounded by a whitelist, else anything."""
+        return self.allows_global if self.mode == "whitelist" else None
+
 
 def error_body(reason: Any, exception: BaseException | None = None, tb: str = "") -> bytes:
     """The body of an ERROR message; the exception is dropped if it cannot be pickled."""
@@ -70,7 +80,11 @@ def run_request(
     if flags & _protocol.DILL and control.enabled:
         return _protocol.ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then
     try:
-        module, version, function, args, kwargs = _protocol.decode_body(body, flags)
+        module, version, function, args, kwargs = _protocol.decode_body(
+            body, flags, control.unpickling
+        )
+    except _protocol.RefusedGlobal:
+        return _protocol.ERROR, 0, error_body("unauthorized")  # nothing of it has run
     except Exception as exc:  # noqa: BLE001 - whatever unpickling raised
         return _protocol.ERROR, 0, error_body(("undecodable", f"{type(exc).__name__}: {exc}"))
     target = _target(control, module, version, function)

@@ -10,6 +10,7 @@ import io
 import pickle
 import struct
 import types
+from collections.abc import Callable
 from typing import Any, Final
 
 from genrpc_actors._protocol._framing import LENGTH, Payload
@@ -22,10 +23,12 @@ __all__ = [
     "DILL",
     "ERROR",
     "OUT_OF_BAND",
+    "PLAIN_GLOBALS",
     "REPLY",
     "SBCAST",
     "SBCAST_REPLY",
     "Body",
+    "RefusedGlobal",
     "decode_body",
     "encode_body",
     "has_large",
@@ -154,16 +157,90 @@ def _dill_pickler() -> Any:
     return _DILL_PICKLER
 
 
-def decode_body(body: Body | memoryview | bytearray, flags: int) -> Any:
+# Globals that plain data needs and that run no code of consequence when a pickle names them:
+# what a whitelist lets through besides the whitelisted modules' own globals.
+PLAIN_GLOBALS: Final = frozenset(
+    {
+        *(
+            ("builtins", name)
+            for name in (
+                "bool",
+                "bytearray",
+                "bytes",
+                "complex",
+                "dict",
+                "float",
+                "frozenset",
+                "int",
+                "list",
+                "range",
+                "set",
+                "slice",
+                "str",
+                "tuple",
+            )
+        ),
+        *(
+            ("datetime", name)
+            for name in ("date", "datetime", "time", "timedelta", "timezone", "tzinfo")
+        ),
+        ("decimal", "Decimal"),
+        ("fractions", "Fraction"),
+        ("uuid", "UUID"),
+        ("collections", "OrderedDict"),
+        ("collections", "deque"),
+        ("pathlib", "PurePosixPath"),
+        ("ipaddress", "IPv4Address"),
+        ("ipaddress", "IPv6Address"),
+    }
+)
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle named a global that the receiver's whitelist does not allow."""
+
+    def __init__(self, module: str, name: str) -> None:
+        super().__init__(f"refused global {module}.{name}")
+        self.module, self.name = module, name
+
+
+class _Restricted(pickle.Unpickler):
+    """An unpickler that resolves only the globals ``allowed(module, name)`` accepts."""
+
+    def __init__(self, data: Any, allowed: Callable[[str, str], bool], **kwargs: Any) -> None:
+        super().__init__(io.BytesIO(data), **kwargs)
+        self._allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        if not self._allowed(module, name):
+            raise RefusedGlobal(module, name)
+        return super().find_class(module, name)
+
+
+def decode_body(
+    body: Body | memoryview | bytearray,
+    flags: int,
+    allowed: Callable[[str, str], bool] | None = None,
+) -> Any:
     """Unpickle a message body (only ever called after the handshake). ``ValueError`` if its
-    out-of-band layout is broken."""
+    out-of-band layout is broken.
+
+    With ``allowed``, the pickle may name only the globals ``allowed(module, name)`` accepts:
+    any other raises :class:`RefusedGlobal` before it is loaded, so nothing it names runs (a
+    dill body is refused whole: it names code by design)."""
     if flags & DILL:
+        if allowed is not None:
+            raise RefusedGlobal("dill", "*")
         import dill  # noqa: PLC0415
 
         return dill.loads(body)  # noqa: S301 - after the handshake only, as below
     if flags & BUFFERS:
         data, buffers = _split(body)
+        if allowed is not None:
+            return _Restricted(data, allowed, buffers=buffers).load()
         return pickle.loads(data, buffers=buffers)  # noqa: S301 - as below
+    if allowed is not None:
+        return _Restricted(body, allowed).load()
     return pickle.loads(body)  # type: ignore[arg-type]  # noqa: S301 - the peer has proved it knows the cookie
 
 
