@@ -197,7 +197,7 @@ class Connection:
                 break
         if slot.ready():
             return True
-        self.forget(request_id)
+        self.cancel(request_id)
         return slot.ready()
 
     def _lead(self, slot: Reply, deadline: float | None) -> None:
@@ -229,6 +229,13 @@ class Connection:
         else:
             self._reader = None
             self._left = time.monotonic()
+
+    def cancel(self, request_id: int) -> None:
+        """The caller stopped waiting (timeout): forget its reply, and tell the peer, which
+        drops the request if it has not started and kills the process worker running it."""
+        self._pending.forget(request_id)
+        if self.error is None:
+            self._outbox.put(_protocol.message(_protocol.CANCEL, 0, request_id, b""), block=False)
 
     def forget(self, request_id: int) -> None:
         """The caller gave up (timeout): a late reply will be dropped."""

@@ -32,7 +32,7 @@ from genrpc_actors._errors import ConfigError
 from genrpc_actors._execution._request import error_body
 from genrpc_actors._execution._worker_main import HEADER, serve
 
-__all__ = ["Outcome", "ProcessWorkers", "WorkerStatistics"]
+__all__ = ["Outcome", "ProcessWorkers", "Ticket", "WorkerStatistics"]
 
 logger = logging.getLogger("genrpc_actors")
 Outcome = Callable[[int, int, _protocol.Body], None]  # (kind, flags, body) of the reply
@@ -51,6 +51,19 @@ class WorkerStatistics:
     rss: int  # bytes
     cpu_s: float
     kills: dict[str, int] = field(default_factory=dict)  # by reason: time_limit, exit 3, ...
+
+
+class Ticket:
+    """A request given to the pool; ``cancel()`` it when its caller stops waiting: it is
+    dropped if it has not started, and the process running it is killed if it has."""
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 class _Worker:
@@ -90,7 +103,6 @@ class ProcessWorkers:
         self._threads: list[threading.Thread] = []
         self._context = multiprocessing.get_context("forkserver")
         self._stopped = False
-        self.queued = 0
 
     def __repr__(self) -> str:
         busy = sum(w.busy for w in self._workers)
@@ -105,13 +117,14 @@ class ProcessWorkers:
             return True
         return _protocol.peek_module(body, flags) in self._routed
 
-    def submit(self, flags: int, body: bytes, done: Outcome | None) -> None:
+    def submit(self, flags: int, body: bytes, done: Outcome | None) -> Ticket:
         """Queue a request (``done=None``: a CAST, whose outcome nobody reads)."""
+        ticket = Ticket()
         if self._stopped:
             done and done(_protocol.ERROR, 0, error_body(("not_running", "process_workers")))
-            return
-        self.queued += 1
-        self._jobs.put((flags, body, done))
+            return ticket
+        self._jobs.put((flags, body, done, ticket))
+        return ticket
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -145,18 +158,22 @@ class ProcessWorkers:
         self._stopped = True
         for _ in self._threads:
             self._jobs.put(_STOP)
-        for worker in self._workers:
-            _end(worker)
+        for worker in self._workers:  # a tending thread sees its process die and says why
+            process = worker.process
+            if process is not None and process.is_alive():
+                process.kill()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)
+        for worker in self._workers:  # only now: two threads must not reap one process
+            _end(worker)
         self._threads = []
         while True:  # requests that never ran: their callers are told
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if job is not _STOP and job[2] is not None:
+            if job is not _STOP and job[2] is not None and not job[3].cancelled:
                 job[2](_protocol.ERROR, 0, error_body(("not_running", "process_workers")))
 
     def statistics(self) -> list[WorkerStatistics]:
@@ -179,6 +196,11 @@ class ProcessWorkers:
                 )
             )
         return found
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a free worker (cancelled ones until a worker skips them)."""
+        return self._jobs.qsize()
 
     @property
     def size(self) -> int:
@@ -228,12 +250,13 @@ class ProcessWorkers:
             job = self._jobs.get()
             if job is _STOP or self._stopped:
                 return
-            self.queued -= 1
-            flags, body, done = job
+            flags, body, done, ticket = job
+            if ticket.cancelled:
+                continue  # its caller stopped waiting before it started: dropped
             worker.busy = True
             worker.requests += 1
             try:
-                outcome, why = self._run(worker, flags, body, reply=done is not None)
+                outcome, why = self._run(worker, flags, body, ticket, reply=done is not None)
             finally:
                 worker.busy = False
             replace = False
@@ -259,7 +282,7 @@ class ProcessWorkers:
                     return
 
     def _run(
-        self, worker: _Worker, flags: int, body: bytes, *, reply: bool
+        self, worker: _Worker, flags: int, body: bytes, ticket: Ticket, *, reply: bool
     ) -> tuple[tuple[int, int, bytes] | None, str | None]:
         """Run one request in ``worker``'s process: ``(outcome, None)``, or ``(None, why)`` when
         the process died or was killed."""
@@ -272,7 +295,9 @@ class ProcessWorkers:
         deadline = None if self._time_limit is None else time.monotonic() + self._time_limit
         watched = psutil.Process(process.pid) if self._memory_limit is not None else None
         while True:
-            wait = _WATCH if watched is not None else None
+            wait = _WATCH if watched is not None or reply else None  # reply: may be cancelled
+            if ticket.cancelled:
+                return None, _kill(process, "cancelled")
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:

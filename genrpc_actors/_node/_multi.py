@@ -84,7 +84,7 @@ def multicall(
                     failure = exc
             else:
                 if connection is not None:
-                    connection.forget(request_id)
+                    connection.cancel(request_id)
                 failure = BadRpc("timeout")
         bad.append(target)
         errors[target] = failure if failure is not None else BadRpc("timeout")

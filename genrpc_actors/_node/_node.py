@@ -473,5 +473,5 @@ class Node:
 
 def _expire(connection: Connection | None, request_id: int, slot: Reply) -> None:
     if connection is not None:
-        connection.forget(request_id)
+        connection.cancel(request_id)
     slot.set_error(BadRpc("timeout"))

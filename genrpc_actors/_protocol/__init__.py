@@ -46,6 +46,9 @@ the sender writes them from where they lie and the receiver unpickles them from 
     REPLY  5   body = the return value
     ERROR  6   body = (reason, exception or None, traceback text, type name, message)
     SBCAST_REPLY 7  body = True (delivered) or False
+    CANCEL 8   body empty: the caller of request ``id`` has stopped waiting; the server drops
+               it if it has not started, kills the process worker running it, and else
+               sends no reply (a thread cannot be stopped)
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ from genrpc_actors._protocol._messages import (
     ABCAST,
     BUFFERS,
     CALL,
+    CANCEL,
     CAST,
     DILL,
     ERROR,
@@ -105,6 +109,7 @@ __all__ = [
     "BADNODE",
     "BUFFERS",
     "CALL",
+    "CANCEL",
     "CAST",
     "CERT_MISMATCH",
     "CHALLENGE",

@@ -19,6 +19,7 @@ __all__ = [
     "ABCAST",
     "BUFFERS",
     "CALL",
+    "CANCEL",
     "CAST",
     "DILL",
     "ERROR",
@@ -38,7 +39,7 @@ __all__ = [
     "peek_module",
 ]
 
-CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY = 1, 2, 3, 4, 5, 6, 7
+CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY, CANCEL = 1, 2, 3, 4, 5, 6, 7, 8
 DILL: Final = 0x01
 BUFFERS: Final = 0x02
 OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band

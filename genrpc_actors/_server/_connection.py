@@ -25,7 +25,7 @@ from typing import Any
 
 from genrpc_actors import _protocol
 from genrpc_actors._errors import BadTcp, RpcError
-from genrpc_actors._execution._process_workers import ProcessWorkers
+from genrpc_actors._execution._process_workers import ProcessWorkers, Ticket
 from genrpc_actors._execution._request import ModuleControl, run_request
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._transport import _tcp
@@ -103,6 +103,10 @@ class ServerConnection:
         self._authenticated = threading.Event()  # set once the peer has proved the cookie
         self._outbox = Outbox(f"{peer[0]}:{peer[1]}", settings.send_timeout, self._send_failed)
         self.peer_name = ""
+        # calls read and not yet answered (with their process worker's ticket, if any), and
+        # those of them whose caller has stopped waiting (CANCEL)
+        self._open: dict[int, Ticket | None] = {}
+        self._cancelled: set[int] = set()
         self.requests = 0
         self.last_activity = time.monotonic()
         self._thread = threading.Thread(
@@ -275,7 +279,10 @@ class ServerConnection:
         kind, flags, request_id, body = _protocol.parse_message(payload)
         self.requests += 1
         if kind == _protocol.CALL:
+            self._open[request_id] = None
             jobs.append((self._call, (request_id, flags, body)))
+        elif kind == _protocol.CANCEL:
+            self._cancel(request_id)
         elif kind == _protocol.CAST:
             jobs.append((self._cast, (flags, body)))
         elif kind in (_protocol.ABCAST, _protocol.SBCAST):
@@ -288,12 +295,21 @@ class ServerConnection:
     def _call(self, request_id: int, flags: int, body: Any, hold: bool = False) -> None:
         """Run a CALL and send its reply (``hold``: queue it for a later write); a request of
         ``process_modules`` goes to a process worker, which sends its reply when it has it."""
+        if request_id in self._cancelled:  # its caller stopped waiting before it started
+            self._answered(request_id)
+            return
         processes = self.settings.processes
         if processes is not None and processes.takes(flags, body):
             done = functools.partial(self._send_reply, request_id)
-            processes.submit(flags, bytes(body), done)
+            ticket = processes.submit(flags, bytes(body), done)
+            if request_id in self._open:
+                self._open[request_id] = ticket
+            if request_id in self._cancelled:  # a CANCEL came while it was being handed over
+                ticket.cancel()
             return
         kind, out_flags, out = run_request(self.settings.control, flags, body)
+        if not self._answered(request_id):
+            return  # nobody waits for this reply any more
         frame = _protocol.message_parts(kind, out_flags, request_id, out)
         if hold:
             self._outbox.hold(frame)
@@ -301,7 +317,26 @@ class ServerConnection:
             self.send(frame)
 
     def _send_reply(self, request_id: int, kind: int, flags: int, out: _protocol.Body) -> None:
-        self.send(_protocol.message_parts(kind, flags, request_id, out))
+        if self._answered(request_id):
+            self.send(_protocol.message_parts(kind, flags, request_id, out))
+
+    def _answered(self, request_id: int) -> bool:
+        """The call is over: True if its caller still waits for the reply."""
+        self._open.pop(request_id, None)
+        if request_id in self._cancelled:
+            self._cancelled.discard(request_id)
+            return False
+        return True
+
+    def _cancel(self, request_id: int) -> None:
+        """CANCEL: the caller stopped waiting. Not started: dropped; in a process worker: the
+        worker is killed; in a thread: it runs on, and its reply is not sent."""
+        if request_id not in self._open:
+            return  # answered already (the reply crossed the cancel), or never ours
+        self._cancelled.add(request_id)
+        ticket = self._open.get(request_id)
+        if ticket is not None:
+            ticket.cancel()
 
     def _cast(self, flags: int, body: Any, _hold: bool = False) -> None:
         processes = self.settings.processes

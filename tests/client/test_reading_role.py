@@ -112,12 +112,14 @@ def test_requests_nobody_waits_on_are_read_by_the_connections_own_thread(pair):
 
 
 def test_a_late_reply_is_dropped_and_never_given_to_a_later_call(pair):
-    with pytest.raises(BadRpc) as info:
-        call(pair, "sleep", 0.3, timeout=0.05)
-    assert info.value.reason == "timeout"
+    """A caller that gives up without a CANCEL reaching the server (it crossed the reply, or
+    the peer does not know CANCEL): the reply comes late and is dropped."""
+    request_id, slot = send(pair, "sleep", 0.3, lead=False)
+    pair.client.forget(request_id)
     assert pair.client.statistics().pending_calls == 0
     assert call(pair, "add", 1, 1) == 2
     wait_for(lambda: pair.client.statistics().frames_received == 2)  # the late one came
+    assert not slot.done
     assert call(pair, "add", 2, 2) == 4
 
 
@@ -142,3 +144,23 @@ def test_the_end_of_the_connection_fails_every_waiting_caller_at_once(pair):
     assert [exc.reason for exc in outcomes] == ["closed"] * 4
     assert pair.client_closed.wait(WAIT)
     assert pair.client.statistics().state == "closed"
+
+
+def test_a_caller_that_stops_waiting_cancels_and_no_reply_comes(pair):
+    """The call times out: the client sends CANCEL; the server lets the running request finish
+    (a thread cannot be stopped) and sends no reply for it."""
+    with pytest.raises(BadRpc) as info:
+        call(pair, "sleep", 0.3, timeout=0.05)
+    assert info.value.reason == "timeout"
+    wait_for(lambda: not pair.server._open)  # the request has ended on the server
+    assert pair.client.statistics().frames_received == 0
+    assert call(pair, "add", 1, 1) == 2
+    assert pair.client.statistics().frames_received == 1
+
+
+def test_a_cancel_for_a_request_already_answered_is_ignored(pair):
+    request_id, slot = send(pair, "add", 2, 2)
+    assert pair.client.wait(request_id, slot, WAIT)
+    pair.client.cancel(request_id)
+    assert call(pair, "add", 3, 3) == 6
+    assert not pair.server._cancelled

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from genrpc_actors import BadRpc, ConfigError, Node, RemoteError
+from genrpc_actors._node import default_node
 from genrpc_actors.testing import LocalNode
 from tests.node_fixtures import COOKIE, MASTER, Driver, start_master
 from tests.waiting import WAIT, wait_for
@@ -165,3 +166,28 @@ def _gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def test_a_caller_that_stops_waiting_has_its_process_worker_killed(caller):
+    with pytest.raises(BadRpc) as info:
+        caller.call(WORKERS, FUNCTIONS, "sleep_then", (30.0, "never"), timeout=0.5)
+    assert info.value.reason == "timeout"
+    wait_for(
+        lambda: (
+            sum(w["kills"].get("cancelled", 0) for w in described(caller)["process_workers"]) == 1
+        )
+    )
+    assert caller.call(WORKERS, FUNCTIONS, "echo", [2], timeout=WAIT) == 2
+
+
+def test_timed_out_calls_leave_no_busy_worker_and_no_queued_request(caller):
+    for _ in range(100):
+        with pytest.raises(BadRpc):
+            caller.call(WORKERS, FUNCTIONS, "sleep_then", (5.0, "never"), timeout=0.01)
+
+    def idle() -> bool:
+        stats = caller.call(WORKERS, lambda: default_node().statistics(), timeout=WAIT)
+        return (stats.busy_process_workers, stats.queued_process_requests) == (0, 0)
+
+    wait_for(idle, timeout=15)  # cancelled ones still queued are skipped once workers are back
+    assert caller.call(WORKERS, FUNCTIONS, "echo", ["still"], timeout=WAIT) == "still"
