@@ -109,7 +109,20 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"node {info['name']}  port {info['port']}  ssl_port {info['ssl_port']}")
-    print(f"workers: {info['workers']['threads']} threads, {info['workers']['busy']} busy")
+    workers = info["workers"]
+    print(
+        f"workers: {workers['threads']} threads, {workers['busy']} busy,"
+        f" {workers.get('queued', 0)} queued"
+    )
+    processes = info.get("process_workers", [])
+    if processes:
+        print(f"process workers: {len(processes)}")
+    for w in processes:
+        kills = ", ".join(f"{why} {n}" for why, n in sorted(w["kills"].items())) or "none"
+        print(
+            f"  pid {w['pid']}  {'busy' if w['busy'] else 'idle'}  requests {w['requests']}  "
+            f"rss {w['rss'] // 1024} KB  cpu {w['cpu_s']:.2f}s  kills: {kills}"
+        )
     print("restarts: " + ", ".join(f"{k} {v}" for k, v in info["restarts"].items()))
     print(f"outgoing connections: {len(info['connections'])}")
     for target, c in info["connections"].items():

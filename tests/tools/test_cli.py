@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from genrpc_actors.testing import free_port
+from tests.waiting import wait_for
 
 GENRPC = str(Path(sys.executable).with_name("genrpc"))
 COOKIE = "cli-cookie"
@@ -155,6 +157,43 @@ def test_stats_of_a_running_node(cli_node):
         ).returncode
         == 1
     )
+
+
+def test_stats_lists_the_process_workers_of_a_node():
+    port = free_port()
+    env = {"GENRPC_WORKER_PROCESSES": "2", "GENRPC_PROCESS_MODULES": "os"}
+    process = subprocess.Popen(
+        [GENRPC, "node", "procs@127.0.0.1", "--port", str(port), "--cookie", COOKIE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert f"listening on port {port}" in line, line
+        asker = {"GENRPC_TCP_CLIENT_PORT": str(port), "GENRPC_COOKIE": COOKIE}
+        info = json.loads(run("stats", "procs@127.0.0.1", "--json", env=asker).stdout)
+        pids = [w["pid"] for w in info["process_workers"]]
+        assert len(pids) == 2
+        assert process.pid not in pids
+        assert all(psutil.Process(pid).is_running() for pid in pids)
+        result = run("stats", "procs@127.0.0.1", env=asker)
+        assert "process workers: 2" in result.stdout
+        assert f"pid {pids[0]}" in result.stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+    wait_for(lambda: all(_gone(pid) for pid in pids), timeout=10)  # they ended with the node
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_shell_runs_a_node_and_a_console():
