@@ -3,9 +3,9 @@
 A *session* holds what a client process shares (genrpc_actors' client node; Pyro5's and the
 managers' settings); ``session.client(lane)`` opens one connection (for genrpc_actors: picks the
 target: ``lane=None`` is the node itself, its default connection, any other lane is the key of
-a connection of its own). Every client offers the same five operations, each one request:
-``add`` (the small call), ``echo``, ``cast`` (fire and forget), ``reset`` and ``sync(count)``
-(returns once ``count`` casts have run on the server).
+a connection of its own). Every client offers the same six operations, each one request:
+``add`` (the small call), ``echo``, ``work`` (about 50 ms of pure-Python work), ``cast`` (fire
+and forget), ``reset`` and ``sync(count)`` (returns once ``count`` casts have run on the server).
 
 ``shared_callers``: whether concurrent callers share one client (genrpc_actors: every thread
 calls through one connection, the library's default) or each open their own (the others: a
@@ -17,8 +17,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-from benchmarks import targets
-from benchmarks.servers import AUTHKEY, COOKIE, GENRPC, SERVER_NODE
+from benchmarks import cpu_targets, targets
+from benchmarks.servers import AUTHKEY, COOKIE, GENRPC, GENRPC_PROCESSES, SERVER_NODE
 
 CAST_DRAIN_EVERY = 1000  # rpyc answers every async request: read those answers now and then
 TARGETS = "benchmarks.targets"
@@ -27,6 +27,7 @@ TARGETS = "benchmarks.targets"
 class Client(Protocol):
     def add(self) -> Any: ...
     def echo(self, payload: bytes) -> Any: ...
+    def work(self) -> Any: ...
     def cast(self) -> None: ...
     def reset(self) -> None: ...
     def sync(self, count: int) -> int: ...
@@ -59,6 +60,9 @@ class _FloorClient:
     def echo(self, payload: bytes) -> Any:
         return self.conn.call(targets.echo, payload)
 
+    def work(self) -> Any:
+        return self.conn.call(cpu_targets.work, cpu_targets.WORK_ITERATIONS)
+
     def cast(self) -> None:
         self.conn.cast(targets.tick)
 
@@ -89,6 +93,10 @@ class _GenrpcClient:
 
     def echo(self, payload: bytes) -> Any:
         return self.node.call(self.target, TARGETS, "echo", (payload,))
+
+    def work(self) -> Any:
+        args = (cpu_targets.WORK_ITERATIONS,)
+        return self.node.call(self.target, cpu_targets.__name__, "work", args, timeout=600)
 
     def cast(self) -> None:
         self.node.cast(self.target, TARGETS, "tick")
@@ -138,6 +146,9 @@ class _Pyro5Client:
     def echo(self, payload: bytes) -> Any:
         return self.proxy.echo(payload)
 
+    def work(self) -> Any:
+        return self.proxy.work(cpu_targets.WORK_ITERATIONS)
+
     def cast(self) -> None:
         self.proxy.tick()  # @oneway on the server
 
@@ -170,7 +181,7 @@ class _RpycClient:
         self.conn = rpyc.connect("127.0.0.1", port, config={"sync_request_timeout": 600})
         root = self.conn.root
         # Bound once: each `root.name` would be a round trip of its own.
-        self._add, self._echo = root.add, root.echo
+        self._add, self._echo, self._work = root.add, root.echo, root.work
         self._tick = rpyc.async_(root.tick)
         self._reset, self._wait = root.reset_ticks, root.wait_ticks
         self._casts = 0
@@ -180,6 +191,9 @@ class _RpycClient:
 
     def echo(self, payload: bytes) -> Any:
         return self._echo(payload)
+
+    def work(self) -> Any:
+        return self._work(cpu_targets.WORK_ITERATIONS)
 
     def cast(self) -> None:
         self._tick()
@@ -214,6 +228,9 @@ class _ManagersClient:
 
     def echo(self, payload: bytes) -> Any:
         return self.proxy.echo(payload)
+
+    def work(self) -> Any:
+        return self.proxy.work(cpu_targets.WORK_ITERATIONS)
 
     def cast(self) -> None:
         raise NotImplementedError("multiprocessing.managers has no fire-and-forget call")
@@ -256,6 +273,7 @@ class ManagersSession(Session):
 SESSIONS: dict[str, type[Session]] = {
     "floor": FloorSession,
     GENRPC: GenrpcSession,
+    GENRPC_PROCESSES: GenrpcSession,
     "Pyro5": Pyro5Session,
     "rpyc": RpycSession,
     "managers": ManagersSession,

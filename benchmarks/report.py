@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 SUBJECT = "genrpc_actors"
+PROCESSES = "genrpc_actors+processes"  # the same node, its CPU-bound requests in process workers
 FLOOR = "floor"
 PYTHON_PEERS = ("Pyro5", "rpyc", "managers")
 
@@ -49,6 +50,19 @@ ROWS = (
     Row("connections.server_rss_kb", "  server RSS KB/conn", False, "{:.1f}", compare=False),
     Row("connections.client_threads", "  client threads/conn", False, "{:.2f}", compare=False),
     Row("connections.server_threads", "  server threads/conn", False, "{:.2f}", compare=False),
+    Row("cpu_parallel.serial_per_s", "50 ms CPU calls, 1 at a time: calls/s", True, "{:,.1f}"),
+    Row("cpu_parallel.parallel_per_s", "50 ms CPU calls, 2 x cores at once", True, "{:,.1f}"),
+    Row("cpu_parallel.speedup", "  speedup (at once / 1 at a time)", True, "{:.2f}", compare=False),
+    Row("noisy_neighbour.busy0_p50_us", "small calls, idle: p50 us", False),
+    Row("noisy_neighbour.busy0_p99_us", "small calls, idle: p99 us", False),
+    Row("noisy_neighbour.busy1_p50_us", "  beside 1 CPU-bound: p50 us", False),
+    Row("noisy_neighbour.busy1_p99_us", "  beside 1 CPU-bound: p99 us", False),
+    Row("noisy_neighbour.busy2_p50_us", "  beside 2 CPU-bound: p50 us", False),
+    Row("noisy_neighbour.busy2_p99_us", "  beside 2 CPU-bound: p99 us", False),
+    Row("noisy_neighbour.busy1_p50_ratio", "  p50 beside 1 / idle", False, "{:.1f}", compare=False),
+    Row("noisy_neighbour.busy1_p99_ratio", "  p99 beside 1 / idle", False, "{:.1f}", compare=False),
+    Row("noisy_neighbour.busy2_p50_ratio", "  p50 beside 2 / idle", False, "{:.1f}", compare=False),
+    Row("noisy_neighbour.busy2_p99_ratio", "  p99 beside 2 / idle", False, "{:.1f}", compare=False),
 )
 
 
@@ -131,12 +145,14 @@ class Target:
     versus: str | None  # the peer whose same figure divides it; None: the figure as it is
     goal: float
     at_least: bool
+    subject: str = SUBJECT  # whose figure it is
 
 
 def target_list(settings: dict[str, Any]) -> list[Target]:
     """The project's targets, named with the counts that this run used."""
     big, small = _short(settings["casts_big"]), _short(settings["casts_small"])
     conns = settings["connections"]
+    cores = settings.get("cpus") or 1
     return [
         Target("sequential calls/s >= 0.9x floor", "sequential.calls_per_s", FLOOR, 0.9, True),
         Target("sequential calls/s >= 1.5x Pyro5", "sequential.calls_per_s", "Pyro5", 1.5, True),
@@ -156,13 +172,33 @@ def target_list(settings: dict[str, Any]) -> list[Target]:
             False,
         ),
         Target("isolation: busy p99 / idle p99 <= 2", "isolation.ratio", None, 2.0, False),
+        Target(
+            f"CPU calls at once >= 0.8 x {cores} cores (process workers)",
+            "cpu_parallel.speedup",
+            None,
+            0.8 * cores,
+            True,
+            PROCESSES,
+        ),
+        *(
+            Target(
+                f"p{stat} beside {busy} CPU-bound <= {goal:g}x idle (process workers)",
+                f"noisy_neighbour.busy{busy}_p{stat}_ratio",
+                None,
+                goal,
+                False,
+                PROCESSES,
+            )
+            for busy in (1, 2)
+            for stat, goal in (("50", 2.0), ("99", 3.0))
+        ),
         Target(f"{conns:,} keyed connections all work", "connections.worked", None, conns, True),
         Target("RSS per connection < 200 KB (each side)", "connections.rss_kb", None, 200.0, False),
     ]
 
 
 def _measured(target: Target, med: dict[str, dict[str, float]]) -> float | None:
-    mine = med.get(SUBJECT, {})
+    mine = med.get(target.subject, {})
     if target.key == "connections.rss_kb":  # the worse of the two sides
         sides = [mine.get("connections.client_rss_kb"), mine.get("connections.server_rss_kb")]
         return None if None in sides else max(v for v in sides if v is not None)

@@ -19,10 +19,21 @@ from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 from benchmarks import targets
-from benchmarks.servers import GENRPC, ServerHandle
+from benchmarks.servers import GENRPC, GENRPC_PROCESSES, ServerHandle
 
-PEERS = ("floor", GENRPC, "Pyro5", "rpyc", "managers")
-WORKLOADS = ("sequential", "callers8", "callers64", "echo", "casts", "isolation", "connections")
+PEERS = ("floor", GENRPC, GENRPC_PROCESSES, "Pyro5", "rpyc", "managers")
+WORKLOADS = (
+    "sequential",
+    "callers8",
+    "callers64",
+    "echo",
+    "casts",
+    "isolation",
+    "connections",
+    "cpu_parallel",
+    "noisy_neighbour",
+)
+CPU_WORKLOADS = ("cpu_parallel", "noisy_neighbour")
 REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc"}  # peer -> the module it needs
 
 
@@ -60,6 +71,8 @@ def installed(peers: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
 
 
 def _applies(peer: str, workload: str, casts: bool) -> bool:
+    if peer == GENRPC_PROCESSES:  # the same node but for where CPU-bound requests run
+        return workload in CPU_WORKLOADS
     if workload == "casts":
         return casts
     if workload == "connections":
@@ -80,6 +93,10 @@ def _run_workload(workload: str, session: Any, peer: str, plan: Plan, server_pid
         return w.casts(session, *plan.cast_counts(peer))
     if workload == "isolation":
         return w.isolation(session, plan.seconds)
+    if workload == "cpu_parallel":
+        return w.cpu_parallel(session, plan.seconds, 2 * (os.cpu_count() or 1))
+    if workload == "noisy_neighbour":
+        return w.noisy_neighbour(session, plan.seconds)
     return w.connections(session, server_pid, plan.connections)
 
 
@@ -106,7 +123,7 @@ def _client(peer: str, address: Any, server_pid: int, plan: Plan, pipe: Pipe) ->
 
 def _budget(plan: Plan) -> float:
     """How long a client process may take before it is given up on (and killed)."""
-    return 120 + 12 * plan.seconds + (900 if "casts" in plan.workloads else 0)
+    return 120 + 20 * plan.seconds + (900 if "casts" in plan.workloads else 0)
 
 
 def run_peer(peer: str, plan: Plan) -> dict[str, Any]:
@@ -190,6 +207,7 @@ def run(plan: Plan, *, progress: bool = True) -> dict[str, Any]:
             rounds.append({peer: figures[peer] for peer in peers})
     settings = asdict(plan)
     settings["cast_counts"] = {peer: plan.cast_counts(peer) for peer in peers}
+    settings["cpus"] = os.cpu_count()
     return {
         "settings": settings,
         "machine": {

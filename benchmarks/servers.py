@@ -23,9 +23,10 @@ from multiprocessing.connection import Connection as Pipe
 from multiprocessing.managers import BaseManager
 from typing import Any
 
-from benchmarks import targets
+from benchmarks import cpu_targets, targets
 
 GENRPC = "genrpc_actors"
+GENRPC_PROCESSES = "genrpc_actors+processes"  # the CPU-bound requests in process workers
 SERVER_NODE = "bench-server@127.0.0.1"
 COOKIE = "bench"
 AUTHKEY = b"bench"
@@ -40,6 +41,9 @@ class Bench:
 
     def echo(self, value: Any) -> Any:
         return value
+
+    def work(self, iterations: int) -> int:
+        return cpu_targets.work(iterations)
 
     def tick(self) -> None:
         targets.tick()
@@ -75,6 +79,7 @@ def _serve_pyro5() -> Any:
     class PyroBench:  # Pyro5 exposes the methods a class defines, not the ones it inherits
         add = Bench.add
         echo = Bench.echo
+        work = Bench.work
         reset_ticks = Bench.reset_ticks
         wait_ticks = Bench.wait_ticks
 
@@ -95,6 +100,7 @@ def _serve_rpyc() -> Any:
     class RpycBench(rpyc.Service):  # type: ignore[misc]
         exposed_add = Bench.add
         exposed_echo = Bench.echo
+        exposed_work = Bench.work
         exposed_tick = Bench.tick
         exposed_reset_ticks = Bench.reset_ticks
         exposed_wait_ticks = Bench.wait_ticks
@@ -151,10 +157,15 @@ class ServerHandle:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> ServerHandle:
-        if self.peer == GENRPC:
+        if self.peer in (GENRPC, GENRPC_PROCESSES):
             from genrpc_actors.testing import LocalNode  # noqa: PLC0415
 
-            self._node = LocalNode(SERVER_NODE, cookie=COOKIE, listen_address="127.0.0.1")
+            workers: dict[str, Any] = {}
+            if self.peer == GENRPC_PROCESSES:
+                workers = {"worker_processes": "auto", "process_modules": [cpu_targets.__name__]}
+            self._node = LocalNode(
+                SERVER_NODE, cookie=COOKIE, listen_address="127.0.0.1", **workers
+            )
             self._node.start()
             self.address = self._node.port  # its client pins it: setup_process over RPC
             return self

@@ -206,3 +206,127 @@ def connections(session: Any, server_pid: int, count: int) -> dict[str, float]:
         "client_threads": (here.num_threads() - threads[0]) / count,
         "server_threads": (there.num_threads() - threads[1]) / count,
     }
+
+
+def _work_loop(
+    session: Session,
+    shared: Client | None,
+    lane: str,
+    until: float,
+    done: list[int],
+    index: int,
+    failures: list[BaseException],
+) -> None:
+    """Call ``work`` until ``until``; a client of its own is opened in this thread (Pyro5's
+    proxies belong to the thread that made them)."""
+    try:
+        client = shared if shared is not None else session.client(lane)
+        while time.perf_counter() < until:
+            client.work()
+            done[index] += 1
+        if shared is None:
+            client.close()
+    except BaseException as exc:
+        failures.append(exc)
+
+
+def cpu_parallel(session: Session, seconds: float, callers: int) -> dict[str, float]:
+    """CPU-bound calls (``work``, ~50 ms each): the rate one at a time, then with ``callers``
+    at once. A node whose requests share one GIL stays near 1x; one with process workers
+    approaches the number of cores."""
+    client = session.client()
+    client.work()
+    failures: list[BaseException] = []
+    done = [0]
+    begin = time.perf_counter()
+    _work_loop(session, client, "", begin + seconds, done, 0, failures)
+    serial = done[0] / (time.perf_counter() - begin)
+    shared = client if session.shared_callers else None
+    counts = [0] * callers
+    until = time.perf_counter() + seconds
+    begin = time.perf_counter()
+    threads = [
+        threading.Thread(
+            target=_work_loop,
+            args=(session, shared, f"cpu{i}", until, counts, i, failures),
+            daemon=True,
+        )
+        for i in range(callers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    parallel = sum(counts) / (time.perf_counter() - begin)
+    client.close()
+    if failures:
+        raise failures[0]
+    return {
+        "callers": callers,
+        "serial_per_s": serial,
+        "parallel_per_s": parallel,
+        "speedup": parallel / serial,
+    }
+
+
+def _neighbour(
+    session: Session,
+    lane: str,
+    started: threading.Barrier,
+    stop: threading.Event,
+    failures: list[BaseException],
+) -> None:
+    try:
+        client = session.client(lane)
+        client.work()
+        started.wait()
+        while not stop.is_set():
+            client.work()
+        client.close()
+    except BaseException as exc:
+        failures.append(exc)
+        started.abort()
+
+
+def noisy_neighbour(session: Session, seconds: float) -> dict[str, float]:
+    """Small calls, p50 and p99, on an idle server and beside 1 and 2 CPU-bound requests that
+    run all along on other connections of the same server."""
+    client = session.client()
+    client.add()
+    figures: dict[str, float] = {}
+    failures: list[BaseException] = []
+    for busy in (0, 1, 2):
+        stop = threading.Event()
+        started = threading.Barrier(busy + 1)
+        threads = [
+            threading.Thread(
+                target=_neighbour,
+                args=(session, f"noise{i}", started, stop, failures),
+                daemon=True,
+            )
+            for i in range(busy)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            started.wait()
+        except threading.BrokenBarrierError:
+            stop.set()
+            raise failures[0] if failures else RuntimeError("a neighbour failed") from None
+        samples: list[float] = []
+        _timed_loop(client.add, time.perf_counter() + seconds, samples)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        us = [s * 1e6 for s in samples]
+        figures[f"busy{busy}_p50_us"] = statistics.median(us)
+        figures[f"busy{busy}_p99_us"] = percentile(us, 0.99)
+    client.close()
+    if failures:
+        raise failures[0]
+    for busy in (1, 2):
+        for stat in ("p50", "p99"):
+            figures[f"busy{busy}_{stat}_ratio"] = (
+                figures[f"busy{busy}_{stat}_us"] / figures[f"busy0_{stat}_us"]
+            )
+    return figures
