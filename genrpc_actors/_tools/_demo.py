@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from contextlib import ExitStack
@@ -12,7 +13,7 @@ import pykka
 import genrpc_actors
 from genrpc_actors.testing import LocalNode, free_port
 
-__all__ = ["Greeter", "run_demo", "start_greeter"]
+__all__ = ["Greeter", "crunch", "end_this_process", "run_demo", "start_greeter"]
 
 COOKIE = "genrpc-demo"
 
@@ -43,6 +44,31 @@ def heard() -> list[Any]:
     return [] if ref is None else list(ref.proxy().heard.get(timeout=5))
 
 
+def crunch(seconds: float) -> int:
+    """Pure-Python work for about ``seconds``: it holds the GIL all along, as CPU-bound code
+    does (run by RPC, in a thread of the node or in one of its process workers)."""
+    end, count = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        for _ in range(1000):
+            count += 1
+    return count
+
+
+def end_this_process(code: int) -> None:
+    """Run by RPC in a process worker: end it, as a crashing C extension or ``os._exit`` would."""
+    os._exit(code)
+
+
+def _p50_of_small_calls(node: Any, target: str, count: int = 40) -> float:
+    """The median time of ``count`` small calls to ``target``, in milliseconds."""
+    times = []
+    for _ in range(count):
+        began = time.perf_counter()
+        node.call(target, "operator", "add", (1, 2))
+        times.append(time.perf_counter() - began)
+    return round(sorted(times)[len(times) // 2] * 1000, 2)
+
+
 class _Tour:
     def __init__(self, out: Any) -> None:
         self.out, self.step = out, 0
@@ -70,6 +96,17 @@ def run_demo(nodes: int = 3, out: Any = None) -> int:  # noqa: PLR0915 - a tour 
         for name in names:
             local = LocalNode(name, cookie=COOKIE, client_config_per_node={me: my_port})
             cluster[name] = stack.enter_context(local)
+        workers = "workers@127.0.0.1"  # a node whose CPU-bound requests run in processes
+        cluster[workers] = stack.enter_context(
+            LocalNode(
+                workers,
+                cookie=COOKIE,
+                worker_processes=2,
+                process_modules=[__name__],
+                client_config_per_node={me: my_port},
+                log_level=logging.ERROR,  # the worker it kills on purpose is not news
+            )
+        )
         ports: dict[str, Any] = {name: local.port for name, local in cluster.items()}
         ports[dead] = free_port()  # nothing listens there
         node = genrpc_actors.start(
@@ -127,6 +164,25 @@ def run_demo(nodes: int = 3, out: Any = None) -> int:  # noqa: PLR0915 - a tour 
             node.call((first, shard), "operator", "add", (1, 1))
         tour.show("connections held", sorted(node.describe()["connections"]))
         tour.show("nodes()", node.nodes())
+
+        tour.say("the GIL: a CPU-bound request slows every small call on its node...")
+        tour.show(f"p50 of small calls to {first}, idle (ms)", _p50_of_small_calls(node, first))
+        busy = node.async_call(first, __name__, "crunch", (2.0,))
+        tour.show("  ... while it crunches in a thread (ms)", _p50_of_small_calls(node, first))
+        node.yield_(busy)
+        tour.say("...unless it runs in a process worker (worker_processes, process_modules)")
+        tour.show(f"p50 of small calls to {workers}, idle (ms)", _p50_of_small_calls(node, workers))
+        busy = node.async_call(workers, __name__, "crunch", (2.0,))
+        tour.show("  ... while it crunches in a worker (ms)", _p50_of_small_calls(node, workers))
+        node.yield_(busy)
+        try:
+            node.call(workers, __name__, "end_this_process", (3,))
+        except genrpc_actors.RpcError as exc:
+            tour.show("a worker that calls os._exit(3)", f"{type(exc).__name__}({exc.reason!r})")
+        tour.show(
+            "the node goes on: call(..., 'operator', 'add')",
+            node.call(workers, "operator", "add", (2, 3)),
+        )
 
         tour.say(f"failure: kill {first} (SIGKILL) under a pending call, then restart it")
         pending = node.async_call(first, "time", "sleep", (30,))

@@ -132,6 +132,8 @@ def test_demo_tours_a_cluster_and_stops_everything():
         "the pending call fails at once",
         "BadRpc('econnrefused')",
         "every process stopped",
+        "while it crunches in a worker",
+        "BadRpc(('killed', 'exit 3'))",
     ):
         assert expected in out, expected
     assert out.count("call('node") == 3
