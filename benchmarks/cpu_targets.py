@@ -16,3 +16,13 @@ def work(iterations: int = WORK_ITERATIONS) -> int:
     for i in range(iterations):
         total += i * i
     return total
+
+
+def add(a: int, b: int) -> int:
+    """The small call, in this module so that it runs where ``work`` runs."""
+    return a + b
+
+
+def echo(value: object) -> object:
+    """The echo, in this module so that it runs where ``work`` runs."""
+    return value

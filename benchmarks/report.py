@@ -53,6 +53,9 @@ ROWS = (
     Row("cpu_parallel.serial_per_s", "50 ms CPU calls, 1 at a time: calls/s", True, "{:,.1f}"),
     Row("cpu_parallel.parallel_per_s", "50 ms CPU calls, 2 x cores at once", True, "{:,.1f}"),
     Row("cpu_parallel.speedup", "  speedup (at once / 1 at a time)", True, "{:.2f}", compare=False),
+    Row("overhead.calls_per_s", "small calls to cpu_targets: calls/s", True, compare=False),
+    Row("overhead.p50_us", "small calls to cpu_targets: p50 us", False, compare=False),
+    Row("overhead.echo_mb_per_s", "500 KB echo to cpu_targets: MB/s", True, compare=False),
     Row("noisy_neighbour.busy0_p50_us", "small calls, idle: p50 us", False),
     Row("noisy_neighbour.busy0_p99_us", "small calls, idle: p99 us", False),
     Row("noisy_neighbour.busy1_p50_us", "  beside 1 CPU-bound: p50 us", False),
@@ -179,6 +182,17 @@ def target_list(settings: dict[str, Any]) -> list[Target]:
             0.8 * cores,
             True,
             PROCESSES,
+        ),
+        *(
+            Target(
+                f"{what} in process workers >= 0.6x in threads",
+                f"overhead.{key}",
+                SUBJECT,
+                0.6,
+                True,
+                PROCESSES,
+            )
+            for what, key in (("small calls/s", "calls_per_s"), ("500 KB echo", "echo_mb_per_s"))
         ),
         *(
             Target(

@@ -32,8 +32,9 @@ WORKLOADS = (
     "connections",
     "cpu_parallel",
     "noisy_neighbour",
+    "overhead",
 )
-CPU_WORKLOADS = ("cpu_parallel", "noisy_neighbour")
+CPU_WORKLOADS = ("cpu_parallel", "noisy_neighbour", "overhead")
 REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc"}  # peer -> the module it needs
 
 
@@ -75,7 +76,7 @@ def _applies(peer: str, workload: str, casts: bool) -> bool:
         return workload in CPU_WORKLOADS
     if workload == "casts":
         return casts
-    if workload == "connections":
+    if workload in ("connections", "overhead"):
         return peer == GENRPC
     return True
 
@@ -97,6 +98,8 @@ def _run_workload(workload: str, session: Any, peer: str, plan: Plan, server_pid
         return w.cpu_parallel(session, plan.seconds, 2 * (os.cpu_count() or 1))
     if workload == "noisy_neighbour":
         return w.noisy_neighbour(session, plan.seconds)
+    if workload == "overhead":
+        return w.overhead(session, plan.seconds)
     return w.connections(session, server_pid, plan.connections)
 
 

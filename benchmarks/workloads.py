@@ -330,3 +330,28 @@ def noisy_neighbour(session: Session, seconds: float) -> dict[str, float]:
                 figures[f"busy{busy}_{stat}_us"] / figures[f"busy0_{stat}_us"]
             )
     return figures
+
+
+def overhead(session: Any, seconds: float, size: int = ECHO_SIZE) -> dict[str, float]:
+    """genrpc_actors only: small calls and ``size``-byte echoes to the functions of
+    ``benchmarks.cpu_targets``, which the ``+processes`` node runs in its process workers and
+    the other in its threads: what a process hop costs."""
+    from benchmarks import cpu_targets  # noqa: PLC0415
+    from benchmarks.servers import SERVER_NODE  # noqa: PLC0415
+
+    node, module = session.node, cpu_targets.__name__
+    node.call(SERVER_NODE, module, "add", (1, 2))
+    samples: list[float] = []
+    begin = time.perf_counter()
+    _timed_loop(lambda: node.call(SERVER_NODE, module, "add", (1, 2)), begin + seconds, samples)
+    small = _latencies(samples, time.perf_counter() - begin)
+    payload = bytes(size)
+    echoes: list[float] = []
+    begin = time.perf_counter()
+    _timed_loop(lambda: node.call(SERVER_NODE, module, "echo", (payload,)), begin + seconds, echoes)
+    elapsed = time.perf_counter() - begin
+    return {
+        "calls_per_s": small["calls_per_s"],
+        "p50_us": small["p50_us"],
+        "echo_mb_per_s": 2 * size * len(echoes) / elapsed / 1e6,
+    }
