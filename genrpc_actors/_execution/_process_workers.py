@@ -38,6 +38,7 @@ logger = logging.getLogger("genrpc_actors")
 Outcome = Callable[[int, int, _protocol.Body], None]  # (kind, flags, body) of the reply
 START_TIMEOUT = 30.0
 _WATCH = 0.05  # how often a busy worker's memory is looked at
+_RETRY = 1.0  # how often a worker that could not be replaced is tried again
 _STOP = object()
 
 
@@ -69,11 +70,12 @@ class Ticket:
 class _Worker:
     """A process and what the node knows of it."""
 
-    __slots__ = ("busy", "kills", "pipe", "process", "requests")
+    __slots__ = ("broken", "busy", "kills", "pipe", "process", "requests")
 
     def __init__(self) -> None:
         self.process: Any = None
         self.pipe: Pipe | None = None
+        self.broken: str | None = None  # why it could not be replaced, until it is
         self.busy = False
         self.requests = 0
         self.kills: collections.Counter[str] = collections.Counter()
@@ -102,6 +104,7 @@ class ProcessWorkers:
         self._workers: list[_Worker] = []
         self._threads: list[threading.Thread] = []
         self._context = multiprocessing.get_context("forkserver")
+        self._wake = threading.Event()  # set when the pool stops: ends a wait to retry
         self._stopped = False
 
     def __repr__(self) -> str:
@@ -123,6 +126,10 @@ class ProcessWorkers:
         if self._stopped:
             done and done(_protocol.ERROR, 0, error_body(("not_running", "process_workers")))
             return ticket
+        refusal = self._unavailable()
+        if refusal is not None:  # every worker failed to restart: say so now, not never
+            done and done(_protocol.ERROR, 0, refusal)
+            return ticket
         self._jobs.put((flags, body, done, ticket))
         return ticket
 
@@ -132,6 +139,7 @@ class ProcessWorkers:
         """Start every worker and wait until each has imported ``modules``; ``ConfigError``
         naming ``process_modules`` if one cannot (no restart loop)."""
         self._stopped = False
+        self._wake.clear()
         workers = [_Worker() for _ in range(self._count)]
         try:
             for worker in workers:
@@ -156,6 +164,7 @@ class ProcessWorkers:
     def stop(self, timeout: float = 5.0) -> None:
         """Kill every worker (a request still running gets no reply) and join the threads."""
         self._stopped = True
+        self._wake.set()
         for _ in self._threads:
             self._jobs.put(_STOP)
         for worker in self._workers:  # a tending thread sees its process die and says why
@@ -273,13 +282,55 @@ class ProcessWorkers:
                     logger.exception("event=process_reply_failed node=%s", self._name)
             if why is not None and not replace:
                 return  # the pool is stopping
-            if replace:
-                try:
-                    self._spawn(worker)
-                except Exception:
-                    if not self.stopped:  # else the node is stopping: nothing to replace
-                        logger.exception("event=process_worker_not_replaced node=%s", self._name)
-                    return
+            if replace and not self._replace(worker):
+                return  # the pool is stopping
+
+    def _replace(self, worker: _Worker) -> bool:
+        """Start a new process for ``worker``; while that fails, this thread takes no request
+        (the other workers serve them) and tries again every second. If no worker is left,
+        the requests waiting and those to come are refused at once, not left to wait. False
+        if the pool stops meanwhile."""
+        while not self.stopped:
+            try:
+                self._spawn(worker)
+            except Exception as exc:
+                if self._wake.is_set():  # the pool is stopping: that is why
+                    return False
+                if worker.broken is None:
+                    logger.exception("event=process_worker_not_replaced node=%s", self._name)
+                worker.broken = str(exc)
+                if all(w.broken is not None for w in self._workers):
+                    self._refuse_waiting()
+                self._wake.wait(_RETRY)
+                continue
+            if worker.broken is not None:
+                logger.warning("event=process_worker_replaced node=%s", self._name)
+            worker.broken = None
+            return True
+        return False
+
+    def _unavailable(self) -> bytes | None:
+        """The ERROR body for a request no worker can take (all broken), or None."""
+        broken = [w.broken for w in self._workers]
+        if broken and all(why is not None for why in broken):
+            return error_body(("not_running", f"process_workers: {broken[0]}"))
+        return None
+
+    def _refuse_waiting(self) -> None:
+        refusal = self._unavailable()
+        if refusal is None:
+            return
+        taken = []
+        while True:
+            try:
+                taken.append(self._jobs.get_nowait())
+            except queue.Empty:
+                break
+        for job in taken:
+            if job is _STOP:
+                self._jobs.put(job)
+            elif job[2] is not None and not job[3].cancelled:
+                job[2](_protocol.ERROR, 0, refusal)
 
     def _run(
         self, worker: _Worker, flags: int, body: bytes, ticket: Ticket, *, reply: bool

@@ -191,3 +191,36 @@ def test_timed_out_calls_leave_no_busy_worker_and_no_queued_request(caller):
 
     wait_for(idle, timeout=15)  # cancelled ones still queued are skipped once workers are back
     assert caller.call(WORKERS, FUNCTIONS, "echo", ["still"], timeout=WAIT) == "still"
+
+
+def test_a_worker_that_cannot_be_replaced_makes_requests_fail_fast_until_it_can():
+    from tests.remote.fragile_import import BREAK
+
+    fragile = "tests.remote.fragile_import"
+    me = "fragile@127.0.0.1"
+    node = Node.start(
+        me, cookie=COOKIE, tcp_server_port=0, worker_processes=1, process_modules=[fragile]
+    )
+    try:
+        BREAK.touch()
+        with pytest.raises(BadRpc) as info:
+            node.call(me, fragile, "exit_with", (3,), timeout=WAIT)
+        assert info.value.reason == ("killed", "exit 3")
+        with pytest.raises(BadRpc) as refused:  # at once: no worker can take it
+            node.call(me, fragile, "echo", ["x"], timeout=WAIT)
+        reason = refused.value.reason
+        assert reason[0] == "not_running"
+        assert "ImportError" in reason[1] or "refuses to load" in reason[1]
+        assert node.call(me, "operator", "add", (1, 2), timeout=WAIT) == 3  # threads go on
+        BREAK.unlink()
+        assert wait_for(lambda: _answers(node, me, fragile), timeout=10) == "back"
+    finally:
+        BREAK.unlink(missing_ok=True)
+        node.stop()
+
+
+def _answers(node: Node, me: str, module: str) -> str | None:
+    try:
+        return str(node.call(me, module, "echo", ["back"], timeout=WAIT))
+    except BadRpc:
+        return None
