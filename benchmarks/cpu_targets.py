@@ -26,3 +26,9 @@ def add(a: int, b: int) -> int:
 def echo(value: object) -> object:
     """The echo, in this module so that it runs where ``work`` runs."""
     return value
+
+
+def loop_forever() -> None:
+    """A request that never returns: only a process worker's time limit ends it."""
+    while True:
+        pass

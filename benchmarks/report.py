@@ -56,6 +56,20 @@ ROWS = (
     Row("overhead.calls_per_s", "small calls to cpu_targets: calls/s", True, compare=False),
     Row("overhead.p50_us", "small calls to cpu_targets: p50 us", False, compare=False),
     Row("overhead.echo_mb_per_s", "500 KB echo to cpu_targets: MB/s", True, compare=False),
+    Row(
+        "kill_latency.late_ms",
+        "past the time limit: answer after it, ms",
+        False,
+        "{:,.0f}",
+        compare=False,
+    ),
+    Row(
+        "kill_latency.replaced_ms",
+        "  a request served again after, ms",
+        False,
+        "{:,.0f}",
+        compare=False,
+    ),
     Row("noisy_neighbour.busy0_p50_us", "small calls, idle: p50 us", False),
     Row("noisy_neighbour.busy0_p99_us", "small calls, idle: p99 us", False),
     Row("noisy_neighbour.busy1_p50_us", "  beside 1 CPU-bound: p50 us", False),
@@ -183,6 +197,22 @@ def target_list(settings: dict[str, Any]) -> list[Target]:
             True,
             PROCESSES,
         ),
+        Target(
+            "killed within the time limit + 100 ms",
+            "kill_latency.late_ms",
+            None,
+            100.0,
+            False,
+            PROCESSES,
+        ),
+        Target(
+            "after a kill, a request is served again within 1 s",
+            "kill_latency.replaced_ms",
+            None,
+            1000.0,
+            False,
+            PROCESSES,
+        ),
         *(
             Target(
                 f"{what} in process workers >= 0.6x in threads",
@@ -224,6 +254,8 @@ def _measured(target: Target, med: dict[str, dict[str, float]]) -> float | None:
 def _shown(target: Target, measured: float | None) -> str:
     if measured is None:
         return "n/a"
+    if target.key.startswith("kill_latency."):
+        return f"{measured:,.0f} ms"
     if target.key == "connections.worked":
         return f"{measured:,.0f}/{target.goal:,.0f}"
     if target.key == "connections.rss_kb":

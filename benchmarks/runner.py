@@ -33,8 +33,9 @@ WORKLOADS = (
     "cpu_parallel",
     "noisy_neighbour",
     "overhead",
+    "kill_latency",
 )
-CPU_WORKLOADS = ("cpu_parallel", "noisy_neighbour", "overhead")
+CPU_WORKLOADS = ("cpu_parallel", "noisy_neighbour", "overhead", "kill_latency")
 REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc"}  # peer -> the module it needs
 
 
@@ -78,7 +79,7 @@ def _applies(peer: str, workload: str, casts: bool) -> bool:
         return casts
     if workload in ("connections", "overhead"):
         return peer == GENRPC
-    return True
+    return workload != "kill_latency"  # process workers only
 
 
 def _run_workload(workload: str, session: Any, peer: str, plan: Plan, server_pid: int) -> Any:
@@ -100,6 +101,8 @@ def _run_workload(workload: str, session: Any, peer: str, plan: Plan, server_pid
         return w.noisy_neighbour(session, plan.seconds)
     if workload == "overhead":
         return w.overhead(session, plan.seconds)
+    if workload == "kill_latency":
+        return w.kill_latency(session)
     return w.connections(session, server_pid, plan.connections)
 
 

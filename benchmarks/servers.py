@@ -27,6 +27,7 @@ from benchmarks import cpu_targets, targets
 
 GENRPC = "genrpc_actors"
 GENRPC_PROCESSES = "genrpc_actors+processes"  # the CPU-bound requests in process workers
+KILL_AFTER = 2.0  # its request_time_limit (seconds): the kill_latency workload runs into it
 SERVER_NODE = "bench-server@127.0.0.1"
 COOKIE = "bench"
 AUTHKEY = b"bench"
@@ -162,7 +163,11 @@ class ServerHandle:
 
             workers: dict[str, Any] = {}
             if self.peer == GENRPC_PROCESSES:
-                workers = {"worker_processes": "auto", "process_modules": [cpu_targets.__name__]}
+                workers = {
+                    "worker_processes": "auto",
+                    "process_modules": [cpu_targets.__name__],
+                    "request_time_limit": KILL_AFTER,
+                }
             self._node = LocalNode(
                 SERVER_NODE, cookie=COOKIE, listen_address="127.0.0.1", **workers
             )

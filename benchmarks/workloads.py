@@ -355,3 +355,36 @@ def overhead(session: Any, seconds: float, size: int = ECHO_SIZE) -> dict[str, f
         "p50_us": small["p50_us"],
         "echo_mb_per_s": 2 * size * len(echoes) / elapsed / 1e6,
     }
+
+
+def kill_latency(session: Any) -> dict[str, float]:
+    """genrpc_actors with process workers only: a request that never returns is killed at the
+    node's ``request_time_limit``: how long after the limit its caller hears of it, and how
+    long after that the pool serves a request again (another worker may serve it while the
+    killed one is replaced)."""
+    from benchmarks import cpu_targets  # noqa: PLC0415
+    from benchmarks.servers import KILL_AFTER, SERVER_NODE  # noqa: PLC0415
+    from genrpc_actors import BadRpc  # noqa: PLC0415
+
+    node, module = session.node, cpu_targets.__name__
+    node.call(SERVER_NODE, module, "add", (1, 2))
+    begin = time.perf_counter()
+    try:
+        node.call(SERVER_NODE, module, "loop_forever", timeout=KILL_AFTER + 30)
+    except BadRpc as exc:
+        if exc.reason != ("killed", "time_limit"):
+            raise
+    else:
+        raise RuntimeError("a request that never returns returned")
+    answered = time.perf_counter()
+    while True:
+        try:
+            node.call(SERVER_NODE, module, "add", (1, 2), timeout=30)
+            break
+        except BadRpc:
+            continue
+    served = time.perf_counter()
+    return {
+        "late_ms": (answered - begin - KILL_AFTER) * 1000,
+        "replaced_ms": (served - answered) * 1000,
+    }
