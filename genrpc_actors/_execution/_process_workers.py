@@ -104,8 +104,7 @@ class ProcessWorkers:
         self._workers: list[_Worker] = []
         self._threads: list[threading.Thread] = []
         self._context = multiprocessing.get_context("forkserver")
-        self._wake = threading.Event()  # set when the pool stops: ends a wait to retry
-        self._stopped = False
+        self._stopping = threading.Event()  # set by stop(); also ends a wait to retry
 
     def __repr__(self) -> str:
         busy = sum(w.busy for w in self._workers)
@@ -123,14 +122,13 @@ class ProcessWorkers:
     def submit(self, flags: int, body: bytes, done: Outcome | None) -> Ticket:
         """Queue a request (``done=None``: a CAST, whose outcome nobody reads)."""
         ticket = Ticket()
-        if self._stopped:
-            done and done(_protocol.ERROR, 0, error_body(("not_running", "process_workers")))
-            return ticket
-        refusal = self._unavailable()
-        if refusal is not None:  # every worker failed to restart: say so now, not never
-            done and done(_protocol.ERROR, 0, refusal)
-            return ticket
-        self._jobs.put((flags, body, done, ticket))
+        refusal = (
+            error_body(("not_running", "process_workers")) if self.stopped else self._unavailable()
+        )
+        if refusal is None:
+            self._jobs.put((flags, body, done, ticket))
+        elif done is not None:  # stopped, or every worker failed to restart: say so now
+            done(_protocol.ERROR, 0, refusal)
         return ticket
 
     # -- life ----------------------------------------------------------------------------------
@@ -138,8 +136,7 @@ class ProcessWorkers:
     def start(self) -> None:
         """Start every worker and wait until each has imported ``modules``; ``ConfigError``
         naming ``process_modules`` if one cannot (no restart loop)."""
-        self._stopped = False
-        self._wake.clear()
+        self._stopping.clear()
         workers = [_Worker() for _ in range(self._count)]
         try:
             for worker in workers:
@@ -163,8 +160,7 @@ class ProcessWorkers:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Kill every worker (a request still running gets no reply) and join the threads."""
-        self._stopped = True
-        self._wake.set()
+        self._stopping.set()
         for _ in self._threads:
             self._jobs.put(_STOP)
         for worker in self._workers:  # a tending thread sees its process die and says why
@@ -218,7 +214,7 @@ class ProcessWorkers:
 
     @property
     def stopped(self) -> bool:
-        return self._stopped
+        return self._stopping.is_set()
 
     @property
     def busy(self) -> int:
@@ -257,7 +253,7 @@ class ProcessWorkers:
     def _tend(self, worker: _Worker) -> None:
         while True:
             job = self._jobs.get()
-            if job is _STOP or self._stopped:
+            if job is _STOP or self.stopped:
                 return
             flags, body, done, ticket = job
             if ticket.cancelled:
@@ -290,18 +286,19 @@ class ProcessWorkers:
         (the other workers serve them) and tries again every second. If no worker is left,
         the requests waiting and those to come are refused at once, not left to wait. False
         if the pool stops meanwhile."""
-        while not self.stopped:
+        stopping = self._stopping
+        while not stopping.is_set():
             try:
                 self._spawn(worker)
             except Exception as exc:
-                if self._wake.is_set():  # the pool is stopping: that is why
+                if stopping.is_set():  # the pool is stopping: that is why
                     return False
                 if worker.broken is None:
                     logger.exception("event=process_worker_not_replaced node=%s", self._name)
                 worker.broken = str(exc)
                 if all(w.broken is not None for w in self._workers):
                     self._refuse_waiting()
-                self._wake.wait(_RETRY)
+                stopping.wait(_RETRY)
                 continue
             if worker.broken is not None:
                 logger.warning("event=process_worker_replaced node=%s", self._name)
