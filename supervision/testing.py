@@ -5,16 +5,15 @@ Use the fixture from a ``conftest.py``::
     from supervision.testing import supervision_trees  # noqa: F401  (a pytest fixture)
 
 or make it automatic with ``pytest_plugins = ["supervision.testing"]`` and an autouse wrapper.
-This module imports pytest.
+The fixture is defined when pytest is installed; the clock and ``stop_actors`` need nothing.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-import pytest
 
 from supervision._lifecycle import Lifecycle, live_lifecycles
 from supervision._signals import SHUTDOWN
@@ -26,22 +25,34 @@ __all__ = ["FakeClock", "stop_actors", "supervision_trees"]
 
 
 class FakeClock:
-    """A monotonic clock that moves only when told: pass it as ``clock=`` to a supervisor."""
+    """A monotonic clock that moves only when told: pass it as ``clock=`` to a supervisor.
+
+    Whatever waits for a deadline on it in a thread of its own (a timer thread) can
+    ``subscribe`` a listener, called after every ``advance``, to look at the clock again."""
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
 
     def __call__(self) -> float:
         with self._lock:
             return self._now
 
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every ``advance``."""
+        with self._lock:
+            self._listeners.append(listener)
+
     def advance(self, seconds: float) -> None:
-        """Move the clock forward by ``seconds`` (>= 0)."""
+        """Move the clock forward by ``seconds`` (>= 0) and tell the listeners."""
         if seconds < 0:
             raise ValueError("a monotonic clock does not go back")
         with self._lock:
             self._now += seconds
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
 
     def __repr__(self) -> str:
         return f"<FakeClock now={self()}>"
@@ -68,9 +79,16 @@ def stop_actors(lifecycles: Iterable[Lifecycle], timeout: float = 10.0) -> list[
     return names
 
 
-@pytest.fixture
 def supervision_trees() -> Iterator[None]:
     """Stop, after the test, every supervised actor the test left alive (trees from the root)."""
     before = set(live_lifecycles())
     yield
     stop_actors([lc for lc in live_lifecycles() if lc not in before])
+
+
+try:  # the fixture, for tests that use pytest
+    import pytest
+
+    supervision_trees = pytest.fixture(supervision_trees)
+except ImportError:  # pragma: no cover - pytest is a test dependency only
+    pass
