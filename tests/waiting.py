@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 WAIT = 5.0  # generous bound for anything that should happen "at once"
 
 
@@ -19,3 +21,11 @@ def wait_for(condition: Callable[[], Any], timeout: float = WAIT, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {condition}")
         time.sleep(interval)
+
+
+def process_gone(pid: int) -> bool:
+    """Whether the process ``pid`` has ended (a zombie waiting for its parent counts)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

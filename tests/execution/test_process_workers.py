@@ -9,14 +9,13 @@ import os
 import signal
 from typing import Any
 
-import psutil
 import pytest
 
 from genrpc_actors import BadRpc, ConfigError, Node, RemoteError
 from genrpc_actors._node import default_node
 from genrpc_actors.testing import LocalNode
 from tests.node_fixtures import COOKIE, MASTER, Driver, start_master
-from tests.waiting import WAIT, wait_for
+from tests.waiting import WAIT, process_gone, wait_for
 
 WORKERS = "workers@127.0.0.1"
 FUNCTIONS = "tests.remote.process_functions"
@@ -140,7 +139,7 @@ def test_stop_leaves_no_worker_process():
         wait_for(lambda: node.statistics().busy_process_workers == 1)
     finally:
         node.stop()
-    assert all(_gone(pid) for pid in pids)
+    assert all(process_gone(pid) for pid in pids)
     with pytest.raises(BadRpc) as info:  # the request it was running is told, not left waiting
         node.nb_yield(key, WAIT)
     assert info.value.reason == ("killed", "signal SIGKILL")
@@ -158,14 +157,7 @@ def test_workers_end_when_their_node_is_killed(make_node):
     pids = [w["pid"] for w in info["process_workers"]]
     assert len(pids) == 2
     node.kill()
-    wait_for(lambda: all(_gone(pid) for pid in pids), timeout=10)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    wait_for(lambda: all(process_gone(pid) for pid in pids), timeout=10)
 
 
 def test_a_caller_that_stops_waiting_has_its_process_worker_killed(caller):

@@ -59,7 +59,7 @@ def call_with_raw_body(pair: Any, body: bytes) -> Any:
     return resolve(slot)
 
 
-def gadget_body(gadget: Any, protocol: int, marker: Path) -> bytes:
+def gadget_body(gadget: Any, protocol: int) -> bytes:
     return pickle.dumps(("operator", None, "truth", (gadget,), {}), protocol=protocol)
 
 
@@ -69,7 +69,7 @@ def test_a_whitelisted_node_refuses_a_gadget_before_it_runs(tmp_path, name, prot
     marker = tmp_path / "ran"
     with connection_pair(rpc_module_control="whitelist", rpc_module_list=["operator"]) as pair:
         with pytest.raises(BadRpc) as info:
-            call_with_raw_body(pair, gadget_body(gadgets(marker)[name], protocol, marker))
+            call_with_raw_body(pair, gadget_body(gadgets(marker)[name], protocol))
         assert info.value.reason == "unauthorized"
         assert not marker.exists()
         assert call_with_raw_body(pair, pickle.dumps(("operator", None, "add", (1, 2), {}))) == 3
@@ -81,7 +81,7 @@ def test_a_whitelisted_node_refuses_a_gadget_before_it_runs(tmp_path, name, prot
 def test_without_module_control_the_same_gadget_runs(tmp_path, name):
     marker = tmp_path / "ran"
     with connection_pair() as pair:
-        body = gadget_body(gadgets(marker)[name], 5, marker)
+        body = gadget_body(gadgets(marker)[name], 5)
         with contextlib.suppress(BadRpc):  # whatever truth() made of it: the gadget ran
             call_with_raw_body(pair, body)
         wait_for(marker.exists)  # a Popen's touch runs in a process of its own

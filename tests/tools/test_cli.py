@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from genrpc_actors.testing import free_port
-from tests.waiting import wait_for
+from tests.waiting import process_gone, wait_for
 
 GENRPC = str(Path(sys.executable).with_name("genrpc"))
 COOKIE = "cli-cookie"
@@ -188,14 +188,7 @@ def test_stats_lists_the_process_workers_of_a_node():
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
     assert process.returncode == 0
-    wait_for(lambda: all(_gone(pid) for pid in pids), timeout=10)  # they ended with the node
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    wait_for(lambda: all(process_gone(pid) for pid in pids), timeout=10)  # they ended with the node
 
 
 def test_shell_runs_a_node_and_a_console():
