@@ -4,8 +4,8 @@ Callers add their slot before their request leaves; whoever reads the connection
 reply to its slot (``deliver``); a caller that gives up forgets its id, so a late reply is
 dropped; when the connection ends, every slot still here gets the error (``take_all``).
 
-On the hot path a caller takes an id with ``next(pending.ids)`` and puts its slot straight into
-``pending.slots`` (a method call each would cost more than the rest of that bookkeeping).
+A caller takes an id with ``next(pending.ids)`` and puts its slot straight into
+``pending.slots``: on the hot path a method call each would cost more than the bookkeeping.
 """
 
 from __future__ import annotations
@@ -34,12 +34,6 @@ class PendingReplies:
 
     def __repr__(self) -> str:
         return f"<PendingReplies {len(self.slots)} received={self.received}>"
-
-    def next_id(self) -> int:
-        return next(self.ids)
-
-    def add(self, request_id: int, slot: Reply) -> None:
-        self.slots[request_id] = slot
 
     def forget(self, request_id: int) -> None:
         """The caller gave up: a late reply will be dropped."""

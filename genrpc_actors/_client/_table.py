@@ -26,9 +26,6 @@ class ClientTable:
     def __len__(self) -> int:
         return len(self._connections)
 
-    def __contains__(self, target: object) -> bool:
-        return target in self._connections
-
     def __repr__(self) -> str:
         return f"<ClientTable {len(self._connections)} connections>"
 

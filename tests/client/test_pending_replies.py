@@ -19,11 +19,11 @@ def reply_payload(request_id: int, value: object) -> bytes:
 
 def test_each_reply_goes_to_the_slot_of_its_id_and_is_counted():
     pending = PendingReplies()
-    ids = [pending.next_id() for _ in range(3)]
+    ids = [next(pending.ids) for _ in range(3)]
     assert ids == [1, 2, 3]
     slots = [Reply() for _ in ids]
     for request_id, slot in zip(ids, slots, strict=True):
-        pending.add(request_id, slot)
+        pending.slots[request_id] = slot
     payloads = [reply_payload(3, "c"), reply_payload(1, "a")]
     pending.deliver(payloads)
     assert [slot.done for slot in slots] == [True, False, True]
@@ -38,7 +38,7 @@ def test_each_reply_goes_to_the_slot_of_its_id_and_is_counted():
 def test_a_forgotten_id_drops_its_late_reply():
     pending = PendingReplies()
     slot = Reply()
-    pending.add(pending.next_id(), slot)
+    pending.slots[next(pending.ids)] = slot
     pending.forget(1)
     pending.deliver([reply_payload(1, "late")])
     assert not slot.done
@@ -50,7 +50,7 @@ def test_take_all_empties_the_table_for_the_end_of_a_connection():
     pending = PendingReplies()
     slots = [Reply(), Reply()]
     for slot in slots:
-        pending.add(pending.next_id(), slot)
+        pending.slots[next(pending.ids)] = slot
     taken = pending.take_all()
     assert taken == slots
     assert len(pending) == 0
