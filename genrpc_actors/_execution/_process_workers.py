@@ -2,83 +2,55 @@
 every core and a request that crashes, exhausts memory or never returns harms nobody else.
 
 Theory of operation. Each worker is a process (started by ``forkserver``, never by ``fork`` of
-the threaded node) and a thread of the node that tends it. Requests wait in one queue, in
-arrival order; a tending thread whose process is free takes the next one, sends its body to the
-process as bytes (the node never unpickles it) and waits for the outcome. While it waits it
-watches the process: past ``time_limit`` or ``memory_limit`` it kills it; if the process dies
-(``os._exit``, a segfault, a signal from outside) the request's outcome is
-``BadRpc(("killed", why))``. Either way the tending thread starts a new process in its place and
-goes on with the queue: nothing else on the node notices.
+the threaded node), a ``Channel`` to it, and a thread of the node that reads what the process
+says. A request is submitted as it is read: it goes straight down the channel of an idle worker,
+from the reader's thread, or waits in one line, in arrival order, until a worker is free. The
+node never unpickles its body. The worker's reading thread wakes for the outcome, hands the
+worker the next request in line, and sends the outcome on as the worker encoded it. So a request
+costs the node one thread wake more than one run in the reader's thread, and no thread waits
+for a request in line.
+
+A kill (by the watcher, past ``time_limit`` or ``memory_limit``; by a cancel; or from outside:
+``os._exit``, a segfault, a signal) ends the channel, and the request's outcome is
+``BadRpc(("killed", why))``; the reading thread then starts a new process in its place, while
+the other workers serve the line: nothing else on the node notices. The reading thread owns its
+worker: it alone reaps the process, so no two threads ever wait for one process.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import multiprocessing
-import queue
+import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection as Pipe
+from collections.abc import Sequence
 from typing import Any
-
-import psutil
 
 from genrpc_actors import _protocol
 from genrpc_actors._errors import ConfigError
+from genrpc_actors._execution._process_watcher import Watcher
 from genrpc_actors._execution._request import error_body
-from genrpc_actors._execution._worker_main import HEADER, serve
+from genrpc_actors._execution._worker_channel import FAILED, READY, Channel, socket_pair
+from genrpc_actors._execution._worker_main import serve
+from genrpc_actors._execution._worker_state import (
+    Outcome,
+    Ticket,
+    WorkerStatistics,
+    _Worker,
+    kill,
+)
 
 __all__ = ["Outcome", "ProcessWorkers", "Ticket", "WorkerStatistics"]
 
 logger = logging.getLogger("genrpc_actors")
-Outcome = Callable[[int, int, _protocol.Body], None]  # (kind, flags, body) of the reply
 START_TIMEOUT = 30.0
-_WATCH = 0.05  # how often a busy worker's memory is looked at
 _RETRY = 1.0  # how often a worker that could not be replaced is tried again
-_STOP = object()
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerStatistics:
-    """One process worker at one moment."""
-
-    pid: int | None
-    busy: bool
-    requests: int
-    rss: int  # bytes
-    cpu_s: float
-    kills: dict[str, int] = field(default_factory=dict)  # by reason: time_limit, exit 3, ...
-
-
-class Ticket:
-    """A request given to the pool; ``cancel()`` it when its caller stops waiting: it is
-    dropped if it has not started, and the process running it is killed if it has."""
-
-    __slots__ = ("cancelled",)
-
-    def __init__(self) -> None:
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class _Worker:
-    """A process and what the node knows of it."""
-
-    __slots__ = ("broken", "busy", "kills", "pipe", "process", "requests")
-
-    def __init__(self) -> None:
-        self.process: Any = None
-        self.pipe: Pipe | None = None
-        self.broken: str | None = None  # why it could not be replaced, until it is
-        self.busy = False
-        self.requests = 0
-        self.kills: collections.Counter[str] = collections.Counter()
+_CANCELLED = (_protocol.ERROR, 0, error_body(("killed", "cancelled")))  # for nobody to read
+_STOPPED = (_protocol.ERROR, 0, error_body(("not_running", "process_workers")))
 
 
 class ProcessWorkers:
@@ -99,16 +71,22 @@ class ProcessWorkers:
         self._every = "*" in self._modules
         self._routed = frozenset(m for m in self._modules if m != "*")
         self._control = (control[0], tuple(control[1]))
-        self._time_limit, self._memory_limit = time_limit, memory_limit
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._time_limit = time_limit
+        self._limited = time_limit is not None or memory_limit is not None
+        self._lock = threading.Lock()  # the queue, the idle list, and who runs what
+        self._waiting: collections.deque[Ticket] = collections.deque()
+        self._idle: list[_Worker] = []
         self._workers: list[_Worker] = []
-        self._threads: list[threading.Thread] = []
         self._context = multiprocessing.get_context("forkserver")
         self._stopping = threading.Event()  # set by stop(); also ends a wait to retry
+        self._threads: list[threading.Thread] = []
+        self._watcher = Watcher(name, self._lock, memory_limit)
 
     def __repr__(self) -> str:
-        busy = sum(w.busy for w in self._workers)
-        return f"<ProcessWorkers {self._name} workers={len(self._workers)} busy={busy}>"
+        return (
+            f"<ProcessWorkers {self._name} workers={len(self._workers)} busy={self.busy}"
+            f" queued={self.queued}>"
+        )
 
     # -- routing -------------------------------------------------------------------------------
 
@@ -119,17 +97,31 @@ class ProcessWorkers:
             return True
         return _protocol.peek_module(body, flags) in self._routed
 
-    def submit(self, flags: int, body: bytes, done: Outcome | None) -> Ticket:
-        """Queue a request (``done=None``: a CAST, whose outcome nobody reads)."""
-        ticket = Ticket()
-        refusal = (
-            error_body(("not_running", "process_workers")) if self.stopped else self._unavailable()
-        )
-        if refusal is None:
-            self._jobs.put((flags, body, done, ticket))
-        elif done is not None:  # stopped, or every worker failed to restart: say so now
-            done(_protocol.ERROR, 0, refusal)
-        return ticket
+    def ticket(self, flags: int, body: bytes | memoryview, done: Outcome | None) -> Ticket:
+        """A request to ``submit``; ``done(kind, flags, body)`` is called once with its outcome
+        (``None``: a CAST, whose outcome nobody reads), also when it is cancelled."""
+        return Ticket(self._cancel, flags, body, done)
+
+    def submit(self, ticket: Ticket) -> None:
+        """Give a request to an idle worker, or put it in line. Its body is read before this
+        returns: the caller may reuse its buffer."""
+        with self._lock:
+            refusal = _CANCELLED if ticket.cancelled else self._unavailable()
+            worker = channel = None
+            if refusal is None:
+                if self._idle and not self._waiting:
+                    worker = self._idle.pop()
+                    self._begin(worker, ticket)
+                    channel = worker.channel  # this process's: not one that replaces it
+                else:
+                    ticket.body = bytes(ticket.body)  # the caller's buffer is not ours to keep
+                    self._waiting.append(ticket)
+                    return
+        if worker is None:
+            assert refusal is not None
+            _deliver(ticket, refusal)
+            return
+        self._hand(channel, ticket)
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -145,10 +137,11 @@ class ProcessWorkers:
             for worker in workers:
                 _end(worker)
             raise
-        self._workers = workers
+        with self._lock:
+            self._workers, self._idle = workers, list(workers)
         self._threads = [
             threading.Thread(
-                target=self._tend,
+                target=self._read,
                 args=(worker,),
                 name=f"genrpc-process-{self._name}-{i}",
                 daemon=True,
@@ -157,55 +150,33 @@ class ProcessWorkers:
         ]
         for thread in self._threads:
             thread.start()
+        self._watcher.start(workers)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Kill every worker (a request still running gets no reply) and join the threads."""
+        """Kill every worker (a request running is told ``killed``, one in line
+        ``not_running``) and join the threads, which reap the processes."""
         self._stopping.set()
-        for _ in self._threads:
-            self._jobs.put(_STOP)
-        for worker in self._workers:  # a tending thread sees its process die and says why
-            process = worker.process
-            if process is not None and process.is_alive():
-                process.kill()
+        with self._lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+            self._idle.clear()
+            for worker in self._workers:  # its reading thread sees it die and reaps it
+                kill(worker.process)
+        for ticket in waiting:
+            _deliver(ticket, _STOPPED)
+        self._watcher.stop(timeout)
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)
-        for worker in self._workers:  # only now: two threads must not reap one process
-            _end(worker)
         self._threads = []
-        while True:  # requests that never ran: their callers are told
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is not _STOP and job[2] is not None and not job[3].cancelled:
-                job[2](_protocol.ERROR, 0, error_body(("not_running", "process_workers")))
 
     def statistics(self) -> list[WorkerStatistics]:
-        found = []
-        for worker in list(self._workers):
-            process = worker.process
-            pid = process.pid if process is not None else None
-            rss, cpu = 0, 0.0
-            if pid is not None:
-                try:
-                    info = psutil.Process(pid)
-                    rss = info.memory_info().rss
-                    times = info.cpu_times()
-                    cpu = times.user + times.system
-                except psutil.Error:
-                    pass
-            found.append(
-                WorkerStatistics(
-                    pid, worker.busy, worker.requests, rss, round(cpu, 3), dict(worker.kills)
-                )
-            )
-        return found
+        return [worker.statistics() for worker in list(self._workers)]
 
     @property
     def queued(self) -> int:
-        """Requests waiting for a free worker (cancelled ones until a worker skips them)."""
-        return self._jobs.qsize()
+        """Requests waiting in line for a free worker."""
+        return len(self._waiting)
 
     @property
     def size(self) -> int:
@@ -218,74 +189,104 @@ class ProcessWorkers:
 
     @property
     def busy(self) -> int:
-        return sum(worker.busy for worker in self._workers)
+        return sum(worker.ticket is not None for worker in self._workers)
 
-    # -- a worker's thread ---------------------------------------------------------------------
+    # -- handing requests over -----------------------------------------------------------------
 
-    def _spawn(self, worker: _Worker) -> None:
-        ours, theirs = self._context.Pipe()
-        mode, listed = self._control
-        process = self._context.Process(
-            target=serve,
-            args=(theirs, self._modules, mode, listed),
-            name=f"genrpc-worker-{self._name}",
-            daemon=True,
-        )
-        process.start()
-        theirs.close()
-        worker.process, worker.pipe = process, ours
-        if not ours.poll(START_TIMEOUT):
-            _end(worker)
-            raise ConfigError(
-                "process_modules", f"a process worker did not start in {START_TIMEOUT} s"
-            )
-        try:
-            said = ours.recv_bytes()
-        except (EOFError, OSError):
-            _end(worker)
-            raise ConfigError("process_modules", "a process worker died while starting") from None
-        if said != b"ready":
-            _end(worker)
-            raise ConfigError(
-                "process_modules", said.decode(errors="replace").removeprefix("failed ")
-            )
+    def _unavailable(self) -> tuple[int, int, bytes] | None:
+        """Why no request can run now (stopped, or no worker can start), or None."""
+        if self.stopped:
+            return _STOPPED
+        if self._idle:
+            return None
+        broken = [w.broken for w in self._workers]
+        if broken and all(why is not None for why in broken):  # none can start: say so now
+            return _protocol.ERROR, 0, error_body(("not_running", f"process_workers: {broken[0]}"))
+        return None
 
-    def _tend(self, worker: _Worker) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is _STOP or self.stopped:
+    def _begin(self, worker: _Worker, ticket: Ticket) -> None:
+        """``worker`` takes ``ticket`` (``_lock`` held)."""
+        worker.ticket, ticket.worker = ticket, worker
+        worker.requests += 1
+        if self._time_limit is not None:
+            ticket.deadline = time.monotonic() + self._time_limit
+        self._watcher.began(self._limited)
+
+    def _hand(self, channel: Channel | None, ticket: Ticket) -> None:
+        """Send a request down its worker's channel (no lock held: a large body is copied). If
+        the process has died meanwhile, its reading thread says so."""
+        if channel is not None:
+            with contextlib.suppress(OSError):
+                channel.send(ticket.flags, int(ticket.done is not None), [ticket.body])
+        ticket.body = None
+
+    def _next(self, worker: _Worker) -> None:
+        """``worker`` is free: the first request in line goes to it, or it goes idle."""
+        with self._lock:
+            if self.stopped:
                 return
-            flags, body, done, ticket = job
-            if ticket.cancelled:
-                continue  # its caller stopped waiting before it started: dropped
-            worker.busy = True
-            worker.requests += 1
+            if not self._waiting:
+                self._idle.append(worker)
+                return
+            ticket = self._waiting.popleft()
+            self._begin(worker, ticket)
+            channel = worker.channel
+        self._hand(channel, ticket)
+
+    def _cancel(self, ticket: Ticket) -> None:
+        with self._lock:
+            ticket.cancelled = True
+            worker = ticket.worker
+            if worker is not None and worker.ticket is ticket:
+                worker.why = "cancelled"
+                kill(worker.process)
+                return
             try:
-                outcome, why = self._run(worker, flags, body, ticket, reply=done is not None)
-            finally:
-                worker.busy = False
-            replace = False
-            if why is not None:
-                worker.kills[why] += 1
-                logger.warning("event=process_worker_killed node=%s why=%s", self._name, why)
-                outcome = (_protocol.ERROR, 0, error_body(("killed", why)))
-                _end(worker)
-                replace = not self.stopped
-            if done is not None and outcome is not None:
-                try:
-                    done(*outcome)
-                except Exception:
-                    logger.exception("event=process_reply_failed node=%s", self._name)
-            if why is not None and not replace:
+                self._waiting.remove(ticket)
+            except ValueError:
+                return  # not submitted yet, or over
+        _deliver(ticket, _CANCELLED)
+
+    # -- a worker's reading thread -------------------------------------------------------------
+
+    def _read(self, worker: _Worker) -> None:
+        while True:
+            channel = worker.channel
+            message = channel.receive() if channel is not None else None
+            with self._lock:
+                ticket, why = worker.ticket, worker.why
+                worker.ticket = worker.why = None
+                if ticket is not None:
+                    ticket.worker = None
+                if (message is None or why is not None) and worker in self._idle:
+                    self._idle.remove(worker)  # it died idle: nobody may hand it a request
+            if message is not None and why is None:
+                kind, flags, body = message
+                outcome = (kind, flags, bytes(body))  # out of the region before the next one
+                del message, body
+                self._next(worker)
+                if ticket is not None:
+                    _deliver(ticket, outcome)
+                continue
+            # its process has ended, or is being killed: reap it, say why, replace it
+            if ticket is None and self.stopped:
+                _end(worker)  # the pool's own kill
+                return
+            why = why or _died(worker.process)
+            worker.kills[why] += 1
+            logger.warning("event=process_worker_killed node=%s why=%s", self._name, why)
+            _end(worker)
+            if ticket is not None:
+                _deliver(ticket, (_protocol.ERROR, 0, error_body(("killed", why))))
+            if not self._replace(worker):
                 return  # the pool is stopping
-            if replace and not self._replace(worker):
-                return  # the pool is stopping
+            self._next(worker)
 
     def _replace(self, worker: _Worker) -> bool:
         """Start a new process for ``worker``; while that fails, this thread takes no request
-        (the other workers serve them) and tries again every second. If no worker is left,
-        the requests waiting and those to come are refused at once, not left to wait. False
-        if the pool stops meanwhile."""
+        (the other workers serve the line) and tries again every second. If no worker is
+        left, the requests in line and those to come are refused at once. False if the pool
+        stops meanwhile."""
         stopping = self._stopping
         while not stopping.is_set():
             try:
@@ -296,84 +297,75 @@ class ProcessWorkers:
                 if worker.broken is None:
                     logger.exception("event=process_worker_not_replaced node=%s", self._name)
                 worker.broken = str(exc)
-                if all(w.broken is not None for w in self._workers):
-                    self._refuse_waiting()
+                self._refuse_waiting()
                 stopping.wait(_RETRY)
                 continue
             if worker.broken is not None:
                 logger.warning("event=process_worker_replaced node=%s", self._name)
             worker.broken = None
+            if stopping.is_set():  # a process started as the pool began to stop
+                _end(worker)
+                return False
             return True
         return False
 
-    def _unavailable(self) -> bytes | None:
-        """The ERROR body for a request no worker can take (all broken), or None."""
-        broken = [w.broken for w in self._workers]
-        if broken and all(why is not None for why in broken):
-            return error_body(("not_running", f"process_workers: {broken[0]}"))
-        return None
-
     def _refuse_waiting(self) -> None:
-        refusal = self._unavailable()
-        if refusal is None:
-            return
-        taken = []
-        while True:
-            try:
-                taken.append(self._jobs.get_nowait())
-            except queue.Empty:
-                break
-        for job in taken:
-            if job is _STOP:
-                self._jobs.put(job)
-            elif job[2] is not None and not job[3].cancelled:
-                job[2](_protocol.ERROR, 0, refusal)
+        with self._lock:
+            refusal = self._unavailable()
+            if refusal is None:
+                return
+            taken = list(self._waiting)
+            self._waiting.clear()
+        for ticket in taken:
+            _deliver(ticket, refusal)
 
-    def _run(
-        self, worker: _Worker, flags: int, body: bytes, ticket: Ticket, *, reply: bool
-    ) -> tuple[tuple[int, int, bytes] | None, str | None]:
-        """Run one request in ``worker``'s process: ``(outcome, None)``, or ``(None, why)`` when
-        the process died or was killed."""
-        pipe, process = worker.pipe, worker.process
-        assert pipe is not None
+    def _spawn(self, worker: _Worker) -> None:
+        begin = time.monotonic()
+        ours, theirs = socket_pair()
+        mode, listed = self._control
+        process = self._context.Process(
+            target=serve,
+            args=(theirs, self._modules, mode, listed),
+            name=f"genrpc-worker-{self._name}",
+            daemon=True,
+        )
         try:
-            pipe.send_bytes(HEADER.pack(flags, int(reply)) + body)
-        except (OSError, EOFError):
-            return None, _died(process)
-        deadline = None if self._time_limit is None else time.monotonic() + self._time_limit
-        watched = psutil.Process(process.pid) if self._memory_limit is not None else None
-        while True:
-            wait = _WATCH if watched is not None or reply else None  # reply: may be cancelled
-            if ticket.cancelled:
-                return None, _kill(process, "cancelled")
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None, _kill(process, "time_limit")
-                wait = left if wait is None else min(wait, left)
-            if pipe.poll(wait):
-                try:
-                    data = pipe.recv_bytes()
-                except (EOFError, OSError):
-                    return None, _died(process)
-                kind, out_flags = HEADER.unpack_from(data)
-                return (kind, out_flags, data[HEADER.size :]), None
-            if watched is not None and self._memory_limit is not None:
-                try:
-                    if watched.memory_info().rss > self._memory_limit:
-                        return None, _kill(process, "memory_limit")
-                except psutil.Error:
-                    return None, _died(process)
+            process.start()
+        finally:
+            theirs.close()
+        channel = Channel(ours)
+        worker.process, worker.channel = process, channel
+        poller = select.poll()
+        poller.register(ours, select.POLLIN)
+        if not poller.poll(START_TIMEOUT * 1000):
+            _end(worker)
+            raise ConfigError(
+                "process_modules", f"a process worker did not start in {START_TIMEOUT} s"
+            )
+        said = channel.receive()
+        if said is None:
+            _end(worker)
+            raise ConfigError("process_modules", "a process worker died while starting")
+        if said[0] != READY:
+            text = bytes(said[2]).decode(errors="replace") if said[0] == FAILED else repr(said)
+            _end(worker)
+            raise ConfigError("process_modules", text)
+        worker.started_s = time.monotonic() - begin
 
 
-def _kill(process: Any, why: str) -> str:
-    if process.is_alive():
-        process.kill()
-    process.join(5.0)
-    return why
+def _deliver(ticket: Ticket, outcome: tuple[int, int, bytes]) -> None:
+    done = ticket.done
+    if done is None:
+        return
+    try:
+        done(*outcome)
+    except Exception:
+        logger.exception("event=process_reply_failed")
 
 
 def _died(process: Any) -> str:
+    if process is None:
+        return "exit unknown"
     process.join(5.0)
     code = process.exitcode
     if code is None:
@@ -386,11 +378,11 @@ def _died(process: Any) -> str:
 
 
 def _end(worker: _Worker) -> None:
-    process, pipe = worker.process, worker.pipe
-    if pipe is not None:
-        pipe.close()
+    process, channel = worker.process, worker.channel
+    if channel is not None:
+        channel.close()
     if process is not None and process.is_alive():
         process.kill()
     if process is not None:
         process.join(5.0)
-    worker.process = worker.pipe = None
+    worker.process = worker.channel = None

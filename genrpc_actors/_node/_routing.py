@@ -98,7 +98,8 @@ class Router:
             processes = self._processes
             if processes is not None and processes.takes(flags, body):
                 data = body if isinstance(body, bytes) else b"".join(body)
-                processes.submit(flags, data, slot.set_raw if slot is not None else None)
+                done = slot.set_raw if slot is not None else None
+                processes.submit(processes.ticket(flags, data, done))
             else:
                 self._workers.submit(self._run_here, flags, body, slot)
             return None, 0, slot

@@ -278,13 +278,23 @@ class ServerConnection:
         """One received message: a request becomes a job, a broadcast is delivered now."""
         kind, flags, request_id, body = _protocol.parse_message(payload)
         self.requests += 1
+        processes = self.settings.processes
         if kind == _protocol.CALL:
-            self._open[request_id] = None
-            jobs.append((self._call, (request_id, flags, body)))
+            if processes is not None and processes.takes(flags, body):
+                done = functools.partial(self._send_reply, request_id)
+                ticket = processes.ticket(flags, body, done)
+                self._open[request_id] = ticket  # a CANCEL finds it there
+                processes.submit(ticket)  # now: the line is in the order requests arrive
+            else:
+                self._open[request_id] = None
+                jobs.append((self._call, (request_id, flags, body)))
         elif kind == _protocol.CANCEL:
             self._cancel(request_id)
         elif kind == _protocol.CAST:
-            jobs.append((self._cast, (flags, body)))
+            if processes is not None and processes.takes(flags, body):
+                processes.submit(processes.ticket(flags, body, None))
+            else:
+                jobs.append((self._cast, (flags, body)))
         elif kind in (_protocol.ABCAST, _protocol.SBCAST):
             self._broadcast(kind, request_id, flags, body)
         else:
@@ -293,19 +303,9 @@ class ServerConnection:
     # -- workers ------------------------------------------------------------------------------
 
     def _call(self, request_id: int, flags: int, body: Any, hold: bool = False) -> None:
-        """Run a CALL and send its reply (``hold``: queue it for a later write); a request of
-        ``process_modules`` goes to a process worker, which sends its reply when it has it."""
+        """Run a CALL and send its reply (``hold``: queue it for a later write)."""
         if request_id in self._cancelled:  # its caller stopped waiting before it started
             self._answered(request_id)
-            return
-        processes = self.settings.processes
-        if processes is not None and processes.takes(flags, body):
-            done = functools.partial(self._send_reply, request_id)
-            ticket = processes.submit(flags, bytes(body), done)
-            if request_id in self._open:
-                self._open[request_id] = ticket
-            if request_id in self._cancelled:  # a CANCEL came while it was being handed over
-                ticket.cancel()
             return
         kind, out_flags, out = run_request(self.settings.control, flags, body)
         if not self._answered(request_id):
@@ -317,6 +317,7 @@ class ServerConnection:
             self.send(frame)
 
     def _send_reply(self, request_id: int, kind: int, flags: int, out: _protocol.Body) -> None:
+        """A process worker's outcome, from its reading thread."""
         if self._answered(request_id):
             self.send(_protocol.message_parts(kind, flags, request_id, out))
 
@@ -339,10 +340,6 @@ class ServerConnection:
             ticket.cancel()
 
     def _cast(self, flags: int, body: Any, _hold: bool = False) -> None:
-        processes = self.settings.processes
-        if processes is not None and processes.takes(flags, body):
-            processes.submit(flags, bytes(body), None)
-            return
         kind, _, out = run_request(self.settings.control, flags, body, reply=False)
         if kind == _protocol.ERROR and logger.isEnabledFor(logging.DEBUG):
             reason, _, trace, *_ = _protocol.decode_body(out, 0)

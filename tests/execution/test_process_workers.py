@@ -64,6 +64,15 @@ def test_requests_of_process_modules_run_in_worker_processes(caller, workers_nod
     }
 
 
+def test_large_bodies_cross_to_workers_through_shared_memory(caller):
+    assert caller.call(WORKERS, FUNCTIONS, "shared_regions", [b"small"], timeout=WAIT) == []
+    regions = caller.call(WORKERS, FUNCTIONS, "shared_regions", [bytes(200_000)], timeout=WAIT)
+    assert regions and all(r.startswith("/memfd:genrpc-worker-body") for r in regions)
+    assert caller.call(WORKERS, FUNCTIONS, "echo", [bytes(3_000_000)], timeout=WAIT) == bytes(
+        3_000_000
+    )  # past the first region, both ways
+
+
 KILLS = [
     ("exit_with", (3,), "exit 3"),
     ("segfault", (), "signal SIGSEGV"),

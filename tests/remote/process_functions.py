@@ -53,3 +53,9 @@ def unpicklable() -> object:
 def sleep_then(seconds: float, value: object) -> object:
     time.sleep(seconds)
     return value
+
+
+def shared_regions(value: object) -> list[str]:
+    """The shared memory regions this worker has mapped, while it runs a request of ``value``."""
+    with open(f"/proc/{os.getpid()}/maps") as maps:
+        return [line.split()[-2] for line in maps if "genrpc-worker-body" in line]
