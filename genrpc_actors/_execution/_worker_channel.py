@@ -71,10 +71,14 @@ class Channel:
     def send(self, a: int, b: int, parts: Sequence[bytes | memoryview]) -> None:
         """Send one message whose body is ``parts`` joined; ``OSError`` if the other end has
         gone."""
-        size = sum(len(part) if isinstance(part, bytes) else part.nbytes for part in parts)
+        if len(parts) == 1:
+            part = parts[0]
+            size = len(part) if isinstance(part, bytes) else part.nbytes
+        else:
+            size = sum(len(part) if isinstance(part, bytes) else part.nbytes for part in parts)
         with self._send_lock:
             if size < SHARED_MIN:
-                self.sock.sendmsg([HEADER.pack(a, b, 0, size), *parts])
+                self.sock.sendmsg((HEADER.pack(a, b, 0, size), *parts))
                 return
             fds: list[int] = []
             region = self._region
