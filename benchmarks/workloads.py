@@ -359,15 +359,22 @@ def overhead(session: Any, seconds: float, size: int = ECHO_SIZE) -> dict[str, f
 
 def kill_latency(session: Any) -> dict[str, float]:
     """genrpc_actors with process workers only: a request that never returns is killed at the
-    node's ``request_time_limit``: how long after the limit its caller hears of it, and how
-    long after that the pool serves a request again (another worker may serve it while the
-    killed one is replaced)."""
+    node's ``request_time_limit``: how long after the limit its caller hears of it; how long
+    after that the pool serves a request again (another worker may serve it); and how long
+    until the killed worker is replaced and ready (all workers idle with a live process, one
+    of them new), with the time its new process took to start."""
     from benchmarks import cpu_targets  # noqa: PLC0415
     from benchmarks.servers import KILL_AFTER, SERVER_NODE  # noqa: PLC0415
     from genrpc_actors import BadRpc  # noqa: PLC0415
 
     node, module = session.node, cpu_targets.__name__
+
+    def workers() -> list[dict[str, Any]]:
+        info = node.call(SERVER_NODE, "genrpc_actors.introspection", "describe", timeout=30)
+        return list(info["process_workers"])
+
     node.call(SERVER_NODE, module, "add", (1, 2))
+    before = {w["pid"] for w in workers()}
     begin = time.perf_counter()
     try:
         node.call(SERVER_NODE, module, "loop_forever", timeout=KILL_AFTER + 30)
@@ -384,7 +391,18 @@ def kill_latency(session: Any) -> dict[str, float]:
         except BadRpc:
             continue
     served = time.perf_counter()
+    while True:
+        now = workers()
+        new = [w for w in now if w["pid"] not in before]
+        if new and all(w["state"] == "idle" for w in now):
+            break
+        if time.perf_counter() - answered > 30:
+            raise RuntimeError("the killed worker was not replaced in 30 s")
+        time.sleep(0.002)
+    replaced = time.perf_counter()
     return {
         "late_ms": (answered - begin - KILL_AFTER) * 1000,
-        "replaced_ms": (served - answered) * 1000,
+        "served_ms": (served - answered) * 1000,
+        "replaced_ms": (replaced - answered) * 1000,
+        "start_ms": new[0]["started_s"] * 1000,
     }

@@ -77,6 +77,9 @@ class ProcessWorkers:
         self._idle: list[_Worker] = []
         self._workers: list[_Worker] = []
         self._context = multiprocessing.get_context("forkserver")
+        # the forkserver (one per node process, started with the first worker) imports the
+        # worker's own code once, so that a worker, and a replacement, starts in milliseconds
+        self._context.set_forkserver_preload([serve.__module__])
         self._stopping = threading.Event()  # set by stop(); also ends a wait to retry
         self._threads: list[threading.Thread] = []
         self._watcher = Watcher(name, self._lock, memory_limit)
@@ -321,6 +324,13 @@ class ProcessWorkers:
             _deliver(ticket, refusal)
 
     def _spawn(self, worker: _Worker) -> None:
+        worker.starting = True
+        try:
+            self._start_process(worker)
+        finally:
+            worker.starting = False
+
+    def _start_process(self, worker: _Worker) -> None:
         begin = time.monotonic()
         ours, theirs = socket_pair()
         mode, listed = self._control

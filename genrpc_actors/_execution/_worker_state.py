@@ -33,6 +33,7 @@ class WorkerStatistics:
     cpu_s: float
     kills: dict[str, int] = field(default_factory=dict)  # by reason: time_limit, exit 3, ...
     started_s: float = 0.0  # how long its process took to start and import process_modules
+    state: str = "idle"  # idle, busy, starting (a new process, not ready yet), or broken
 
 
 class Ticket:
@@ -68,6 +69,7 @@ class _Worker:
         "process",
         "requests",
         "started_s",
+        "starting",
         "ticket",
         "why",
     )
@@ -80,6 +82,7 @@ class _Worker:
         self.why: str | None = None  # why it is being killed
         self.requests = 0
         self.started_s = 0.0
+        self.starting = False  # a new process, not ready yet
         self.kills: collections.Counter[str] = collections.Counter()
 
     def __repr__(self) -> str:
@@ -106,7 +109,16 @@ class _Worker:
             round(cpu, 3),
             dict(self.kills),
             round(self.started_s, 4),
+            self.state,
         )
+
+    @property
+    def state(self) -> str:
+        if self.ticket is not None:
+            return "busy"
+        if self.broken is not None:
+            return "broken"
+        return "starting" if self.starting or self.process is None else "idle"
 
 
 def kill(process: Any) -> None:

@@ -120,7 +120,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     for w in processes:
         kills = ", ".join(f"{why} {n}" for why, n in sorted(w["kills"].items())) or "none"
         print(
-            f"  pid {w['pid']}  {'busy' if w['busy'] else 'idle'}  requests {w['requests']}  "
+            f"  pid {w['pid']}  {w['state']}  requests {w['requests']}  "
             f"rss {w['rss'] // 1024} KB  cpu {w['cpu_s']:.2f}s  kills: {kills}"
         )
     print("restarts: " + ", ".join(f"{k} {v}" for k, v in info["restarts"].items()))

@@ -49,6 +49,11 @@ def described(caller: Node) -> dict[str, Any]:
     return info
 
 
+def all_idle(caller: Node) -> list[dict[str, Any]] | None:
+    workers: list[dict[str, Any]] = described(caller)["process_workers"]
+    return workers if all(w["state"] == "idle" for w in workers) else None
+
+
 def worker_pids(caller: Node) -> list[int]:
     return [w["pid"] for w in described(caller)["process_workers"]]
 
@@ -94,10 +99,11 @@ def test_a_request_that_ends_its_process_is_killed_and_nobody_else_notices(
     assert caller.yield_(slow) == "the other worker"  # the other process worker went on
     assert caller.call(WORKERS, "os", "getpid", timeout=WAIT) == workers_node.pid  # the node too
     assert caller.call(WORKERS, FUNCTIONS, "echo", ["after"], timeout=WAIT) == "after"
-    after = described(caller)["process_workers"]
+    after = wait_for(lambda: all_idle(caller))  # the replacement has started
     assert len(after) == 2
     assert len(set(before) - {w["pid"] for w in after}) == 1  # one replaced
     assert sum(w["kills"].get(why, 0) for w in after) == 1
+    assert all(w["started_s"] > 0 for w in after)  # the replacement says how long it took
 
 
 def test_a_worker_killed_from_outside_gives_its_request_killed(caller):
