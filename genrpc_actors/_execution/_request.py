@@ -7,6 +7,7 @@ version (``incompatible``), then the call.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import logging
 import pickle
@@ -51,6 +52,23 @@ class ModuleControl:
     def unpickling(self) -> Callable[[str, str], bool] | None:
         """What ``decode_body`` may resolve: bounded by a whitelist, else anything."""
         return self.allows_global if self.mode == "whitelist" else None
+
+    def allows_in_reply(self, module: str, name: str) -> bool:
+        """What a reply's pickle may name under a whitelist: what a request's may, and the
+        built-in exceptions (an error reply carries one)."""
+        return self.allows_global(module, name) or (module, name) in _BUILTIN_EXCEPTIONS
+
+    @property
+    def reply_unpickling(self) -> Callable[[str, str], bool] | None:
+        """What ``decode_body`` may resolve in a reply this node receives."""
+        return self.allows_in_reply if self.mode == "whitelist" else None
+
+
+_BUILTIN_EXCEPTIONS = frozenset(
+    ("builtins", name)
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+)
 
 
 def error_body(reason: Any, exception: BaseException | None = None, tb: str = "") -> bytes:

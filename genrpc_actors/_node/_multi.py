@@ -78,7 +78,7 @@ def multicall(
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if slot.wait(remaining):
                 try:
-                    results.append(resolve(slot))
+                    results.append(resolve(slot, router.control.reply_unpickling))
                     continue
                 except RpcError as exc:
                     failure = exc
@@ -137,15 +137,15 @@ def broadcast(
         delivered = delivered_here
         if slot is not None:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            delivered = slot.wait(remaining) and _delivered(slot)
+            delivered = slot.wait(remaining) and _delivered(slot, router)
             if not slot.done and connection is not None:
                 connection.forget(request_id)
         (good if delivered else bad).append(target)
     return good, bad
 
 
-def _delivered(slot: Reply) -> bool:
+def _delivered(slot: Reply, router: Router) -> bool:
     try:
-        return resolve(slot) is True
+        return resolve(slot, router.control.reply_unpickling) is True
     except RpcError:
         return False

@@ -342,7 +342,7 @@ class Node:
                 raise BadRpc("timeout")
         elif not slot.wait(wait):
             raise BadRpc("timeout")
-        return _resolve(slot)
+        return _resolve(slot, self._router.control.reply_unpickling)
 
     def cast(
         self,
@@ -386,7 +386,9 @@ class Node:
         ttl = self.config.async_call_inactivity_timeout
         if ttl is not None and not slot.done:
             self._timers.call_later(ttl, lambda: _expire(connection, request_id, slot))
-        return AsyncKey(target, slot, _resolve)
+        return AsyncKey(
+            target, slot, functools.partial(_resolve, allowed=self._router.control.reply_unpickling)
+        )
 
     def yield_(self, key: AsyncKey) -> Any:
         """The outcome of an async call, waiting without limit (gen_rpc's ``yield``)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from genrpc_actors import _protocol
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._errors import BadRpc, RemoteError
+
+logger = logging.getLogger("genrpc_actors")
 
 __all__ = ["check_target", "check_timeout", "encode_request", "node_name", "resolve"]
 
@@ -95,20 +98,29 @@ def _check_module(module: Any, function: Any) -> tuple[Any, Any]:
     return module, version
 
 
-def resolve(reply: Reply) -> Any:
-    """The outcome of a reply: the value, or the error raised (a fresh copy per caller)."""
+def resolve(reply: Reply, allowed: Callable[[str, str], bool] | None = None) -> Any:
+    """The outcome of a reply: the value, or the error raised (a fresh copy per caller).
+
+    With ``allowed`` (a whitelist's ``reply_unpickling``), a reply that names any other global
+    is refused with ``BadRpc("unauthorized")`` before any of it runs; an error reply keeps its
+    reason and text, and only its exception object, if refused, is lost."""
     if reply.error is not None:
         raise copy.copy(reply.error)
     assert reply.raw is not None
     kind, flags, body = reply.raw
     try:
-        decoded = _protocol.decode_body(body, flags)
+        decoded = _protocol.decode_body(body, flags, allowed, inert=kind == _protocol.ERROR)
+    except _protocol.RefusedGlobal as refused:
+        logger.warning("event=reply_refused global=%s.%s", refused.module, refused.name)
+        raise BadRpc("unauthorized") from None
     except Exception as exc:  # noqa: BLE001 - e.g. a class this process cannot import
         raise BadRpc(("undecodable_reply", f"{type(exc).__name__}: {exc}")) from None
     if kind == _protocol.ERROR:
         if not (isinstance(decoded, tuple) and len(decoded) == 5):  # noqa: PLR2004
             raise BadRpc(("invalid_reply", "malformed ERROR body"))
         reason, exception, tb, type_name, text = decoded
+        if _inert(reason):
+            raise BadRpc("unauthorized")
         if reason == "EXIT":
             exception = exception if isinstance(exception, BaseException) else None
             raise RemoteError(exception, str(tb), str(type_name), f"remote {type_name}: {text}")
@@ -116,3 +128,12 @@ def resolve(reply: Reply) -> Any:
     if kind not in (_protocol.REPLY, _protocol.SBCAST_REPLY):
         raise BadRpc(("invalid_reply", f"kind {kind}"))
     return decoded
+
+
+def _inert(value: Any, depth: int = 3) -> bool:
+    """Whether a refused global stood in ``value`` (a reason: a str or a small tuple)."""
+    if isinstance(value, _protocol.Inert):
+        return True
+    if isinstance(value, tuple) and depth:
+        return any(_inert(part, depth - 1) for part in value)
+    return False

@@ -29,6 +29,7 @@ __all__ = [
     "SBCAST",
     "SBCAST_REPLY",
     "Body",
+    "Inert",
     "RefusedGlobal",
     "decode_body",
     "encode_body",
@@ -205,15 +206,35 @@ class RefusedGlobal(pickle.UnpicklingError):
         self.module, self.name = module, name
 
 
+class Inert:
+    """What a refused global decodes as when the decoder is told to go on (``inert=True``): it
+    takes any arguments and any state, and does nothing with them."""
+
+    __slots__ = ("refused",)
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        self.refused = ""
+
+    def __setstate__(self, _state: Any) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<Inert {self.refused}>"
+
+
 class _Restricted(pickle.Unpickler):
     """An unpickler that resolves only the globals ``allowed(module, name)`` accepts."""
 
-    def __init__(self, data: Any, allowed: Callable[[str, str], bool], **kwargs: Any) -> None:
+    def __init__(
+        self, data: Any, allowed: Callable[[str, str], bool], inert: bool, **kwargs: Any
+    ) -> None:
         super().__init__(io.BytesIO(data), **kwargs)
-        self._allowed = allowed
+        self._allowed, self._inert = allowed, inert
 
     def find_class(self, module: str, name: str) -> Any:
         if not self._allowed(module, name):
+            if self._inert:
+                return Inert
             raise RefusedGlobal(module, name)
         return super().find_class(module, name)
 
@@ -222,13 +243,16 @@ def decode_body(
     body: Body | memoryview | bytearray,
     flags: int,
     allowed: Callable[[str, str], bool] | None = None,
+    *,
+    inert: bool = False,
 ) -> Any:
     """Unpickle a message body (only ever called after the handshake). ``ValueError`` if its
     out-of-band layout is broken.
 
     With ``allowed``, the pickle may name only the globals ``allowed(module, name)`` accepts:
     any other raises :class:`RefusedGlobal` before it is loaded, so nothing it names runs (a
-    dill body is refused whole: it names code by design)."""
+    dill body is refused whole: it names code by design). With ``inert`` too, a refused global
+    decodes as an :class:`Inert` instead, and the rest of the body as it is."""
     if flags & DILL:
         if allowed is not None:
             raise RefusedGlobal("dill", "*")
@@ -238,10 +262,10 @@ def decode_body(
     if flags & BUFFERS:
         data, buffers = _split(body)
         if allowed is not None:
-            return _Restricted(data, allowed, buffers=buffers).load()
+            return _Restricted(data, allowed, inert, buffers=buffers).load()
         return pickle.loads(data, buffers=buffers)  # noqa: S301 - as below
     if allowed is not None:
-        return _Restricted(body, allowed).load()
+        return _Restricted(body, allowed, inert).load()
     return pickle.loads(body)  # type: ignore[arg-type]  # noqa: S301 - the peer has proved it knows the cookie
 
 

@@ -118,3 +118,12 @@ def test_decode_body_names_the_refused_global():
         "a",
         (2.0,),
     ]
+
+
+def test_inert_decoding_keeps_the_rest_and_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    body = pickle.dumps(("reason", Reduces(os.system, f"touch {marker}"), "text"), protocol=5)
+    reason, stand_in, text = wire.decode_body(body, 0, lambda module, name: False, inert=True)
+    assert (reason, text) == ("reason", "text")
+    assert isinstance(stand_in, wire.Inert)
+    assert not marker.exists()
