@@ -69,6 +69,14 @@ def test_requests_of_process_modules_run_in_worker_processes(caller, workers_nod
     }
 
 
+def test_workers_give_way_to_their_node(caller, workers_node):
+    node_nice = os.getpriority(os.PRIO_PROCESS, workers_node.pid)
+    for pid in worker_pids(caller):  # niced, and batch work for the scheduler
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, node_nice + 10)
+        assert os.sched_getscheduler(pid) == os.SCHED_BATCH
+    assert os.sched_getscheduler(workers_node.pid) == os.SCHED_OTHER  # the node itself is not
+
+
 def test_large_bodies_cross_to_workers_through_shared_memory(caller):
     assert caller.call(WORKERS, FUNCTIONS, "shared_regions", [b"small"], timeout=WAIT) == []
     regions = caller.call(WORKERS, FUNCTIONS, "shared_regions", [bytes(200_000)], timeout=WAIT)
