@@ -29,7 +29,7 @@ GENRPC = "genrpc_actors"
 GENRPC_PROCESSES = "genrpc_actors+processes"  # the CPU-bound requests in process workers
 KILL_AFTER = 2.0  # its request_time_limit (seconds): the kill_latency workload runs into it
 SERVER_NODE = "bench-server@127.0.0.1"
-COOKIE = "bench"
+COOKIE = "bench-cookie-of-16-bytes"
 AUTHKEY = b"bench"
 START_TIMEOUT = 30.0
 

@@ -65,6 +65,7 @@ class Config:
     socket_keepalive_interval: int = 5
     socket_keepalive_count: int = 2
     max_frame_size: int = 256 * MiB
+    max_nesting: int = 10_000  # how deeply tuples may nest in a body (deeper: refused unread)
     worker_processes: int | Literal["auto"] = 0
     process_modules: Sequence[str] = ()
     request_time_limit: float | None = None
@@ -202,7 +203,12 @@ def _validate(config: Config) -> None:  # noqa: PLR0912 - one check per key, in 
         value = getattr(config, key)
         if value is not None and (not _is_number(value) or value <= 0 or math.isinf(value)):
             _fail(key, f"must be seconds > 0 or None, not {value!r}")
-    for key in ("socket_keepalive_idle", "socket_keepalive_interval", "socket_keepalive_count"):
+    for key in (
+        "socket_keepalive_idle",
+        "socket_keepalive_interval",
+        "socket_keepalive_count",
+        "max_nesting",
+    ):
         value = getattr(config, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             _fail(key, f"must be an int >= 1, not {value!r}")

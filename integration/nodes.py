@@ -40,7 +40,7 @@ __all__ = [
     "wait_until",
 ]
 
-COOKIE = "integration-cookie"
+COOKIE = "integration-cookie-of-32-bytes!!"
 PORT = 5369
 SSL_PORT = 5370
 # Keepalive that notices a silent peer in idle + interval x count = 1 + 1 x 2 = 3 s.

@@ -34,18 +34,15 @@ def handshake_frame(kind: int, body: bytes = b"") -> bytes:
     return wire.frame(PREFIX.pack(wire.MAGIC, wire.VERSION, kind) + body)
 
 
-def hello(target: str, client: str, c1: bytes | None = None) -> bytes:
+def hello(target: str, client: str) -> bytes:
     """A well-formed HELLO frame (the cookie plays no part in it)."""
-    challenge = os.urandom(32) if c1 is None else c1
-    return wire.ClientHandshake(b"unused", client, target, challenge).start()
+    return wire.frame(hello_payload(target.encode(), client.encode()))
 
 
-def hello_payload(target: bytes, client: bytes, c1: bytes | None = None) -> bytes:
+def hello_payload(target: bytes, client: bytes, version: int = wire.VERSION) -> bytes:
     """A HELLO payload with raw name bytes: any length, any encoding."""
-    challenge = os.urandom(32) if c1 is None else c1
     return (
-        PREFIX.pack(wire.MAGIC, wire.VERSION, 1)
-        + challenge
+        PREFIX.pack(wire.MAGIC, version, wire.HELLO)
         + struct.pack(">H", len(target))
         + target
         + struct.pack(">H", len(client))
@@ -53,8 +50,9 @@ def hello_payload(target: bytes, client: bytes, c1: bytes | None = None) -> byte
     )
 
 
-def proof(value: bytes) -> bytes:
-    return handshake_frame(3, value)
+def proof(proof_c: bytes, c1: bytes | None = None) -> bytes:
+    """A PROOF frame: ``c1 proof_c`` (a random c1 unless given)."""
+    return handshake_frame(wire.PROOF, (os.urandom(32) if c1 is None else c1) + proof_c)
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -154,8 +152,16 @@ class Transcript:
         return self.challenge[7:39]
 
     @property
+    def c1(self) -> bytes:
+        return self.proof[10:42]
+
+    @property
+    def proof_c(self) -> bytes:
+        return self.proof[42:74]
+
+    @property
     def proof_s(self) -> bytes:
-        return self.challenge[39:71]
+        return self.result[7:39]
 
 
 def authenticate(

@@ -60,7 +60,7 @@ class ProcessWorkers:
         name: str,
         count: int,
         modules: Sequence[str],
-        control: tuple[str, Sequence[str]],
+        control: tuple[str, Sequence[str], int],
         *,
         time_limit: float | None = None,
         memory_limit: int | None = None,
@@ -69,7 +69,7 @@ class ProcessWorkers:
         self._modules = tuple(modules)
         self._every = "*" in self._modules
         self._routed = frozenset(m for m in self._modules if m != "*")
-        self._control = (control[0], tuple(control[1]))
+        self._control = (control[0], tuple(control[1]), control[2])
         self._time_limit = time_limit
         self._limited = time_limit is not None or memory_limit is not None
         self._lock = threading.Lock()  # the queue, the idle list, and who runs what
@@ -333,10 +333,9 @@ class ProcessWorkers:
     def _start_process(self, worker: _Worker) -> None:
         begin = time.monotonic()
         ours, theirs = socket_pair()
-        mode, listed = self._control
         process = self._context.Process(
             target=serve,
-            args=(theirs, self._modules, mode, listed),
+            args=(theirs, self._modules, *self._control),
             name=f"genrpc-worker-{self._name}",
             daemon=True,
         )

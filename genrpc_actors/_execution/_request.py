@@ -25,12 +25,16 @@ logger = logging.getLogger("genrpc_actors")
 
 
 class ModuleControl:
-    """``rpc_module_control`` and ``rpc_module_list`` as one predicate."""
+    """``rpc_module_control`` and ``rpc_module_list`` as one predicate, with what a body may
+    hold: the globals it may name (``unpickling``), how deeply it may nest (``max_nesting``)."""
 
-    __slots__ = ("mode", "modules")
+    __slots__ = ("max_nesting", "mode", "modules")
 
-    def __init__(self, mode: str, modules: Collection[str]) -> None:
+    def __init__(
+        self, mode: str, modules: Collection[str], max_nesting: int = _protocol.MAX_NESTING
+    ) -> None:
         self.mode, self.modules = mode, frozenset(modules)
+        self.max_nesting = max_nesting
 
     def allows(self, module: str) -> bool:
         if self.mode == "whitelist":
@@ -99,7 +103,7 @@ def run_request(
         return _protocol.ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then
     try:
         module, version, function, args, kwargs = _protocol.decode_body(
-            body, flags, control.unpickling
+            body, flags, control.unpickling, max_nesting=control.max_nesting
         )
     except _protocol.RefusedGlobal:
         return _protocol.ERROR, 0, error_body("unauthorized")  # nothing of it has run

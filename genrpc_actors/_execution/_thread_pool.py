@@ -22,11 +22,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["WorkerPool"]
+__all__ = ["NoThread", "WorkerPool"]
 
 logger = logging.getLogger("genrpc_actors")
 _STOP = object()
 _PARK_AFTER = 50  # quiet ticks before the watcher parks
+
+
+class NoThread(RuntimeError):  # noqa: N818 - what the system said: no thread
+    """A job could not be given to any thread: none was running and none could start."""
 
 
 class _Inline:
@@ -84,14 +88,18 @@ class WorkerPool:
         return len(self._threads)
 
     def submit(self, job: Callable[..., Any], *args: Any) -> None:
+        """Run ``job(*args)`` in a thread; ``NoThread`` if no thread is there to run it and
+        none can be started (the job is then not kept: it will never run)."""
         if self._stopped:
             raise RuntimeError("worker pool stopped")
-        self._jobs.put((job, args))
+        item = (job, args)
         if self._idle.acquire(blocking=False):
+            self._jobs.put(item)
             return  # an idle thread takes it
         with self._lock:
             if len(self._threads) >= self._max_threads:
                 self._backlog += 1  # the next thread to finish takes it
+                self._jobs.put(item)
                 return
             self._started += 1
             thread = threading.Thread(
@@ -102,11 +110,16 @@ class WorkerPool:
             self._threads.add(thread)
         try:
             thread.start()
-        except RuntimeError:  # can't start new thread: the threads there are take the job
-            logger.warning("event=worker_thread_not_started pool=%s", self._name)
+        except RuntimeError as exc:  # can't start new thread: the threads there take the job
+            logger.warning("event=worker_thread_not_started pool=%s error=%s", self._name, exc)
             with self._lock:
                 self._threads.discard(thread)
+                if not self._threads:  # there are none
+                    raise NoThread(f"no worker thread could start: {exc}") from None
                 self._backlog += 1
+                self._jobs.put(item)
+            return
+        self._jobs.put(item)
 
     def run_here(
         self, job: Callable[..., Any], args: tuple[Any, ...], take_over: Callable[[], None]

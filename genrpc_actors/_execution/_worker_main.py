@@ -46,7 +46,13 @@ def _yield_to_the_node() -> None:
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
-def serve(sock: socket.socket, modules: Sequence[str], mode: str, listed: Sequence[str]) -> None:
+def serve(
+    sock: socket.socket,
+    modules: Sequence[str],
+    mode: str,
+    listed: Sequence[str],
+    max_nesting: int,
+) -> None:
     """Import ``modules``, say ready, then run requests until the channel ends."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the node's to handle
@@ -62,7 +68,7 @@ def serve(sock: socket.socket, modules: Sequence[str], mode: str, listed: Sequen
             channel.send(FAILED, 0, [said])
             return
     channel.send(READY, 0, [b""])
-    control = ModuleControl(mode, listed)
+    control = ModuleControl(mode, listed, max_nesting)
     while True:
         message = channel.receive()
         if message is None:

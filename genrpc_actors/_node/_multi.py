@@ -78,7 +78,8 @@ def multicall(
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if slot.wait(remaining):
                 try:
-                    results.append(resolve(slot, router.control.reply_unpickling))
+                    control = router.control
+                    results.append(resolve(slot, control.reply_unpickling, control.max_nesting))
                     continue
                 except RpcError as exc:
                     failure = exc
@@ -146,6 +147,7 @@ def broadcast(
 
 def _delivered(slot: Reply, router: Router) -> bool:
     try:
-        return resolve(slot, router.control.reply_unpickling) is True
+        control = router.control
+        return resolve(slot, control.reply_unpickling, control.max_nesting) is True
     except RpcError:
         return False

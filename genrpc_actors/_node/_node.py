@@ -7,6 +7,7 @@ import functools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Self
 
@@ -41,6 +42,7 @@ from genrpc_actors._transport._tls import client_context, server_context
 __all__ = ["Node", "default_node"]
 
 logger = logging.getLogger("genrpc_actors")
+SHORT_COOKIE = 16  # bytes: shorter cookies get a warning at start
 
 _default: Node | None = None
 _default_lock = threading.Lock()
@@ -74,6 +76,15 @@ class Node:
             self._listening["tcp"] = ListenAddress(config.listen_address, config.tcp_server_port)
         if config.ssl_server_port is not False:
             self._listening["ssl"] = ListenAddress(config.listen_address, config.ssl_server_port)
+        _protocol.cookie_key(cookie)  # derived now (~50 ms, once), not in a first handshake
+        if len(cookie) < SHORT_COOKIE and self._listening:  # said once, by the nodes that serve
+            logger.warning(
+                "event=short_cookie node=%s bytes=%d: a cookie under %d bytes can be guessed by"
+                " a node this one connects to by mistake; use a random one (see the README)",
+                name,
+                len(cookie),
+                SHORT_COOKIE,
+            )
         self._server_tls = (
             server_context(config.ssl_server_options) if "ssl" in self._listening else None
         )
@@ -85,14 +96,16 @@ class Node:
         self._registry = Registry()
         self._workers = WorkerPool(name, max_threads=config.max_worker_threads)
         self._timers = Scheduler(name, clock)
-        control = ModuleControl(config.rpc_module_control, config.rpc_module_list)
+        control = ModuleControl(
+            config.rpc_module_control, config.rpc_module_list, config.max_nesting
+        )
         count = worker_count(config)
         self._processes = (
             ProcessWorkers(
                 name,
                 count,
                 config.process_modules,
-                (config.rpc_module_control, config.rpc_module_list),
+                (config.rpc_module_control, config.rpc_module_list, config.max_nesting),
                 time_limit=config.request_time_limit,
                 memory_limit=config.worker_memory_limit,
             )
@@ -112,14 +125,22 @@ class Node:
             deliver=self._registry.deliver,
             processes=self._processes,
         )
-        self._incoming = Incoming(settings, functools.partial(self._start_child, "acceptors"))
+        # The router and the acceptors' ``Incoming`` are the node's and call back into it: they
+        # hold those methods weakly, or node -> router -> node would be a cycle that only the
+        # cycle collector frees (the tree's children hold the node while it runs)
+        self._incoming = Incoming(
+            settings,
+            functools.partial(
+                _start_child_weakly, weakref.WeakMethod(self._start_child), "acceptors"
+            ),
+        )
         self._router = Router(
             name,
             self._clients,
             self._workers,
             control,
             self._registry,
-            self._find_dispatcher,
+            functools.partial(_find_dispatcher_weakly, weakref.WeakMethod(self._find_dispatcher)),
             self._processes,
         )
         self._tree: sv.Supervisor | None = None
@@ -342,7 +363,7 @@ class Node:
                 raise BadRpc("timeout")
         elif not slot.wait(wait):
             raise BadRpc("timeout")
-        return _resolve(slot, self._router.control.reply_unpickling)
+        return _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
 
     def cast(
         self,
@@ -387,7 +408,13 @@ class Node:
         if ttl is not None and not slot.done:
             self._timers.call_later(ttl, lambda: _expire(connection, request_id, slot))
         return AsyncKey(
-            target, slot, functools.partial(_resolve, allowed=self._router.control.reply_unpickling)
+            target,
+            slot,
+            functools.partial(
+                _resolve,
+                allowed=self._router.control.reply_unpickling,
+                max_nesting=self.config.max_nesting,
+            ),
         )
 
     def yield_(self, key: AsyncKey) -> Any:
@@ -471,6 +498,24 @@ class Node:
     def registered(self) -> list[str]:
         """The names registered to live actors, sorted."""
         return self._registry.registered()
+
+
+def _start_child_weakly(
+    method: weakref.WeakMethod[Callable[[str, sv.ChildSpec], object]],
+    supervisor_id: str,
+    spec: sv.ChildSpec,
+) -> object:
+    start_child = method()
+    if start_child is None:  # the node is gone (dropped unstopped): as if stopped
+        raise BadRpc(("not_running", supervisor_id))
+    return start_child(supervisor_id, spec)
+
+
+def _find_dispatcher_weakly(
+    method: weakref.WeakMethod[Callable[[], pykka.ActorRef[Any] | None]],
+) -> pykka.ActorRef[Any] | None:
+    find_dispatcher = method()
+    return None if find_dispatcher is None else find_dispatcher()
 
 
 def _expire(connection: Connection | None, request_id: int, slot: Reply) -> None:

@@ -98,7 +98,11 @@ def _check_module(module: Any, function: Any) -> tuple[Any, Any]:
     return module, version
 
 
-def resolve(reply: Reply, allowed: Callable[[str, str], bool] | None = None) -> Any:
+def resolve(
+    reply: Reply,
+    allowed: Callable[[str, str], bool] | None = None,
+    max_nesting: int = _protocol.MAX_NESTING,
+) -> Any:
     """The outcome of a reply: the value, or the error raised (a fresh copy per caller).
 
     With ``allowed`` (a whitelist's ``reply_unpickling``), a reply that names any other global
@@ -109,7 +113,9 @@ def resolve(reply: Reply, allowed: Callable[[str, str], bool] | None = None) -> 
     assert reply.raw is not None
     kind, flags, body = reply.raw
     try:
-        decoded = _protocol.decode_body(body, flags, allowed, inert=kind == _protocol.ERROR)
+        decoded = _protocol.decode_body(
+            body, flags, allowed, inert=kind == _protocol.ERROR, max_nesting=max_nesting
+        )
     except _protocol.RefusedGlobal as refused:
         logger.warning("event=reply_refused global=%s.%s", refused.module, refused.name)
         raise BadRpc("unauthorized") from None

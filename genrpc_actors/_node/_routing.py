@@ -9,6 +9,7 @@ outcomes as a remote one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -21,9 +22,11 @@ from genrpc_actors._client._table import ClientTable
 from genrpc_actors._errors import BadRpc, NoNodeError
 from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import ModuleControl, run_request
-from genrpc_actors._execution._thread_pool import WorkerPool
+from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
 from genrpc_actors._node._registry import Registry
 from genrpc_actors._node._requests import node_name
+
+logger = logging.getLogger("genrpc_actors")
 
 __all__ = ["Router"]
 
@@ -101,7 +104,12 @@ class Router:
                 done = slot.set_raw if slot is not None else None
                 processes.submit(processes.ticket(flags, data, done))
             else:
-                self._workers.submit(self._run_here, flags, body, slot)
+                try:
+                    self._workers.submit(self._run_here, flags, body, slot)
+                except NoThread as exc:  # this node cannot run it: say so, as a remote one would
+                    logger.warning("event=request_refused node=%s reason=%s", self.name, exc)
+                    if slot is not None:
+                        slot.set_error(BadRpc(("not_running", str(exc))))
             return None, 0, slot
         connection = self.connection_for(target)
         request_id, slot = connection.request(

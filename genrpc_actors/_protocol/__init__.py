@@ -13,19 +13,26 @@ Every frame, on TCP and TLS alike, is a 4-byte big-endian length followed by tha
 Handshake (before it ends, every frame is at most ``PREAUTH_MAX`` = 1024 bytes and is parsed by
 ``struct``, never unpickled; a longer length prefix closes the connection at once)::
 
-    HELLO      C->S  "GRPC" v:u8=1 type:u8=1 c1[32] tlen:u16 target[tlen] clen:u16 client[clen]
-    CHALLENGE  S->C  "GRPC" v:u8=1 type:u8=2 status:u8 c2[32] proof_s[32] slen:u16 server[slen]
-    PROOF      C->S  "GRPC" v:u8=1 type:u8=3 proof_c[32]
-    RESULT     S->C  "GRPC" v:u8=1 type:u8=4 status:u8
+    HELLO      C->S  "GRPC" v:u8=2 type:u8=1 tlen:u16 target[tlen] clen:u16 client[clen]
+    CHALLENGE  S->C  "GRPC" v:u8=2 type:u8=2 status:u8 c2[32] slen:u16 server[slen]
+    PROOF      C->S  "GRPC" v:u8=2 type:u8=3 c1[32] proof_c[32]
+    RESULT     S->C  "GRPC" v:u8=2 type:u8=4 status:u8 proof_s[32]     (zeros unless status 0)
 
-    proof_s = HMAC-SHA256(cookie, "genrpc-server" c1 c2 target)
-    proof_c = HMAC-SHA256(cookie, "genrpc-client" c2 c1 client)
+    key     = scrypt(cookie, salt="genrpc-actors handshake key v2", n=2**14, r=8, p=1, dklen=32)
+    proof_c = HMAC-SHA256(key, "genrpc-client" c2 c1 client target)
+    proof_s = HMAC-SHA256(key, "genrpc-server" c1 c2 server client)
 
 ``c1`` and ``c2`` are fresh random challenges; the cookie never crosses the wire and every proof
-is compared in constant time. Both sides prove they know the cookie: the client checks ``proof_s``
-before it sends ``proof_c`` (a server with a wrong cookie learns nothing), then the server checks
-``proof_c``. Status: 0 ok, 1 ``badnode`` (the server is not ``target``), 2 ``invalid_cookie``,
-3 ``node_certificate_mismatch`` (over TLS: the client's certificate does not name ``client``).
+is compared in constant time. The side that accepted the connection proves nothing before the
+connecting side has proved it knows the cookie (Erlang's distribution handshake is ordered so):
+whoever can connect learns only ``c2``, nothing to test guesses against. The server checks
+``proof_c``, then sends ``proof_s``, which the client checks in turn. A node the client reaches
+by mistake sees ``proof_c``: a guess against it costs an scrypt of the guess (~16 MiB, ~40 ms),
+not a hash; a cookie of 16 random bytes or more is beyond guessing either way. Status: 0 ok,
+1 ``badnode`` (the server is not ``target``), 2 ``invalid_cookie``, 3
+``node_certificate_mismatch`` (over TLS: the client's certificate does not name ``client``),
+4 ``protocol_version``: a HELLO of another version is answered with a CHALLENGE in that
+version's prefix with status 4, and closed (a version 1 node reads it as ``invalid_message``).
 Node names are UTF-8, at most 255 bytes.
 
 Messages (after the handshake; the body is a pickle, protocol 5, or a dill pickle when flag
@@ -63,6 +70,7 @@ from genrpc_actors._protocol._framing import (
     frame,
 )
 from genrpc_actors._protocol._handshake import (
+    BAD_VERSION,
     BADNODE,
     CERT_MISMATCH,
     CHALLENGE,
@@ -79,6 +87,7 @@ from genrpc_actors._protocol._handshake import (
     ClientHandshake,
     HandshakeError,
     ServerHandshake,
+    cookie_key,
 )
 from genrpc_actors._protocol._messages import (
     ABCAST,
@@ -104,10 +113,12 @@ from genrpc_actors._protocol._messages import (
     parse_message,
     peek_module,
 )
+from genrpc_actors._protocol._nesting import MAX_NESTING, NestedTooDeep, check_nesting
 
 __all__ = [
     "ABCAST",
     "BADNODE",
+    "BAD_VERSION",
     "BUFFERS",
     "CALL",
     "CANCEL",
@@ -122,6 +133,7 @@ __all__ = [
     "LARGE_FRAME",
     "MAGIC",
     "MAX_NAME",
+    "MAX_NESTING",
     "OK",
     "OUT_OF_BAND",
     "PLAIN_GLOBALS",
@@ -140,9 +152,12 @@ __all__ = [
     "FrameTooLarge",
     "HandshakeError",
     "Inert",
+    "NestedTooDeep",
     "Payload",
     "RefusedGlobal",
     "ServerHandshake",
+    "check_nesting",
+    "cookie_key",
     "decode_body",
     "encode_body",
     "frame",

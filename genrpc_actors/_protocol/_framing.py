@@ -11,6 +11,7 @@ import sys
 from typing import Final
 
 __all__ = [
+    "FIRST_ROOM",
     "LARGE_FRAME",
     "PREAUTH_MAX",
     "SPARE_MAX",
@@ -23,6 +24,7 @@ __all__ = [
 PREAUTH_MAX: Final = 1024  # the largest frame before the handshake has ended
 LARGE_FRAME: Final = 64 * 1024  # frames this large are received into a buffer of their own
 SPARE_MAX: Final = 4 * 1024 * 1024  # the largest such buffer a connection keeps for the next
+FIRST_ROOM: Final = 1024 * 1024  # such a buffer's first size; it doubles as the bytes arrive
 
 LENGTH = struct.Struct(">I")
 
@@ -47,9 +49,10 @@ class FrameDecoder:
 
     A frame of at least ``LARGE_FRAME`` bytes that has not all arrived gets a buffer of its own,
     which the driver may receive into directly (``into`` and ``received``), so a large payload
-    is copied once, by the kernel. That buffer (up to ``SPARE_MAX`` bytes) is used again for
-    the next large frame once nothing refers to the payload any more: fresh memory costs a page
-    fault per 4 KiB here, which is more than the copy."""
+    is copied once, by the kernel. The buffer grows as the bytes arrive (from ``FIRST_ROOM``,
+    doubling): a length prefix alone commits no memory, whatever it announces. It is used again
+    (up to ``SPARE_MAX`` bytes) for the next large frame once nothing refers to the payload any
+    more: fresh memory costs a page fault per 4 KiB here, which is more than the copy."""
 
     __slots__ = ("_buffer", "_got", "_large", "_size", "_spare", "limit")
 
@@ -83,7 +86,7 @@ class FrameDecoder:
                     raise FrameTooLarge(size, self.limit)
                 if end - start - 4 < size:
                     if size >= LARGE_FRAME:  # the rest is received into its own buffer
-                        large = self._start_large(size)
+                        large = self._start_large(size, end - start - 4)
                         self._got = end - start - 4
                         large[: self._got] = view[start + 4 : end]
                         start = end
@@ -96,21 +99,36 @@ class FrameDecoder:
             del buffer[:start]
         return frames
 
-    def _start_large(self, size: int) -> bytearray:
+    def _start_large(self, size: int, have: int) -> bytearray:
+        """A buffer for a large frame of ``size`` bytes, ``have`` of which are here."""
         spare = self._spare
+        room = min(size, max(FIRST_ROOM, have))
         # three references: the attribute, this name and getrefcount's argument; a payload
         # still alive (or a view of it) adds one
-        if spare is None or len(spare) < size or sys.getrefcount(spare) > 3:  # noqa: PLR2004
-            spare = bytearray(size)
-            self._spare = spare if size <= SPARE_MAX else None
+        if spare is None or len(spare) < room or sys.getrefcount(spare) > 3:  # noqa: PLR2004
+            spare = bytearray(room)
+            self._spare = spare if room <= SPARE_MAX else None
         self._large, self._size = spare, size
         return spare
+
+    def _room(self, wanted: int) -> bytearray:
+        """The large frame's buffer, with room for ``wanted`` bytes (doubled if it had less)."""
+        large = self._large
+        assert large is not None
+        if len(large) < wanted:
+            grown = bytearray(min(self._size, max(wanted, 2 * len(large))))
+            grown[: self._got] = memoryview(large)[: self._got]
+            self._large = large = grown
+            if len(grown) <= SPARE_MAX:
+                self._spare = grown
+        return large
 
     def into(self) -> memoryview | None:
         """Where the rest of a large frame in progress may be received directly, if one is."""
         if self._large is None:
             return None
-        return memoryview(self._large)[self._got : self._size]
+        large = self._room(self._got + 1)
+        return memoryview(large)[self._got : min(self._size, len(large))]
 
     def received(self, count: int) -> list[Payload]:
         """``count`` bytes were received into what ``into`` gave; the frame, once complete."""
@@ -126,9 +144,8 @@ class FrameDecoder:
         self, data: bytes | bytearray | memoryview, frames: list[Payload]
     ) -> bytes | bytearray | memoryview:
         """Copy into the large frame in progress; returns what follows it."""
-        large = self._large
-        assert large is not None
         count = min(len(data), self._size - self._got)
+        large = self._room(self._got + count)
         large[self._got : self._got + count] = memoryview(data)[:count]
         frames.extend(self.received(count))
         return memoryview(data)[count:]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from genrpc_actors._protocol._framing import LENGTH, Payload
+from genrpc_actors._protocol._nesting import MAX_NESTING, check_nesting
 
 __all__ = [
     "ABCAST",
@@ -245,6 +246,7 @@ def decode_body(
     allowed: Callable[[str, str], bool] | None = None,
     *,
     inert: bool = False,
+    max_nesting: int = MAX_NESTING,
 ) -> Any:
     """Unpickle a message body (only ever called after the handshake). ``ValueError`` if its
     out-of-band layout is broken.
@@ -252,18 +254,23 @@ def decode_body(
     With ``allowed``, the pickle may name only the globals ``allowed(module, name)`` accepts:
     any other raises :class:`RefusedGlobal` before it is loaded, so nothing it names runs (a
     dill body is refused whole: it names code by design). With ``inert`` too, a refused global
-    decodes as an :class:`Inert` instead, and the rest of the body as it is."""
+    decodes as an :class:`Inert` instead, and the rest of the body as it is. A pickle whose
+    tuples nest deeper than ``max_nesting`` raises :class:`NestedTooDeep` before it is read
+    (hashing such a tuple would overflow the C stack)."""
     if flags & DILL:
         if allowed is not None:
             raise RefusedGlobal("dill", "*")
+        check_nesting(body if not isinstance(body, list) else b"".join(body), max_nesting)
         import dill  # noqa: PLC0415
 
         return dill.loads(body)  # noqa: S301 - after the handshake only, as below
     if flags & BUFFERS:
         data, buffers = _split(body)
+        check_nesting(data, max_nesting)
         if allowed is not None:
             return _Restricted(data, allowed, inert, buffers=buffers).load()
         return pickle.loads(data, buffers=buffers)  # noqa: S301 - as below
+    check_nesting(body, max_nesting)  # type: ignore[arg-type]
     if allowed is not None:
         return _Restricted(body, allowed, inert).load()
     return pickle.loads(body)  # type: ignore[arg-type]  # noqa: S301 - the peer has proved it knows the cookie

@@ -350,7 +350,9 @@ class ServerConnection:
         control = self.settings.control
         if control.allows("pykka") and not (flags & _protocol.DILL and control.enabled):
             try:
-                name, msg = _protocol.decode_body(body, flags, control.unpickling)
+                name, msg = _protocol.decode_body(
+                    body, flags, control.unpickling, max_nesting=control.max_nesting
+                )
                 delivered = self.settings.deliver(name, msg)
             except Exception:  # noqa: BLE001 - a bad broadcast drops, the connection lives on
                 delivered = False

@@ -15,7 +15,7 @@ from genrpc_actors.testing import LocalNode, free_port
 
 __all__ = ["Greeter", "crunch", "end_this_process", "run_demo", "start_greeter"]
 
-COOKIE = "genrpc-demo"
+COOKIE = "genrpc-demo-cookie-not-secret"  # 16 bytes or more: no short_cookie warning
 
 
 class Greeter(pykka.ThreadingActor):

@@ -58,9 +58,11 @@ def test_different_cookies_end_both_ends_with_the_reason():
         assert pair.server_closed.wait(WAIT)
         assert isinstance(pair.client_error, BadRpc)
         assert pair.client_error.reason == "invalid_cookie"
-        # the client checks the server's proof first and leaves before proving anything itself
-        assert pair.server_reason == "closed"
+        # the server checks the client's proof first, refuses it (a RESULT with status 2 and no
+        # proof of its own) and ends its side with the same reason
+        assert pair.server_reason == "invalid_cookie"
         assert not pair.client.wait_connected(0)
+        assert not pair.server.wait_authenticated(0)
 
 
 def test_many_callers_on_one_connection_each_get_their_own_reply(pair):

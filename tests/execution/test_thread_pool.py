@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from genrpc_actors import Node
-from genrpc_actors._execution._thread_pool import WorkerPool
+from genrpc_actors import BadRpc, Node
+from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
 from tests.node_fixtures import COOKIE
 from tests.waiting import WAIT, wait_for
 
@@ -118,3 +118,47 @@ def test_the_bound_comes_from_the_configuration(count):
         wait_for(lambda: node.statistics().queued_requests == 2)
         assert node.statistics().workers == count
         assert [node.yield_(key) for key in keys] == [None] * (count + 2)
+
+
+def _refuse_threads_named(monkeypatch: pytest.MonkeyPatch, prefix: str) -> threading.Event:
+    """Thread.start fails (as under a pids limit) for threads named ``prefix...`` while the
+    returned event is set."""
+    real_start = threading.Thread.start
+    refusing = threading.Event()
+    refusing.set()
+
+    def start(thread: threading.Thread) -> None:
+        if refusing.is_set() and thread.name.startswith(prefix):
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    return refusing
+
+
+def test_with_no_thread_at_all_a_job_is_refused_not_left_waiting(monkeypatch):
+    pool = WorkerPool("threadless")
+    refusing = _refuse_threads_named(monkeypatch, "genrpc-worker-threadless")
+    ran = threading.Event()
+    try:
+        with pytest.raises(NoThread) as info:
+            pool.submit(ran.set)
+        assert "can't start new thread" in str(info.value)
+        assert (pool.size, pool.queued) == (0, 0)  # nothing kept that could run late
+        refusing.clear()
+        pool.submit(ran.set)  # the system gives threads again: the pool works
+        assert ran.wait(WAIT)
+    finally:
+        assert pool.stop() == []
+
+
+def test_a_node_that_cannot_start_a_thread_answers_not_running_and_recovers(monkeypatch):
+    me = "threadless@127.0.0.1"
+    with Node.start(me, cookie="c" * 16, tcp_server_port=False) as node:
+        refusing = _refuse_threads_named(monkeypatch, f"genrpc-worker-{me}")
+        with pytest.raises(BadRpc) as info:
+            node.call(me, "operator", "add", (1, 2), timeout=WAIT)
+        assert info.value.reason[0] == "not_running"
+        assert "can't start new thread" in info.value.reason[1]
+        refusing.clear()
+        assert node.call(me, "operator", "add", (1, 2), timeout=WAIT) == 3

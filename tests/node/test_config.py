@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "socket_keepalive_interval": 5,
     "socket_keepalive_count": 2,
     "max_frame_size": 256 * MiB,
+    "max_nesting": 10_000,  # one key more than API.md's table: the README's Security model
     # "Where requests run: threads and process workers"
     "worker_processes": 0,
     "process_modules": [],
@@ -144,6 +145,7 @@ def test_configs_compare_by_value():
         ("socket_keepalive_idle", 1),
         ("socket_keepalive_interval", 30),
         ("socket_keepalive_count", 9),
+        ("max_nesting", 50),
         ("max_frame_size", 1024),
         ("max_frame_size", 1 << 31),
     ],
@@ -226,6 +228,7 @@ BAD_VALUES: list[tuple[str, Any]] = [
     *[("socket_keepalive_idle", v) for v in _COUNT_JUNK],
     *[("socket_keepalive_interval", v) for v in _COUNT_JUNK],
     *[("socket_keepalive_count", v) for v in _COUNT_JUNK],
+    *[("max_nesting", v) for v in _COUNT_JUNK],
     *[("max_frame_size", v) for v in [0, -1, 1023, 1024.0, "1048576", None, True, math.inf]],
     *[("worker_processes", v) for v in [-1, 1.5, "4", "all", None, True]],
     *[("process_modules", v) for v in ["os", None, 5, ["os", 1], [""]]],

@@ -29,6 +29,7 @@ import pytest
 from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RpcError
 from genrpc_actors import _protocol as wire
 from genrpc_actors.testing import LocalNode, connections, incoming
+from tests import handshake_formulas as f
 from tests.hostile_peers import (
     HOST,
     WAIT,
@@ -159,9 +160,7 @@ WRONG_HEADS = {
     "magic": _mutated_hello(0, b"GRPX"),
     "lowercase magic": _mutated_hello(0, b"grpc"),
     "zero magic": _mutated_hello(0, bytes(4)),
-    "version 0": _mutated_hello(4, b"\x00"),
-    "version 2": _mutated_hello(4, b"\x02"),
-    "version 255": _mutated_hello(4, b"\xff"),
+    "wrong magic and version 1": _mutated_hello(0, b"GRPX\x01"),
     "type 0": _mutated_hello(5, b"\x00"),
     "type CHALLENGE": _mutated_hello(5, bytes([wire.CHALLENGE])),
     "type PROOF": _mutated_hello(5, bytes([wire.PROOF])),
@@ -182,9 +181,38 @@ def test_a_hello_sized_frame_with_a_wrong_head_closes_at_once(make_node, frame):
     assert elapsed < AT_ONCE
 
 
+OTHER_VERSIONS = {
+    "version 0": (0, _mutated_hello(4, b"\x00")),
+    "version 1": (1, _mutated_hello(4, b"\x01")),
+    "version 3": (3, _mutated_hello(4, b"\x03")),
+    "version 255": (255, _mutated_hello(4, b"\xff")),
+    "version 1, type PROOF": (1, _mutated_hello(4, bytes([1, wire.PROOF]))),
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "frame"), list(OTHER_VERSIONS.values()), ids=list(OTHER_VERSIONS)
+)
+def test_a_hello_sized_frame_of_another_version_gets_a_version_refusal(make_node, version, frame):
+    """The right magic, another version: a CHALLENGE in that version's prefix with status 4 and
+    64 zero bytes (nothing keyed, nothing random), then the close, at once."""
+    server = make_node(SERVER, authentication_timeout=SLOW_AUTH)
+    with Sockets() as socks:
+        sock = socks.connect(server.port)
+        sock.sendall(frame)
+        received, elapsed = closed_within(sock)
+    refusal = wire.MAGIC + bytes([version, wire.CHALLENGE, wire.BAD_VERSION]) + bytes(64)
+    assert received == wire.frame(refusal)
+    assert elapsed < AT_ONCE
+    wait_for(lambda: not server.statistics().acceptors)
+
+
 MALFORMED_HELLOS = {
-    "c1 cut short": handshake_frame(wire.HELLO, os.urandom(10)),
-    "no names": handshake_frame(wire.HELLO, os.urandom(32)),
+    "no names": handshake_frame(wire.HELLO),
+    "names cut short": wire.frame(hello_payload(SERVER.encode(), RAW.encode())[:-3]),
+    "a version 1 c1 before the names": handshake_frame(
+        wire.HELLO, bytes(32) + hello_payload(SERVER.encode(), RAW.encode())[6:]
+    ),
     "empty target": wire.frame(hello_payload(b"", RAW.encode())),
     "empty client": wire.frame(hello_payload(SERVER.encode(), b"")),
     "target of 256 bytes": wire.frame(hello_payload(b"t" * 246 + b"@127.0.0.1", b"c@h")),
@@ -193,7 +221,7 @@ MALFORMED_HELLOS = {
     "a name longer than the frame": wire.frame(hello_payload(SERVER.encode(), b"c@h")[:-2]),
     "a trailing byte": wire.frame(hello_payload(SERVER.encode(), RAW.encode()) + b"\x00"),
     "PROOF first": proof(bytes(32)),
-    "RESULT ok first": handshake_frame(wire.RESULT, b"\x00"),
+    "RESULT ok first": handshake_frame(wire.RESULT, bytes(33)),
     "an empty frame": wire.frame(b""),
     "a full-size frame": wire.frame(
         hello_payload(SERVER.encode(), RAW.encode()).ljust(wire.PREAUTH_MAX, b"\x00")
@@ -222,8 +250,8 @@ def test_a_hello_naming_another_node_gets_badnode_then_close(make_node, target):
         sock.sendall(hello(target, RAW))
         received, elapsed = closed_within(sock)
     name = SERVER.encode()
-    badnode = bytes([wire.BADNODE]) + bytes(64) + struct.pack(">H", len(name)) + name
-    assert received == handshake_frame(wire.CHALLENGE, badnode)  # no challenge, no proof
+    badnode = bytes([wire.BADNODE]) + bytes(32) + struct.pack(">H", len(name)) + name
+    assert received == handshake_frame(wire.CHALLENGE, badnode)  # status 1, no challenge
     assert elapsed < AT_ONCE
 
 
@@ -306,51 +334,71 @@ def test_a_request_over_the_servers_max_frame_size_is_bad_tcp(make_node):
 
 # -- replayed and reflected handshake messages ---------------------------------------------------
 
+REFUSAL = handshake_frame(wire.RESULT, bytes([wire.INVALID_COOKIE]) + bytes(32))  # nothing keyed
 
-def _replayed(port: int, socks: Sockets, c1: bytes) -> tuple[socket.socket, bytes]:
-    """A PROOF recorded on an authenticated connection, and a new connection, after the same
-    HELLO, awaiting its PROOF."""
-    recorded = authenticate(socks.connect(port), COOKIE.encode(), RAW, SERVER, c1)
+
+def node_challenge(c2: bytes) -> bytes:
+    """The CHALLENGE this module's server node answers a genuine HELLO with: built here from c2
+    and the node's name alone, no cookie (the docstring's layout)."""
+    return f.challenge_payload(f.OK, c2, SERVER.encode())
+
+
+def _replayed(port: int, socks: Sockets) -> tuple[socket.socket, bytes]:
+    """A client side recorded on an authenticated connection (its HELLO, then its PROOF: c1 and
+    proof_c) replayed on a new connection, which gets a fresh c2."""
+    recorded = authenticate(socks.connect(port), COOKIE.encode(), RAW, SERVER)
     sock = socks.connect(port)
-    challenge = challenge_for(sock, recorded.hello)  # the very same HELLO, same c1
-    assert challenge[6] == wire.OK
+    challenge = challenge_for(sock, recorded.hello)  # the very same HELLO
+    assert challenge == node_challenge(challenge[7:39])
     assert challenge[7:39] != recorded.c2  # a fresh challenge each time
-    assert challenge[39:71] != recorded.proof_s
     return sock, recorded.proof
 
 
-def _reflected(port: int, socks: Sockets, c1: bytes) -> tuple[socket.socket, bytes]:
-    """The server's own proof_s, sent back to it as proof_c."""
+def _reflected(port: int, socks: Sockets) -> tuple[socket.socket, bytes]:
+    """The server's own proof sent back to it as a client proof, over the same c1. A stranger
+    sees no proof_s before it has proved the cookie; this one is eavesdropped on a genuine
+    client's connection."""
+    recorded = authenticate(socks.connect(port), COOKIE.encode(), RAW, SERVER)
     sock = socks.connect(port)
-    challenge = challenge_for(sock, hello(SERVER, RAW, c1))
-    return sock, proof(challenge[39:71])
+    challenge_for(sock, recorded.hello)
+    return sock, proof(recorded.proof_s, c1=recorded.c1)
 
 
-def _oracle(port: int, socks: Sockets, c1: bytes) -> tuple[socket.socket, bytes]:
-    """A proof computed by the server on a second connection whose HELLO carries the first
-    connection's challenge (c2) as its c1: the server used as an HMAC oracle."""
+def _oracle(port: int, socks: Sockets) -> tuple[socket.socket, bytes]:
+    """The server asked to compute a proof for the attacker: on a second connection, a PROOF
+    whose c1 is the first connection's c2 (a proof over both would do for the first session).
+    The second connection gets the fixed refusal, 32 zero bytes where a proof would be, and
+    that is all there is to send back on the first."""
     sock = socks.connect(port)
-    c2 = challenge_for(sock, hello(SERVER, RAW, c1))[7:39]
-    other = challenge_for(socks.connect(port), hello(SERVER, RAW, c2))
-    return sock, proof(other[39:71])
+    c2 = challenge_for(sock, hello(SERVER, RAW))[7:39]
+    other = socks.connect(port)
+    other_c2 = challenge_for(other, hello(SERVER, RAW))[7:39]
+    other.sendall(proof(bytes(32), c1=c2))
+    answer, _ = closed_within(other)
+    assert answer == REFUSAL
+    return sock, proof(answer[-32:], c1=other_c2)
 
 
-@pytest.mark.parametrize("forge", [_replayed, _reflected, _oracle], ids=lambda f: f.__name__[1:])
+@pytest.mark.parametrize(
+    "forge", [_replayed, _reflected, _oracle], ids=lambda forge: forge.__name__[1:]
+)
 def test_a_proof_not_computed_with_the_cookie_is_refused(make_node, forge):
     server = make_node(SERVER, authentication_timeout=SLOW_AUTH)
     with Sockets() as socks:
-        sock, forged = forge(server.port, socks, os.urandom(32))
+        sock, forged = forge(server.port, socks)
         sock.sendall(forged)
         received, elapsed = closed_within(sock)
-        assert received == handshake_frame(wire.RESULT, bytes([wire.INVALID_COOKIE]))
+        assert received == REFUSAL  # status 2 and a zero proof: nothing keyed
         assert elapsed < AT_ONCE
-        assert authenticated(server) == ([RAW] if forge is _replayed else [])  # the recorder
+        expected = [] if forge is _oracle else [RAW]  # the recording connection
+        wait_for(lambda: authenticated(server) == expected)
+        assert authenticated(server) == expected
 
 
 def test_a_replayed_proof_leaves_the_recorded_connection_working(make_node):
     server = make_node(SERVER, authentication_timeout=SLOW_AUTH)
     with Sockets() as socks:
-        sock, forged = _replayed(server.port, socks, os.urandom(32))
+        sock, forged = _replayed(server.port, socks)
         original = socks.all[0]
         sock.sendall(forged)
         closed_within(sock)
@@ -367,22 +415,179 @@ def test_a_replayed_proof_leaves_the_recorded_connection_working(make_node):
 
 
 def test_a_challenge_replayed_to_a_client_is_refused(make_node):
-    """A hostile server replays a CHALLENGE the real node made on another connection: the
-    client sees that proof_s is not over its own c1, and never sends its proof."""
+    """A hostile server replays what the real node said on a genuine connection of this same
+    client name: its CHALLENGE (which holds nothing the client could check, so the client
+    answers it with a PROOF) and its RESULT, with a genuine proof_s, made over that connection's
+    c1. The client's c1 is fresh: it sees that proof_s is not over it, refuses the server, and
+    sends it nothing more, no request."""
     server = make_node(SERVER, authentication_timeout=SLOW_AUTH)
     with Sockets() as socks:
-        recorded = challenge_for(socks.connect(server.port), hello(SERVER, CLIENT))
+        recorded = authenticate(socks.connect(server.port), COOKIE.encode(), CLIENT, SERVER)
+    proofs: list[bytes] = []
 
     def replay(conn: socket.socket) -> None:
-        read_frame(conn)  # the client's HELLO, with a fresh c1
-        conn.sendall(wire.frame(recorded))
+        read_frame(conn)  # the client's HELLO
+        conn.sendall(wire.frame(recorded.challenge))
+        proofs.append(read_frame(conn))
+        conn.sendall(wire.frame(recorded.result))
 
     with hostile_server(replay) as (port, leftovers):
         client = make_node(CLIENT, tcp_server_port=False, client_config_per_node={SERVER: port})
         with pytest.raises(BadRpc) as info:
             client.call(SERVER, HELPERS, "echo", [1], timeout=WAIT)
         assert info.value.reason == "invalid_cookie"
-    assert leftovers == [b""]  # no PROOF: the client's HMAC is not given to a stranger
+    assert leftovers == [b""]  # nothing after the RESULT: no request to an unproved server
+    (sent,) = proofs
+    assert sent[:6] == wire.MAGIC + bytes([wire.VERSION, wire.PROOF])
+    assert sent[6:38] != recorded.c1  # a fresh c1, which the recorded proof_s is not over
+
+
+# -- no offline oracle: nothing keyed before the client has proved the cookie ---------------------
+
+# a dictionary an attacker might try, the true cookie among them
+CANDIDATES = [COOKIE.encode(), b"hardening-cookiE", b"hardening-cookie!", b"x" * 16, b"secret"]
+GUESS = b"guess"  # what the stranger proves with
+
+
+def test_a_stranger_gets_nothing_to_test_cookie_guesses_against(make_node):
+    """A peer without the cookie connects, says HELLO, and proves with a guess. All it gets is a
+    CHALLENGE that, apart from c2, is built from the node's name alone, and the fixed refusal:
+    bytes that every candidate cookie predicts alike. An offline search over a dictionary that
+    holds the true cookie confirms none of them; the same search over a genuine client's
+    transcript (the control) confirms the true cookie, and only it."""
+    server = make_node(SERVER, authentication_timeout=SLOW_AUTH)
+    c1 = os.urandom(32)
+    with Sockets() as socks:
+        sock = socks.connect(server.port)
+        challenge = challenge_for(sock, hello(SERVER, RAW))
+        c2 = challenge[7:39]
+        second = challenge_for(socks.connect(server.port), hello(SERVER, RAW))
+        sock.sendall(proof(f.proof_c(GUESS, c2, c1, RAW.encode(), SERVER.encode()), c1=c1))
+        rest, elapsed = closed_within(sock)
+        genuine = authenticate(socks.connect(server.port), COOKIE.encode(), RAW, SERVER)
+    assert elapsed < AT_ONCE
+    # what the node said, byte for byte, is what a node holding any cookie but the guess says
+    assert challenge == node_challenge(c2)
+    assert second == node_challenge(second[7:39])
+    assert second[7:39] != c2
+    assert rest == REFUSAL
+    seen = wire.frame(challenge) + rest
+    session = {"c1": c1, "c2": c2, "client": RAW.encode(), "server": SERVER.encode()}
+    assert f.cookies_confirmed(CANDIDATES, seen, **session) == set()
+    # the control: where the node did prove itself (to a client that proved the cookie first)
+    control = {
+        "c1": genuine.c1,
+        "c2": genuine.c2,
+        "client": RAW.encode(),
+        "server": SERVER.encode(),
+    }
+    transcript = wire.frame(genuine.challenge) + wire.frame(genuine.result)
+    assert f.cookies_confirmed(CANDIDATES, transcript, **control) == {COOKIE.encode()}
+
+
+def test_a_node_proves_itself_by_the_documented_formulas(make_node):
+    """A client written from the docstring alone gets in: the node checks the documented
+    proof_c, answers the documented proof_s, and serves the connection."""
+    server = make_node(SERVER, authentication_timeout=SLOW_AUTH)
+    cookie, client, target = COOKIE.encode(), RAW.encode(), SERVER.encode()
+    c1 = os.urandom(32)
+    call = wire.message(wire.CALL, 0, 3, pickle.dumps((HELPERS, None, "echo", ("x",), {})))
+    with Sockets() as socks:
+        sock = socks.connect(server.port)
+        challenge = challenge_for(sock, wire.frame(f.hello_payload(target, client)))
+        c2 = challenge[7:39]
+        assert challenge == node_challenge(c2)
+        sock.sendall(wire.frame(f.proof_payload(c1, f.proof_c(cookie, c2, c1, client, target))))
+        result = read_frame(sock)
+        assert result == f.result_payload(f.OK, f.proof_s(cookie, c1, c2, target, client))
+        sock.sendall(call)
+        kind, flags, request_id, body = wire.parse_message(read_frame(sock))
+    assert (kind, request_id, wire.decode_body(body, flags)) == (wire.REPLY, 3, "x")
+
+
+def test_a_connecting_node_proves_itself_by_the_documented_formulas(make_node):
+    """A server written from the docstring alone: the node's HELLO and PROOF are the documented
+    bytes, and it takes the documented proof_s and makes its call."""
+    cookie, client, target = COOKIE.encode(), CLIENT.encode(), HOSTILE.encode()
+    c2 = os.urandom(32)
+    seen: list[bytes] = []
+
+    def documented(conn: socket.socket) -> None:
+        seen.append(read_frame(conn))  # HELLO
+        conn.sendall(wire.frame(f.challenge_payload(f.OK, c2, target)))
+        seen.append(read_frame(conn))  # PROOF
+        c1 = seen[-1][6:38]
+        conn.sendall(wire.frame(f.result_payload(f.OK, f.proof_s(cookie, c1, c2, target, client))))
+        _, _, request_id, _ = wire.parse_message(read_frame(conn))
+        conn.sendall(wire.message(wire.REPLY, 0, request_id, pickle.dumps("documented")))
+
+    with hostile_server(documented) as (port, _):
+        node = make_node(CLIENT, tcp_server_port=False, client_config_per_node={HOSTILE: port})
+        assert node.call(HOSTILE, HELPERS, "echo", [1], timeout=WAIT) == "documented"
+    hello_seen, proof_seen = seen
+    assert hello_seen == f.hello_payload(target, client)
+    c1 = proof_seen[6:38]
+    assert proof_seen == f.proof_payload(c1, f.proof_c(cookie, c2, c1, client, target))
+
+
+# -- another protocol version ----------------------------------------------------------------------
+
+
+def test_a_version_1_hello_gets_a_version_refusal_at_once_and_the_node_serves_on(make_node):
+    """A version 1 node's HELLO, byte for byte ("GRPC" 1 1 c1 tlen target clen client): the node
+    answers, at once, a CHALLENGE in version 1's prefix with status 4 and 64 zero bytes (which a
+    version 1 node reads as a refusal, nothing keyed in it), closes, and goes on serving."""
+    server, client = server_and_client(make_node, {"authentication_timeout": SLOW_AUTH})
+    target, name = SERVER.encode(), RAW.encode()
+    v1_hello = (
+        b"GRPC\x01\x01"
+        + os.urandom(32)
+        + struct.pack(">H", len(target))
+        + target
+        + struct.pack(">H", len(name))
+        + name
+    )
+    with Sockets() as socks:
+        sock = socks.connect(server.port)
+        sock.sendall(struct.pack(">I", len(v1_hello)) + v1_hello)
+        received, elapsed = closed_within(sock, timeout=AT_ONCE * 3)
+    refusal = b"GRPC\x01\x02\x04" + bytes(64)  # version 1, CHALLENGE, status 4
+    assert received == struct.pack(">I", 71) + refusal
+    assert elapsed < AT_ONCE
+    still_serving(server, client)
+
+
+# -- a short cookie ----------------------------------------------------------------------------
+
+SHORT_COOKIES = {
+    "15 bytes, listening": ("#" * 15, {}, True),
+    "1 byte, listening": ("#", {}, True),
+    "15 bytes in 8 characters, listening": ("é" * 7 + "#", {}, True),
+    "16 bytes, listening": ("#" * 16, {}, False),
+    "16 bytes in 8 characters, listening": ("é" * 8, {}, False),
+    "64 bytes, listening": ("#" * 64, {}, False),
+    "15 bytes, not listening": ("#" * 15, {"tcp_server_port": False}, False),
+}
+
+
+@pytest.mark.parametrize(
+    ("cookie", "config", "warned"), list(SHORT_COOKIES.values()), ids=list(SHORT_COOKIES)
+)
+def test_a_listening_node_with_a_cookie_under_16_bytes_warns_at_start(
+    make_node, caplog, cookie, config, warned
+):
+    with caplog.at_level(logging.WARNING, logger="genrpc_actors"):
+        make_node("short@127.0.0.1", cookie=cookie, **config)
+    records = [r for r in caplog.records if "event=short_cookie" in r.getMessage()]
+    if warned:
+        (record,) = records  # once
+        assert record.name == "genrpc_actors"
+        assert record.levelno == logging.WARNING
+        assert "short@127.0.0.1" in record.getMessage()
+        assert f"bytes={len(cookie.encode())}" in record.getMessage()
+    else:
+        assert records == []
+    assert cookie not in caplog.text  # the warning never shows the cookie
 
 
 # -- authentication_timeout ------------------------------------------------------------------------
@@ -393,7 +598,7 @@ STALLS = {  # what the peer sends before it stalls; whether it gets a CHALLENGE
     "a length prefix and no body": (struct.pack(">I", 80), False),
     "a partial HELLO": (hello(SERVER, RAW)[:20], False),
     "a HELLO and no PROOF": (hello(SERVER, RAW), True),
-    "a HELLO and half a PROOF": (hello(SERVER, RAW) + proof(bytes(32))[:10], True),
+    "a HELLO and half a PROOF": (hello(SERVER, RAW) + proof(bytes(32), c1=bytes(32))[:37], True),
 }
 
 
@@ -408,9 +613,9 @@ def test_a_peer_that_stalls_is_dropped_at_authentication_timeout(make_node, data
         received, _ = closed_within(sock)
         lifetime = time.monotonic() - start
     assert AUTH * 0.8 <= lifetime <= AUTH + 2.5
-    if answered:  # its CHALLENGE, then nothing
-        assert received[4:11] == wire.MAGIC + bytes([1, wire.CHALLENGE, wire.OK])
-        assert len(received) == 4 + 71 + 2 + len(SERVER)
+    if answered:  # its CHALLENGE (nothing keyed in it), then nothing
+        assert received[4:11] == wire.MAGIC + bytes([wire.VERSION, wire.CHALLENGE, wire.OK])
+        assert received == wire.frame(node_challenge(received[11:43]))
     else:
         assert received == b""
     wait_for(lambda: not server.statistics().acceptors)
@@ -516,7 +721,8 @@ def structured_preauth_inputs(payload: bytes, ascii_payload: bytes) -> list[byte
         wire.message(wire.ABCAST, 0, 1, payload),
         wire.message(wire.SBCAST, 0, 1, payload),
         *(handshake_frame(kind, payload) for kind in (1, 2, 3, 4)),
-        wire.frame(hello_payload(SERVER.encode(), RAW.encode(), payload[:32]) + payload),
+        wire.frame(hello_payload(SERVER.encode(), RAW.encode()) + payload),
+        wire.frame(hello_payload(SERVER.encode(), RAW.encode(), version=1) + payload),
         valid + wire.frame(payload),  # in place of the PROOF
         valid + call,
         valid + proof(payload[:32]) + call,  # a wrong PROOF, then a CALL at once
@@ -596,14 +802,30 @@ def _hostile_handshakes(path: str) -> dict[str, tuple[Callable[[socket.socket], 
         read_frame(conn)
         conn.sendall(reply)
 
-    def after_a_bad_challenge(conn: socket.socket) -> None:
+    def a_challenge(conn: socket.socket) -> bytes:
+        """Read the HELLO, send a genuine-looking CHALLENGE, read the PROOF; its proof_c."""
         read_frame(conn)
-        body = bytes([wire.OK]) + os.urandom(64) + struct.pack(">H", len(name)) + name
-        conn.sendall(handshake_frame(wire.CHALLENGE, body) + reply)
+        conn.sendall(wire.frame(f.challenge_payload(f.OK, os.urandom(32), name)))
+        return read_frame(conn)[38:70]
+
+    def after_a_result_with(proof_s: Callable[[bytes], bytes]) -> Callable[[socket.socket], None]:
+        def behave(conn: socket.socket) -> None:
+            proof_c = a_challenge(conn)
+            conn.sendall(wire.frame(f.result_payload(f.OK, proof_s(proof_c))) + reply)
+
+        return behave
 
     def after_a_result_ok(conn: socket.socket) -> None:
         read_frame(conn)
-        conn.sendall(handshake_frame(wire.RESULT, b"\x00") + reply)
+        conn.sendall(wire.frame(f.result_payload(f.OK, os.urandom(32))) + reply)
+
+    def after_a_version_refusal(conn: socket.socket) -> None:
+        read_frame(conn)
+        conn.sendall(wire.frame(f.version_refusal(1)) + reply)
+
+    def after_a_challenge_status_4(conn: socket.socket) -> None:
+        read_frame(conn)
+        conn.sendall(wire.frame(f.challenge_payload(f.BAD_VERSION, bytes(32), name)) + reply)
 
     def oversized(conn: socket.socket) -> None:
         read_frame(conn)
@@ -613,8 +835,24 @@ def _hostile_handshakes(path: str) -> dict[str, tuple[Callable[[socket.socket], 
         "a pickle before HELLO": (before_hello, "invalid_message"),
         "a pickle in place of CHALLENGE": (in_place_of_challenge, "invalid_message"),
         "a REPLY in place of CHALLENGE": (a_reply_in_place_of_challenge, "invalid_message"),
-        "a REPLY after a CHALLENGE with a bad proof": (after_a_bad_challenge, "invalid_cookie"),
+        "a REPLY after a RESULT with a bad proof": (
+            after_a_result_with(lambda _: os.urandom(32)),
+            "invalid_cookie",
+        ),
+        "a REPLY after a RESULT with a zero proof": (
+            after_a_result_with(lambda _: bytes(32)),
+            "invalid_cookie",
+        ),
+        "a REPLY after a RESULT with the client's own proof": (
+            after_a_result_with(lambda proof_c: proof_c),
+            "invalid_cookie",
+        ),
         "a REPLY after RESULT ok": (after_a_result_ok, "invalid_message"),
+        "a REPLY after a version refusal": (after_a_version_refusal, "protocol_version"),
+        "a REPLY after a CHALLENGE with status 4": (
+            after_a_challenge_status_4,
+            "protocol_version",
+        ),
         "an oversized REPLY": (oversized, "invalid_message"),
     }
 

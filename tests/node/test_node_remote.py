@@ -617,16 +617,19 @@ def test_wrong_cookie_from_the_slave_side(make_master, slave, driver):
 
 
 def test_server_rejects_a_wrong_proof(slave, driver):
-    """A client that does not know the cookie gets RESULT invalid_cookie and a closed socket
-    (under ``ssl``: a TLS client with a trusted certificate of its own)."""
+    """A client that does not know the cookie gets a CHALLENGE with nothing keyed in it, then
+    RESULT invalid_cookie with a zero proof and a closed socket (under ``ssl``: a TLS client
+    with a trusted certificate of its own)."""
     with driver.raw_client(driver.port(slave)) as sock:
         hello = wire.ClientHandshake(b"guess", INTRUDER, SLAVE, os.urandom(32))
         sock.sendall(hello.start())
         challenge = read_frame(sock)
-        assert challenge[:6] == wire.MAGIC + bytes([wire.VERSION, wire.CHALLENGE])
-        sock.sendall(wire.frame(wire.MAGIC + bytes([wire.VERSION, wire.PROOF]) + bytes(32)))
+        head = wire.MAGIC + bytes([wire.VERSION, wire.CHALLENGE, wire.OK])
+        name = SLAVE.encode()
+        assert challenge == head + challenge[7:39] + struct.pack(">H", len(name)) + name
+        sock.sendall(hello.receive(challenge))  # a well-formed PROOF, made with the guess
         rest = read_until_closed(sock)
-    refusal = wire.MAGIC + bytes([wire.VERSION, wire.RESULT, wire.INVALID_COOKIE])
+    refusal = wire.MAGIC + bytes([wire.VERSION, wire.RESULT, wire.INVALID_COOKIE]) + bytes(32)
     assert rest == wire.frame(refusal)
 
 

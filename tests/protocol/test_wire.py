@@ -3,7 +3,10 @@
 A ``ClientHandshake`` and a ``ServerHandshake`` are wired to each other through two
 ``FrameDecoder``s (:class:`Pair`); every byte that crosses is recorded, so tests can check what
 an eavesdropper would see. The byte layout under test is the docstring of
-``genrpc_actors._protocol``.
+``genrpc_actors._protocol`` (handshake version 2), written out in ``tests/handshake_formulas``
+without importing the package: the frames and proofs are checked against it, not against
+themselves. The properties that version 2 was made for (a peer without the cookie gets nothing
+keyed to test guesses against) are in ``test_handshake_v2``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import hmac
 import itertools
 import operator
 import pickle
@@ -43,39 +45,45 @@ from genrpc_actors._protocol import (
     message,
     parse_message,
 )
+from tests import handshake_formulas as f
+from tests.handshake_formulas import (
+    BADNODE,
+    INVALID_COOKIE,
+    MAGIC,
+    OK,
+    ZEROS,
+    name_field,
+    prefix,
+)
+from tests.handshake_formulas import CHALLENGE as CHALLENGE_T
+from tests.handshake_formulas import HELLO as HELLO_T
+from tests.handshake_formulas import PROOF as PROOF_T
+from tests.handshake_formulas import RESULT as RESULT_T
 
 COOKIE = b"the-shared-cookie-0123456789abcdef"
+WRONG_COOKIE = b"not-the-cookie"
 CLIENT = "alpha@127.0.0.1"
 SERVER = "beta@127.0.0.1"
+CLIENT_B, SERVER_B = CLIENT.encode(), SERVER.encode()
 C1 = bytes(range(32))
 C2 = bytes(range(100, 132))
-HANDSHAKE_REASONS = {"invalid_message", "badnode", "invalid_cookie"}
-
-# Handshake layout, written out here from the module docstring (not imported from the module).
-MAGIC = b"GRPC"
-HELLO_T, CHALLENGE_T, PROOF_T, RESULT_T = 1, 2, 3, 4
+HANDSHAKE_REASONS = {"invalid_message", "badnode", "invalid_cookie", "protocol_version"}
 
 
-def prefix(kind: int, *, magic: bytes = MAGIC, version: int = 1) -> bytes:
-    return magic + bytes([version, kind])
-
-
-def name_field(name: bytes) -> bytes:
-    return struct.pack(">H", len(name)) + name
-
-
-def hello_payload(c1: bytes = C1, target: bytes = SERVER.encode(), client: bytes = CLIENT.encode()):
-    return prefix(HELLO_T) + c1 + name_field(target) + name_field(client)
-
-
-def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
+def hello_payload(target: bytes = SERVER_B, client: bytes = CLIENT_B) -> bytes:
+    return f.hello_payload(target, client)
 
 
 def only_payload(data: bytes, limit: int = PREAUTH_MAX) -> bytes:
     """The single payload of one frame."""
     (payload,) = FrameDecoder(limit).feed(data)
     return payload
+
+
+# the genuine proofs of the session C1, C2 between CLIENT and SERVER, from the formulas
+GOOD_PROOF_C = f.proof_c(COOKIE, C2, C1, CLIENT_B, SERVER_B)
+GOOD_PROOF_S = f.proof_s(COOKIE, C1, C2, SERVER_B, CLIENT_B)
+REFUSAL = f.result_payload(INVALID_COOKIE)  # RESULT 2 and 32 zero bytes: nothing keyed
 
 
 # -- the in-memory pair -------------------------------------------------------------------------
@@ -123,6 +131,11 @@ class Pair:
         """Everything an eavesdropper saw, both directions."""
         return b"".join(data for _, data in self.sent)
 
+    @property
+    def payloads(self) -> list[bytes]:
+        """The payload of every frame that crossed, in order."""
+        return [only_payload(data) for _, data in self.sent]
+
     def run(self) -> None:
         """Drive both sides until the client has nothing more to send, or one side raises.
 
@@ -157,20 +170,38 @@ def test_a_mutual_handshake_completes_on_both_sides():
 def test_the_handshake_follows_the_documented_layout():
     pair = Pair()
     pair.run()
-    hello, challenge, proof, result = (data for _, data in pair.sent)
-    assert only_payload(hello) == hello_payload()
-    proof_s = hmac_sha256(COOKIE, b"genrpc-server" + C1 + C2 + SERVER.encode())
-    expected_challenge = prefix(CHALLENGE_T) + b"\x00" + C2 + proof_s + name_field(SERVER.encode())
-    assert only_payload(challenge) == expected_challenge
-    proof_c = hmac_sha256(COOKIE, b"genrpc-client" + C2 + C1 + CLIENT.encode())
-    assert only_payload(proof) == prefix(PROOF_T) + proof_c
-    assert only_payload(result) == prefix(RESULT_T) + b"\x00"
+    hello, challenge, proof, result = pair.payloads
+    assert hello == hello_payload()  # no challenge in the HELLO any more
+    assert challenge == f.challenge_payload(OK, C2, SERVER_B)  # no proof in the CHALLENGE
+    assert proof == f.proof_payload(C1, GOOD_PROOF_C)  # c1 travels with the client's proof
+    assert result == f.result_payload(OK, GOOD_PROOF_S)  # the server proves itself last
+    assert len(hello) == 6 + 2 + len(SERVER_B) + 2 + len(CLIENT_B)
+    assert len(challenge) == 6 + 1 + 32 + 2 + len(SERVER_B)
+    assert (len(proof), len(result)) == (6 + 64, 6 + 1 + 32)
+    assert all(data[4:9] == MAGIC + b"\x02" for _, data in pair.sent)  # version 2 throughout
     assert all(len(data) <= 4 + PREAUTH_MAX for _, data in pair.sent)
+
+
+def test_the_proofs_are_keyed_by_the_scrypt_of_the_cookie_not_the_cookie():
+    """The documented key, not the cookie itself: a proof made with the cookie as HMAC key (as
+    version 1 did) differs, and so a guess costs an scrypt."""
+    pair = Pair()
+    pair.run()
+    proof_c = pair.payloads[2][6 + 32 :]
+    proof_s = pair.payloads[3][7:]
+    raw = f.hmac_sha256(COOKIE, b"genrpc-client" + C2 + C1 + CLIENT_B + SERVER_B)
+    assert proof_c != raw
+    assert proof_s != f.hmac_sha256(COOKIE, b"genrpc-server" + C1 + C2 + SERVER_B + CLIENT_B)
+    key = f.handshake_key(COOKIE)
+    assert len(key) == 32
+    assert key != hashlib.scrypt(COOKIE, salt=b"", n=2**14, r=8, p=1, dklen=32)  # salted
+    assert proof_c == f.hmac_sha256(key, b"genrpc-client" + C2 + C1 + CLIENT_B + SERVER_B)
 
 
 def test_handshake_states_progress():
     pair = Pair()
     assert (pair.client.state, pair.server.state) == ("start", "await_hello")
+    assert pair.server.start() == b""  # the server never speaks first
     (hello,) = pair.to_server(pair.client.start())
     assert pair.client.state == "await_challenge"
     (challenge,) = pair.to_client(pair.server.receive(hello))
@@ -186,11 +217,11 @@ def test_handshake_states_progress():
 
 
 def _wrong_server_cookie() -> Pair:
-    return Pair(server_cookie=b"not-the-cookie")
+    return Pair(server_cookie=WRONG_COOKIE)
 
 
 def _wrong_client_cookie() -> Pair:
-    return Pair(client_cookie=b"not-the-cookie")
+    return Pair(client_cookie=WRONG_COOKIE)
 
 
 def _wrong_target() -> Pair:
@@ -201,40 +232,52 @@ def _wrong_target() -> Pair:
     "make_pair", [Pair, _wrong_server_cookie, _wrong_client_cookie, _wrong_target]
 )
 def test_the_cookie_never_crosses_the_wire(make_pair):
+    """Neither the cookie nor the key derived from it: only HMACs made with the key."""
     pair = make_pair()
     with contextlib.suppress(HandshakeError):
         pair.run()
     assert pair.sent
-    for secret in (COOKIE, b"not-the-cookie"):
-        for _, data in pair.sent:
-            assert secret not in data
-            assert secret.hex().encode() not in data
-        assert secret not in pair.wire
+    for secret in (COOKIE, WRONG_COOKIE):
+        for value in (secret, f.handshake_key(secret)):
+            for _, data in pair.sent:
+                assert value not in data
+                assert value.hex().encode() not in data
+            assert value not in pair.wire
 
 
 @pytest.mark.parametrize("make_pair", [_wrong_server_cookie, _wrong_client_cookie])
-def test_a_wrong_cookie_is_detected_by_the_client_before_it_sends_its_proof(make_pair):
+def test_a_wrong_cookie_is_detected_by_the_server_from_the_proof(make_pair):
+    """Whichever side holds the wrong cookie, the server finds out first, from proof_c, and
+    answers a refusal that holds nothing keyed; the CHALLENGE before it held nothing keyed
+    either (it is the same whatever the cookies)."""
     pair = make_pair()
     (hello,) = pair.to_server(pair.client.start())
     (challenge,) = pair.to_client(pair.server.receive(hello))
+    assert challenge == f.challenge_payload(OK, C2, SERVER_B)
+    (proof,) = pair.to_server(pair.client.receive(challenge))
     with pytest.raises(HandshakeError) as info:
-        pair.client.receive(challenge)
+        pair.server.receive(proof)
     assert info.value.reason == "invalid_cookie"
     assert str(info.value) == "invalid_cookie"
-    assert not pair.client.done
+    assert only_payload(info.value.reply) == REFUSAL  # status 2, a zero proof
     assert not pair.server.done
-    # the server got the HELLO only: no proof (nothing it could learn from) ever reached it
-    assert pair.received["server"] == [hello]
-    assert pair.server.state == "await_proof"
+    (refusal,) = pair.to_client(info.value.reply)
+    with pytest.raises(HandshakeError) as client_info:
+        pair.client.receive(refusal)
+    assert client_info.value.reason == "invalid_cookie"
+    assert not pair.client.done
 
 
 @pytest.mark.parametrize("make_pair", [_wrong_server_cookie, _wrong_client_cookie])
-def test_a_wrong_cookie_fails_the_whole_run_on_the_client(make_pair):
+def test_a_wrong_cookie_fails_the_whole_run_on_both_sides(make_pair):
     pair = make_pair()
     with pytest.raises(HandshakeError) as info:
         pair.run()
     assert info.value.reason == "invalid_cookie"
-    assert [direction for direction, _ in pair.sent] == ["c->s", "s->c"]
+    assert [direction for direction, _ in pair.sent] == ["c->s", "s->c", "c->s", "s->c"]
+    assert pair.payloads[-1] == REFUSAL
+    assert not pair.server.done
+    assert not pair.client.done
 
 
 def test_a_wrong_target_is_badnode_on_both_sides():
@@ -244,14 +287,15 @@ def test_a_wrong_target_is_badnode_on_both_sides():
         pair.server.receive(hello)
     assert info.value.reason == "badnode"
     assert info.value.reply, "the server must tell the client why it closes"
-    assert len(info.value.reply) <= 4 + PREAUTH_MAX
-    assert COOKIE not in info.value.reply
+    # status 1, no challenge (zeros), the server's name: nothing keyed, nothing random
+    assert only_payload(info.value.reply) == f.challenge_payload(BADNODE, ZEROS, SERVER_B)
     assert not pair.server.done
     (reply,) = pair.to_client(info.value.reply)
     with pytest.raises(HandshakeError) as client_info:
         pair.client.receive(reply)
     assert client_info.value.reason == "badnode"
     assert not pair.client.done
+    assert pair.received["server"] == [hello]  # no PROOF was sent
 
 
 def test_a_wrong_target_fails_the_whole_run_with_badnode():
@@ -259,16 +303,19 @@ def test_a_wrong_target_fails_the_whole_run_with_badnode():
     with pytest.raises(HandshakeError) as info:
         pair.run()
     assert info.value.reason == "badnode"
+    assert [direction for direction, _ in pair.sent] == ["c->s", "s->c"]
 
 
 def test_the_client_refuses_a_challenge_that_names_another_node():
+    """And does not prove anything to it: it raises before making its PROOF."""
     client = ClientHandshake(COOKIE, CLIENT, SERVER, C1)
     client.start()
-    proof_s = hmac_sha256(COOKIE, b"genrpc-server" + C1 + C2 + SERVER.encode())
-    impostor = prefix(CHALLENGE_T) + b"\x00" + C2 + proof_s + name_field(b"gamma@127.0.0.1")
+    impostor = f.challenge_payload(OK, C2, b"gamma@127.0.0.1")
     with pytest.raises(HandshakeError) as info:
         client.receive(impostor)
     assert info.value.reason == "badnode"
+    assert not client.done
+    assert client.state == "await_challenge"
 
 
 # -- replayed and forged proofs -----------------------------------------------------------------
@@ -280,49 +327,149 @@ def test_a_replayed_proof_fails_against_a_fresh_server_challenge():
     recorded_hello, _, recorded_proof, _ = (data for _, data in first.sent)
 
     server = ServerHandshake(COOKIE, SERVER, bytes(reversed(C2)))  # a fresh c2
-    server.receive(only_payload(recorded_hello))  # the same c1, replayed by an attacker
+    server.receive(only_payload(recorded_hello))  # the same HELLO, replayed by an attacker
     with pytest.raises(HandshakeError) as info:
-        server.receive(only_payload(recorded_proof))
+        server.receive(only_payload(recorded_proof))  # the same c1 and proof_c
     assert info.value.reason == "invalid_cookie"
-    assert only_payload(info.value.reply) == prefix(RESULT_T) + b"\x02"
+    assert only_payload(info.value.reply) == REFUSAL
     assert not server.done
 
 
-def _forged_proofs() -> list[bytes]:
-    genuine = hmac_sha256(COOKIE, b"genrpc-client" + C2 + C1 + CLIENT.encode())
-    flipped = bytes([genuine[0] ^ 1]) + genuine[1:]
-    reflected = hmac_sha256(COOKIE, b"genrpc-server" + C1 + C2 + SERVER.encode())
-    other_client = hmac_sha256(COOKIE, b"genrpc-client" + C2 + C1 + b"evil@127.0.0.1")
-    swapped = hmac_sha256(COOKIE, b"genrpc-client" + C1 + C2 + CLIENT.encode())
-    wrong_key = hmac_sha256(b"guess", b"genrpc-client" + C2 + C1 + CLIENT.encode())
-    return [bytes(32), b"\xff" * 32, flipped, reflected, other_client, swapped, wrong_key]
+def _client_proof(key: bytes, *parts: bytes) -> bytes:
+    return f.hmac_sha256(key, b"genrpc-client" + b"".join(parts))
 
 
-@pytest.mark.parametrize(
-    "proof",
-    _forged_proofs(),
-    ids=["zeros", "ones", "flipped", "reflected", "other_client", "swapped", "wrong_key"],
-)
-def test_a_forged_proof_fails(proof):
+def _forged_proofs() -> dict[str, bytes]:
+    """PROOF bodies (c1 proof_c) that are not the genuine one for C1, C2, CLIENT and SERVER."""
+    key = f.handshake_key(COOKIE)
+    flipped = bytes([GOOD_PROOF_C[0] ^ 1]) + GOOD_PROOF_C[1:]
+    return {
+        "zeros": C1 + bytes(32),
+        "ones": C1 + b"\xff" * 32,
+        "flipped": C1 + flipped,
+        "reflected": C1 + GOOD_PROOF_S,  # the server's own proof, sent back to it
+        "other_client": C1 + _client_proof(key, C2, C1, b"evil@127.0.0.1", SERVER_B),
+        "other_target": C1 + _client_proof(key, C2, C1, CLIENT_B, b"gamma@127.0.0.1"),
+        "names_swapped": C1 + _client_proof(key, C2, C1, SERVER_B, CLIENT_B),
+        "challenges_swapped": C1 + _client_proof(key, C1, C2, CLIENT_B, SERVER_B),
+        "another_c1": bytes(32) + GOOD_PROOF_C,  # the proof binds the c1 sent with it
+        "proof_over_another_c1": C1 + _client_proof(key, C2, bytes(32), CLIENT_B, SERVER_B),
+        "wrong_key": C1 + f.proof_c(b"guess", C2, C1, CLIENT_B, SERVER_B),
+        "raw_cookie_as_key": C1 + _client_proof(COOKIE, C2, C1, CLIENT_B, SERVER_B),
+        "version_1_formula": C1 + _client_proof(COOKIE, C2, C1, CLIENT_B),
+        "unsalted_scrypt": C1
+        + _client_proof(
+            hashlib.scrypt(COOKIE, salt=b"", n=2**14, r=8, p=1, dklen=32),
+            C2,
+            C1,
+            CLIENT_B,
+            SERVER_B,
+        ),
+    }
+
+
+FORGED_PROOFS = _forged_proofs()
+
+
+@pytest.mark.parametrize("body", list(FORGED_PROOFS.values()), ids=list(FORGED_PROOFS))
+def test_a_forged_proof_fails(body):
     server = ServerHandshake(COOKIE, SERVER, C2)
     server.receive(hello_payload())
     with pytest.raises(HandshakeError) as info:
-        server.receive(prefix(PROOF_T) + proof)
+        server.receive(prefix(PROOF_T) + body)
     assert info.value.reason == "invalid_cookie"
-    assert only_payload(info.value.reply) == prefix(RESULT_T) + b"\x02"
+    assert only_payload(info.value.reply) == REFUSAL  # the same refusal for every forgery
     assert not server.done
 
 
-def test_the_client_refuses_a_server_proof_bound_to_another_session():
-    # a server proof recorded from a session with another c1 must not satisfy this client
-    first = Pair(c1=bytes(32))
-    first.run()
-    _, recorded_challenge, _, _ = (data for _, data in first.sent)
+def _recorded_result(**changes: Any) -> bytes:
+    """The RESULT of a genuine session that differs from (C1, C2, CLIENT, SERVER) by ``changes``."""
+    pair = Pair(**changes)
+    pair.run()
+    return pair.payloads[3]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"c1": bytes(32)}, {"c2": bytes(32)}, {"client_name": "evil@127.0.0.1"}],
+    ids=["another_c1", "another_c2", "another_client"],
+)
+def test_the_client_refuses_a_server_proof_bound_to_another_session(changes):
+    """A RESULT recorded from a genuine session that differs by one field does not satisfy
+    this client: proof_s binds both challenges and both names."""
+    recorded = _recorded_result(**changes)
+    assert recorded[6] == OK
     client = ClientHandshake(COOKIE, CLIENT, SERVER, C1)
     client.start()
+    client.receive(f.challenge_payload(OK, C2, SERVER_B))
     with pytest.raises(HandshakeError) as info:
-        client.receive(only_payload(recorded_challenge))
+        client.receive(recorded)
     assert info.value.reason == "invalid_cookie"
+    assert not client.done
+
+
+def test_the_client_refuses_a_server_proof_for_another_server():
+    """The same challenges and client, another server (one the client could have been sent to
+    and that knows the cookie): its proof does not do for the one this client asked for."""
+    other = "gamma@127.0.0.1"
+    recorded = _recorded_result(target=other, server_name=other)
+    client = ClientHandshake(COOKIE, CLIENT, SERVER, C1)
+    client.start()
+    client.receive(f.challenge_payload(OK, C2, SERVER_B))
+    with pytest.raises(HandshakeError) as info:
+        client.receive(recorded)
+    assert info.value.reason == "invalid_cookie"
+
+
+def _server_proof(key: bytes, *parts: bytes) -> bytes:
+    return f.hmac_sha256(key, b"genrpc-server" + b"".join(parts))
+
+
+def _forged_server_proofs() -> dict[str, bytes]:
+    """proof_s values a server that does not hold the cookie (or cheats) could answer with,
+    status 0: a server that accepts a bad proof must not be believed."""
+    key = f.handshake_key(COOKIE)
+    return {
+        "zeros": ZEROS,
+        "flipped": bytes([GOOD_PROOF_S[0] ^ 0x80]) + GOOD_PROOF_S[1:],
+        "the_clients_own_proof": GOOD_PROOF_C,  # reflected
+        "wrong_key": f.proof_s(WRONG_COOKIE, C1, C2, SERVER_B, CLIENT_B),
+        "raw_cookie_as_key": _server_proof(COOKIE, C1, C2, SERVER_B, CLIENT_B),
+        "version_1_formula": _server_proof(COOKIE, C1, C2, SERVER_B),
+        "names_swapped": _server_proof(key, C1, C2, CLIENT_B, SERVER_B),
+        "challenges_swapped": _server_proof(key, C2, C1, SERVER_B, CLIENT_B),
+    }
+
+
+FORGED_SERVER_PROOFS = _forged_server_proofs()
+
+
+@pytest.mark.parametrize(
+    "proof_s", list(FORGED_SERVER_PROOFS.values()), ids=list(FORGED_SERVER_PROOFS)
+)
+def test_the_client_refuses_a_result_ok_without_the_servers_proof(proof_s):
+    client = ClientHandshake(COOKIE, CLIENT, SERVER, C1)
+    client.start()
+    client.receive(f.challenge_payload(OK, C2, SERVER_B))
+    with pytest.raises(HandshakeError) as info:
+        client.receive(f.result_payload(OK, proof_s))
+    assert info.value.reason == "invalid_cookie"
+    assert not client.done
+
+
+def test_a_server_with_another_cookie_that_accepts_anyway_is_refused_by_the_client():
+    """A server that does not hold the cookie and says OK all the same, with the proof it can
+    make: the client refuses it at the RESULT."""
+    pair = _wrong_server_cookie()
+    (hello,) = pair.to_server(pair.client.start())
+    (challenge,) = pair.to_client(pair.server.receive(hello))
+    (proof,) = pair.to_server(pair.client.receive(challenge))
+    c1 = proof[6:38]
+    lie = f.result_payload(OK, f.proof_s(WRONG_COOKIE, c1, C2, SERVER_B, CLIENT_B))
+    with pytest.raises(HandshakeError) as info:
+        pair.client.receive(lie)
+    assert info.value.reason == "invalid_cookie"
+    assert not pair.client.done
 
 
 def test_the_client_detects_a_result_that_says_invalid_cookie():
@@ -331,7 +478,7 @@ def test_the_client_detects_a_result_that_says_invalid_cookie():
     (challenge,) = pair.to_client(pair.server.receive(hello))
     pair.client.receive(challenge)
     with pytest.raises(HandshakeError) as info:
-        pair.client.receive(prefix(RESULT_T) + b"\x02")
+        pair.client.receive(REFUSAL)
     assert info.value.reason == "invalid_cookie"
     assert not pair.client.done
 
@@ -339,12 +486,13 @@ def test_the_client_detects_a_result_that_says_invalid_cookie():
 def _proofs(c1: bytes, c2: bytes) -> tuple[bytes, bytes]:
     pair = Pair(c1=c1, c2=c2)
     pair.run()
-    _, challenge, proof, _ = (data for _, data in pair.sent)
-    return only_payload(challenge)[7 + 32 : 7 + 64], only_payload(proof)[6:]
+    _, _, proof, result = pair.payloads
+    return result[7:], proof[6 + 32 :]
 
 
 def test_fresh_challenges_give_different_proofs():
     proof_s, proof_c = _proofs(C1, C2)
+    assert (proof_s, proof_c) == (GOOD_PROOF_S, GOOD_PROOF_C)
     assert _proofs(C1, C2) == (proof_s, proof_c)  # same challenges, same proofs
     other_c1 = _proofs(bytes(32), C2)
     other_c2 = _proofs(C1, bytes(32))
@@ -392,6 +540,7 @@ def test_two_255_byte_names_fit_in_a_hello():
     pair.run()
     assert pair.client.done
     assert pair.server.done
+    assert all(len(data) <= 4 + PREAUTH_MAX for _, data in pair.sent)
 
 
 # -- malformed frames ---------------------------------------------------------------------------
@@ -400,21 +549,18 @@ LONG_NAME = b"n@" + b"h" * 254  # 256 bytes: one more than a node name may have
 
 _BAD_HELLOS = [
     pytest.param(b"", id="empty"),
-    pytest.param(MAGIC + b"\x01", id="short_prefix"),
+    pytest.param(MAGIC + b"\x02", id="short_prefix"),
     pytest.param(b"GRPX" + hello_payload()[4:], id="wrong_magic"),
     pytest.param(b"grpc" + hello_payload()[4:], id="lowercase_magic"),
-    pytest.param(prefix(HELLO_T, version=0) + hello_payload()[6:], id="version_0"),
-    pytest.param(prefix(HELLO_T, version=2) + hello_payload()[6:], id="version_2"),
     pytest.param(prefix(PROOF_T) + hello_payload()[6:], id="type_proof"),
     pytest.param(prefix(CHALLENGE_T) + hello_payload()[6:], id="type_challenge"),
+    pytest.param(prefix(RESULT_T) + hello_payload()[6:], id="type_result"),
     pytest.param(prefix(0) + hello_payload()[6:], id="type_0"),
-    pytest.param(prefix(HELLO_T), id="no_challenge"),
-    pytest.param(prefix(HELLO_T) + C1[:10], id="truncated_challenge"),
-    pytest.param(prefix(HELLO_T) + C1, id="no_target"),
-    pytest.param(prefix(HELLO_T) + C1 + b"\x00", id="half_target_length"),
-    pytest.param(prefix(HELLO_T) + C1 + b"\x00\x10beta", id="truncated_target"),
+    pytest.param(prefix(HELLO_T), id="no_names"),
+    pytest.param(prefix(HELLO_T) + b"\x00", id="half_target_length"),
+    pytest.param(prefix(HELLO_T) + b"\x00\x10beta", id="truncated_target"),
     pytest.param(hello_payload(target=b""), id="empty_target"),
-    pytest.param(prefix(HELLO_T) + C1 + name_field(SERVER.encode()), id="no_client_name"),
+    pytest.param(prefix(HELLO_T) + name_field(SERVER_B), id="no_client_name"),
     pytest.param(hello_payload()[:-3], id="truncated_client_name"),
     pytest.param(hello_payload(client=b""), id="empty_client_name"),
     pytest.param(hello_payload() + b"\x00", id="one_extra_byte"),
@@ -422,10 +568,10 @@ _BAD_HELLOS = [
     pytest.param(hello_payload(target=b"b\xff@h"), id="target_not_utf8"),
     pytest.param(hello_payload(client=b"a\xc3@h"), id="client_not_utf8"),
     pytest.param(hello_payload(client=b"\xed\xa0\x80@h"), id="client_surrogate"),
-    pytest.param(
-        hello_payload(client=LONG_NAME),
-        id="client_name_over_255_bytes",
-    ),
+    pytest.param(hello_payload(client=LONG_NAME), id="client_name_over_255_bytes"),
+    pytest.param(hello_payload(target=LONG_NAME), id="target_over_255_bytes"),
+    # version 1's c1 where version 2 has its names
+    pytest.param(prefix(HELLO_T) + C1 + hello_payload()[6:], id="version_1_layout"),
 ]
 
 
@@ -435,6 +581,7 @@ def test_a_malformed_hello_is_invalid_message(payload):
     with pytest.raises(HandshakeError) as info:
         server.receive(payload)
     assert info.value.reason == "invalid_message"
+    assert info.value.reply == b""  # nothing said to a stranger that cannot even say HELLO
     assert not server.done
 
 
@@ -444,17 +591,17 @@ def _after_hello() -> ServerHandshake:
     return server
 
 
-_GOOD_PROOF = hmac_sha256(COOKIE, b"genrpc-client" + C2 + C1 + CLIENT.encode())
 _BAD_PROOFS = [
     pytest.param(b"", id="empty"),
-    pytest.param(b"GRPX\x01\x03" + _GOOD_PROOF, id="wrong_magic"),
-    pytest.param(prefix(PROOF_T, version=2) + _GOOD_PROOF, id="version_2"),
-    pytest.param(prefix(HELLO_T) + _GOOD_PROOF, id="type_hello"),
+    pytest.param(b"GRPX\x02\x03" + C1 + GOOD_PROOF_C, id="wrong_magic"),
+    pytest.param(prefix(HELLO_T) + C1 + GOOD_PROOF_C, id="type_hello"),
     pytest.param(hello_payload(), id="hello_again"),
-    pytest.param(prefix(RESULT_T) + b"\x00", id="type_result"),
-    pytest.param(prefix(PROOF_T) + _GOOD_PROOF[:31], id="truncated_proof"),
-    pytest.param(prefix(PROOF_T) + _GOOD_PROOF + b"\x00", id="extra_byte"),
-    pytest.param(prefix(PROOF_T), id="no_proof"),
+    pytest.param(f.result_payload(OK, GOOD_PROOF_S), id="type_result"),
+    pytest.param(prefix(PROOF_T) + C1 + GOOD_PROOF_C[:31], id="truncated_proof"),
+    pytest.param(prefix(PROOF_T) + C1 + GOOD_PROOF_C + b"\x00", id="extra_byte"),
+    pytest.param(prefix(PROOF_T) + C1, id="no_proof"),
+    pytest.param(prefix(PROOF_T) + GOOD_PROOF_C, id="no_c1"),  # version 1's PROOF body
+    pytest.param(prefix(PROOF_T), id="empty_body"),
 ]
 
 
@@ -467,18 +614,29 @@ def test_a_malformed_proof_is_invalid_message(payload):
     assert not server.done
 
 
+@pytest.mark.parametrize("version", [1, 3, 255])
+def test_a_proof_of_another_version_is_protocol_version(version):
+    server = _after_hello()
+    with pytest.raises(HandshakeError) as info:
+        server.receive(prefix(PROOF_T, version=version) + C1 + GOOD_PROOF_C)
+    assert info.value.reason == "protocol_version"
+    assert info.value.reply == b""  # only a HELLO is answered with a version refusal
+    assert not server.done
+
+
 def test_the_genuine_proof_passes_after_hello():
     # the fixtures of the malformed-proof cases are right: the unmodified proof is accepted
     server = _after_hello()
-    assert only_payload(server.receive(prefix(PROOF_T) + _GOOD_PROOF)) == prefix(RESULT_T) + b"\0"
+    answer = only_payload(server.receive(f.proof_payload(C1, GOOD_PROOF_C)))
+    assert answer == f.result_payload(OK, GOOD_PROOF_S)
     assert server.done
 
 
 def _challenge_payload(
-    status: bytes = b"\x00", name: bytes = SERVER.encode(), *, c2: bytes = C2
+    status: int = OK, name: bytes = SERVER_B, *, c2: bytes = C2, version: int = f.VERSION
 ) -> bytes:
-    proof_s = hmac_sha256(COOKIE, b"genrpc-server" + C1 + c2 + SERVER.encode())
-    return prefix(CHALLENGE_T) + status + c2 + proof_s + name_field(name)
+    payload = f.challenge_payload(status, c2, name)
+    return prefix(CHALLENGE_T, version=version) + payload[6:]
 
 
 def _waiting_client() -> ClientHandshake:
@@ -490,24 +648,21 @@ def _waiting_client() -> ClientHandshake:
 _BAD_CHALLENGES = [
     pytest.param(b"", id="empty"),
     pytest.param(b"GRPX" + _challenge_payload()[4:], id="wrong_magic"),
-    pytest.param(prefix(CHALLENGE_T, version=2) + _challenge_payload()[6:], id="version_2"),
     pytest.param(prefix(HELLO_T) + _challenge_payload()[6:], id="type_hello"),
-    pytest.param(prefix(RESULT_T) + b"\x00", id="type_result"),
+    pytest.param(REFUSAL[:6] + b"\x00" + GOOD_PROOF_S, id="type_result"),
     pytest.param(prefix(CHALLENGE_T) + b"\x00", id="status_only"),
-    pytest.param(_challenge_payload()[: 6 + 1 + 40], id="truncated_secrets"),
-    pytest.param(_challenge_payload()[: 6 + 1 + 64], id="no_server_name"),
-    pytest.param(_challenge_payload()[: 6 + 1 + 64 + 1], id="half_name_length"),
+    pytest.param(_challenge_payload()[: 6 + 1 + 20], id="truncated_c2"),
+    pytest.param(_challenge_payload()[: 6 + 1 + 32], id="no_server_name"),
+    pytest.param(_challenge_payload()[: 6 + 1 + 32 + 1], id="half_name_length"),
     pytest.param(_challenge_payload()[:-2], id="truncated_server_name"),
     pytest.param(_challenge_payload(name=b""), id="empty_server_name"),
     pytest.param(_challenge_payload(name=b"beta\xff@h"), id="server_name_not_utf8"),
-    pytest.param(_challenge_payload(status=b"\x09"), id="unknown_status"),
+    pytest.param(_challenge_payload(status=9), id="unknown_status"),
+    pytest.param(_challenge_payload() + b"\x00", id="one_extra_byte"),
+    pytest.param(_challenge_payload(name=LONG_NAME), id="server_name_over_255_bytes"),
+    # version 1's proof_s between c2 and the name (here zeros: a name length of 0)
     pytest.param(
-        _challenge_payload() + b"\x00",
-        id="one_extra_byte",
-    ),
-    pytest.param(
-        _challenge_payload(name=LONG_NAME),
-        id="server_name_over_255_bytes",
+        prefix(CHALLENGE_T) + b"\x00" + C2 + ZEROS + name_field(SERVER_B), id="version_1_layout"
     ),
 ]
 
@@ -523,7 +678,7 @@ def test_a_malformed_challenge_is_invalid_message(payload):
 
 def test_the_genuine_challenge_passes():
     client = _waiting_client()
-    assert only_payload(client.receive(_challenge_payload())) == prefix(PROOF_T) + _GOOD_PROOF
+    assert only_payload(client.receive(_challenge_payload())) == f.proof_payload(C1, GOOD_PROOF_C)
 
 
 def _waiting_for_result() -> ClientHandshake:
@@ -537,11 +692,12 @@ def _waiting_for_result() -> ClientHandshake:
     [
         pytest.param(b"", id="empty"),
         pytest.param(prefix(RESULT_T), id="no_status"),
-        pytest.param(prefix(RESULT_T) + b"\x00\x00", id="extra_byte"),
-        pytest.param(prefix(RESULT_T) + b"\x07", id="unknown_status"),
-        pytest.param(b"GRPX\x01\x04\x00", id="wrong_magic"),
-        pytest.param(prefix(RESULT_T, version=2) + b"\x00", id="version_2"),
-        pytest.param(prefix(CHALLENGE_T) + b"\x00", id="type_challenge"),
+        pytest.param(prefix(RESULT_T) + b"\x00", id="no_proof"),  # version 1's RESULT
+        pytest.param(prefix(RESULT_T) + b"\x00" + GOOD_PROOF_S[:31], id="truncated_proof"),
+        pytest.param(prefix(RESULT_T) + b"\x00" + GOOD_PROOF_S + b"\x00", id="extra_byte"),
+        pytest.param(prefix(RESULT_T) + b"\x07" + ZEROS, id="unknown_status"),
+        pytest.param(b"GRPX\x02\x04\x00" + GOOD_PROOF_S, id="wrong_magic"),
+        pytest.param(prefix(CHALLENGE_T) + b"\x00" + GOOD_PROOF_S, id="type_challenge"),
         pytest.param(_challenge_payload(), id="challenge_again"),
     ],
 )
@@ -553,6 +709,12 @@ def test_a_malformed_result_is_invalid_message(payload):
     assert not client.done
 
 
+def test_the_genuine_result_passes():
+    client = _waiting_for_result()
+    assert client.receive(f.result_payload(OK, GOOD_PROOF_S)) == b""
+    assert client.done
+
+
 def test_the_client_refuses_frames_before_start_and_after_done():
     client = ClientHandshake(COOKIE, CLIENT, SERVER, C1)
     with pytest.raises(HandshakeError) as info:
@@ -562,7 +724,7 @@ def test_the_client_refuses_frames_before_start_and_after_done():
     pair = Pair()
     pair.run()
     with pytest.raises(HandshakeError) as info:
-        pair.client.receive(prefix(RESULT_T) + b"\x00")
+        pair.client.receive(f.result_payload(OK, GOOD_PROOF_S))
     assert info.value.reason == "invalid_message"
     assert pair.client.done
 
@@ -570,7 +732,7 @@ def test_the_client_refuses_frames_before_start_and_after_done():
 def test_the_server_refuses_frames_after_done():
     pair = Pair()
     pair.run()
-    for payload in (hello_payload(), prefix(PROOF_T) + _GOOD_PROOF, b""):
+    for payload in (hello_payload(), f.proof_payload(C1, GOOD_PROOF_C), b""):
         with pytest.raises(HandshakeError) as info:
             pair.server.receive(payload)
         assert info.value.reason == "invalid_message"
@@ -851,6 +1013,7 @@ _PIECES = st.one_of(
             prefix(CHALLENGE_T),
             prefix(PROOF_T),
             prefix(RESULT_T),
+            prefix(HELLO_T, version=1),
             CANARY,
             frame(CANARY),
             frame(bytes([CALL, 0]) + bytes(8) + CANARY),  # a message, before authentication
@@ -859,17 +1022,22 @@ _PIECES = st.one_of(
             frame(prefix(HELLO_T) + CANARY),
             frame(hello_payload()),
             frame(hello_payload(target=b"gamma@h")),
-            frame(prefix(PROOF_T) + _GOOD_PROOF[::-1]),
+            frame(f.v1_hello_payload(C1, SERVER_B, CLIENT_B)),
+            frame(f.proof_payload(C1, GOOD_PROOF_C[::-1])),
+            frame(f.proof_payload(C1, GOOD_PROOF_S)),  # reflected
             _valid_challenge_frame(),
-            frame(prefix(RESULT_T) + b"\x00"),
-            frame(prefix(RESULT_T) + b"\x02"),
-            frame(_challenge_payload(status=b"\x01")),
+            frame(f.result_payload(OK, GOOD_PROOF_S[::-1])),
+            frame(f.result_payload(OK, GOOD_PROOF_C)),  # reflected
+            frame(REFUSAL),
+            frame(_challenge_payload(status=BADNODE)),
+            frame(f.version_refusal(1)),
         ]
     ),
     st.builds(frame, st.binary(max_size=80)),
     st.builds(lambda p: frame(prefix(HELLO_T) + p), st.binary(max_size=80)),
     st.builds(lambda p: frame(prefix(CHALLENGE_T) + p), st.binary(max_size=120)),
-    st.builds(lambda p: frame(prefix(PROOF_T) + p), st.binary(min_size=30, max_size=34)),
+    st.builds(lambda p: frame(prefix(PROOF_T) + p), st.binary(min_size=62, max_size=66)),
+    st.builds(lambda p: frame(prefix(RESULT_T) + p), st.binary(min_size=31, max_size=35)),
     st.builds(lambda n: struct.pack(">I", n), st.integers(0, 2**32 - 1)),
 )
 GARBAGE = st.lists(_PIECES, max_size=8).map(b"".join)
@@ -881,6 +1049,16 @@ def _chunks(data: st.DataObject, garbage: bytes) -> list[bytes]:
     return [garbage[a:b] for a, b in itertools.pairwise(edges)]
 
 
+def _is_a_fixed_refusal(reply: bytes) -> bool:
+    """Whether ``reply`` is one of the server's last frames, none of which holds anything keyed
+    or random: badnode, the cookie refusal, a version refusal (in a version other than 2)."""
+    if reply in (frame(f.challenge_payload(BADNODE, ZEROS, SERVER_B)), frame(REFUSAL)):
+        return True
+    (payload,) = FrameDecoder().feed(reply)
+    version = payload[4] if len(payload) > 4 else f.VERSION
+    return version != f.VERSION and payload == f.version_refusal(version)
+
+
 def _check_protocol_error(exc: Exception | None) -> None:
     """``None`` (the garbage ran out first) or one of the two protocol errors, well formed."""
     if isinstance(exc, FrameTooLarge):
@@ -888,9 +1066,8 @@ def _check_protocol_error(exc: Exception | None) -> None:
     elif isinstance(exc, HandshakeError):
         assert exc.reason in HANDSHAKE_REASONS
         assert isinstance(exc.reply, bytes)
-        if exc.reply:  # a last frame for the peer: small and fixed-format itself
-            (reply,) = FrameDecoder().feed(exc.reply)
-            assert reply.startswith(MAGIC)
+        if exc.reply:  # a last frame for the peer (the server's): small and fixed
+            assert _is_a_fixed_refusal(exc.reply), exc.reply
     else:
         assert exc is None
 
@@ -933,6 +1110,7 @@ def test_garbage_to_the_client_only_raises_protocol_errors(opened, garbage, data
         garbage = _valid_challenge_frame() + garbage
     _check_protocol_error(_feed_garbage(client, _chunks(data, garbage)))
     assert not UNPICKLED
+    assert not client.done, "garbage never knows the cookie"
 
 
 @pytest.mark.usefixtures("canary")
