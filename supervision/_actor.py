@@ -80,7 +80,8 @@ class SupervisedActor(pykka.ThreadingActor):
             self._sv_receive_loop()
             self._sv_drain()
         finally:
-            lifecycle.mark_dead(NORMAL if self._sv_reason is None else self._sv_reason)
+            reason = NORMAL if self._sv_reason is None else self._sv_reason
+            lifecycle.mark_dead(_without_tracebacks(reason))
             for waiter in self._sv_stop_waiters:
                 waiter.set(None)
 
@@ -177,3 +178,19 @@ class SupervisedActor(pykka.ThreadingActor):
                 second,
                 exc_info=second,
             )
+
+
+def _without_tracebacks(reason: ExitReason) -> ExitReason:
+    """``reason`` as links, monitors and supervisors keep it: an exception keeps its cause and
+    context but drops the tracebacks (a crash is logged with its own as it happens). They hold
+    the frames it was raised through, this actor's among them, which would keep the dead actor
+    and all it holds in a cycle that only the cycle collector frees."""
+    pending: list[BaseException | None] = [reason] if isinstance(reason, BaseException) else []
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if error is not None and id(error) not in seen:
+            seen.add(id(error))
+            error.__traceback__ = None
+            pending += (error.__cause__, error.__context__)
+    return reason

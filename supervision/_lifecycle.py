@@ -70,7 +70,13 @@ class Lifecycle:
     """State, exit reason, links and listeners of one supervised actor. Thread-safe."""
 
     def __init__(self, actor: LifecycleOwner) -> None:
-        self.ref: pykka.ActorRef[Any] = actor.actor_ref
+        # The ref carries its lifecycle to whoever holds it (``lifecycle_of``), so the lifecycle
+        # holds the ref weakly: strong both ways, the two would be a cycle that only the cycle
+        # collector frees. Whoever holds a lifecycle holds the ref as well, or is the actor
+        # (which holds it) or the actor's thread.
+        self._ref = weakref.ref(actor.actor_ref)
+        self.urn = actor.actor_ref.actor_urn
+        self.name = str(actor.actor_ref)  # what the ref's str() says
         self._actor = weakref.ref(actor)
         self._inbox: Inbox = actor.actor_inbox  # type: ignore[assignment]
         self._lock = threading.Lock()
@@ -87,7 +93,15 @@ class Lifecycle:
         self.parent: Lifecycle | None = None  # the supervisor that started it, if any
 
     def __repr__(self) -> str:
-        return f"<Lifecycle {self.ref} {self.state} reason={self.reason!r}>"
+        return f"<Lifecycle {self.name} {self.state} reason={self.reason!r}>"
+
+    @property
+    def ref(self) -> pykka.ActorRef[Any]:
+        """The actor's ref (``ReferenceError`` once nothing holds it any more)."""
+        ref = self._ref()
+        if ref is None:
+            raise ReferenceError(f"the ref of {self.name} is gone")
+        return ref
 
     # -- transitions (called from the actor's own thread) --------------------------------------
 
@@ -162,12 +176,12 @@ class Lifecycle:
         with self._lock:
             if self.state == DEAD:
                 return self.reason
-            self._links[peer.ref.actor_urn] = peer
+            self._links[peer.urn] = peer
             return None
 
     def remove_link(self, peer: Lifecycle) -> None:
         with self._lock:
-            self._links.pop(peer.ref.actor_urn, None)
+            self._links.pop(peer.urn, None)
 
     # -- signals -------------------------------------------------------------------------------
 

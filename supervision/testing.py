@@ -65,7 +65,7 @@ def stop_actors(lifecycles: Iterable[Lifecycle], timeout: float = 10.0) -> list[
     die within ``timeout`` seconds.
     """
     pending = [lc for lc in lifecycles if not lc.dead.is_set()]
-    names = [str(lc.ref) for lc in pending]
+    names = [lc.name for lc in pending]
     deadline = time.monotonic() + timeout
     while pending:
         # A root has no live parent: stopping it stops its subtree without restarts.
@@ -74,7 +74,7 @@ def stop_actors(lifecycles: Iterable[Lifecycle], timeout: float = 10.0) -> list[
             lc.kill(SHUTDOWN)
         for lc in roots or pending:
             if not lc.wait_dead(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"{lc.ref} did not stop within {timeout} s")
+                raise TimeoutError(f"{lc.name} did not stop within {timeout} s")
         pending = [lc for lc in pending if not lc.dead.is_set()]
     return names
 

@@ -243,6 +243,7 @@ class Connection:
 
     def close(self, error: RpcError) -> None:
         """Fail every pending request with ``error`` and close the socket (idempotent)."""
+        error = _detached(error)
         with self._lock:
             if self.error is not None:
                 return
@@ -287,8 +288,10 @@ class Connection:
             error = self._error_of(exc)
         finally:
             self.close(error)
-            if self.on_closed is not None:
-                self.on_closed(self, error)
+            # told once; the owner (which holds this connection) is not held past that
+            on_closed, self.on_closed = self.on_closed, None
+            if on_closed is not None:
+                on_closed(self, error)
 
     def _error_of(self, exc: Exception) -> RpcError:
         if isinstance(exc, RpcError):
@@ -359,3 +362,12 @@ class Connection:
         self.last_activity = time.monotonic()
         self._pending.deliver(payloads)
         return True
+
+
+def _detached(error: RpcError) -> RpcError:
+    """``error`` without its traceback and the exceptions it was raised in, as the connection
+    keeps it (and hands it to every caller). Their frames, the connection's ``self`` among
+    them, would keep the connection and its buffers in a cycle that only the cycle collector
+    frees; the callers raise copies, with tracebacks of their own."""
+    error.__traceback__ = error.__context__ = None
+    return error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -140,11 +141,14 @@ class AsyncKey:
             try:
                 self._outcome = (True, self._resolve(self._reply))
             except BaseException as error:  # noqa: BLE001 - kept, and raised on every yield
+                # kept without the traceback and the exception it was raised in: their frames
+                # hold this key, a cycle that only the cycle collector would free
+                error.__traceback__ = error.__context__ = None
                 self._outcome = (False, error)
         ok, result = self._outcome
         if ok:
             return result
-        raise result
+        raise copy.copy(result)  # a copy per yield: the kept one would gather the tracebacks
 
     def __await__(self) -> Generator[Any, None, Any]:
         loop = asyncio.get_running_loop()

@@ -238,7 +238,9 @@ class ServerConnection:
             self._done.set()
         logger.debug("event=acceptor_closed peer=%s reason=%s", self.peer, reason)
         self.close()
-        self._on_closed(reason)
+        # told once; the owner (which holds this connection) is not held past that
+        on_closed, self._on_closed = self._on_closed, _told
+        on_closed(reason)
 
     def _authenticate(self, deadline: float, peers: set[str] | None) -> None:
         settings = self.settings
@@ -367,6 +369,10 @@ class ServerConnection:
     def _send_failed(self, error: RpcError) -> None:
         logger.info("event=reply_failed peer=%s reason=%s", self.peer, error.reason)
         self.close()
+
+
+def _told(_reason: str) -> None:
+    pass
 
 
 class _Closed(Exception):  # noqa: N818 - a reason to close, carried to the reader's exit

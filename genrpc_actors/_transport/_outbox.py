@@ -80,12 +80,17 @@ class Outbox:
         return self._write_and_release(self._send_timeout, report=False)
 
     def close(self) -> None:
-        """No more sending; the writer thread ends."""
+        """No more sending; the writer thread ends. What points back is let go, or it would
+        make cycles that only the cycle collector frees: the failure callback (a method of
+        the connection that owns this outbox) and the TLS transport (whose ``on_outgoing`` is
+        this outbox's ``flush_tls``)."""
         self._closed = True
+        self._on_failure = _ignore
         self._wake.set()
         with self.lock:
             self._queue.clear()
             self._chunks.clear()
+            self._sock = self._tls = None
 
     def join(self, timeout: float | None = None) -> None:
         writer = self._writer
@@ -241,6 +246,10 @@ class Outbox:
                 self._writing = False
                 if not self._queue:
                     break  # a frame queued from now on wakes this thread again
+
+
+def _ignore(_failure: RpcError) -> None:
+    pass
 
 
 def _size(frame: Frame) -> int:
