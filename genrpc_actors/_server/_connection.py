@@ -37,6 +37,7 @@ from genrpc_actors._transport._tls import TlsTransport
 __all__ = ["ServerConnection", "ServerSettings"]
 
 logger = logging.getLogger("genrpc_actors")
+REPLY_BACKLOG = 8 * 1024 * 1024  # bytes of replies waiting to go out before reading stops
 _Job = tuple[Callable[..., None], tuple[Any, ...]]  # a request to run, and its arguments
 
 
@@ -260,6 +261,8 @@ class ServerConnection:
             poller.register(self.sock, select.POLLIN)
         io = self._io
         jobs: collections.deque[_Job] = collections.deque()
+        if not self._outbox.wait_for_room(REPLY_BACKLOG):  # a peer that does not read its
+            raise _Closed("closed")  # replies gets no more of its requests read until it does
         while not jobs:
             buffered = isinstance(io, TlsTransport) and io.pending()
             if poller is not None and inactivity is not None and not buffered:

@@ -37,6 +37,7 @@ __all__ = ["Frame", "Outbox"]
 
 Frame = bytes | Sequence[bytes | memoryview]  # one frame, whole or in parts
 _IOV_MAX = 512  # buffers per sendmsg (Linux takes 1024)
+_ROOM_LOOK = 0.05  # seconds: how often a reader held back looks at the backlog again
 
 
 class Outbox:
@@ -58,6 +59,10 @@ class Outbox:
         self._writer_lock = threading.Lock()
         self._wake = threading.Event()
         self._writing = False  # the writer thread is at work (it looks at the queue again)
+        self._room = threading.Event()  # set when all is written, for wait_for_room
+        self._room_wanted = False
+        self._room = threading.Event()  # set when all is written, for wait_for_room
+        self._room_wanted = False
         self._closed = False
         self.writes = 0  # send system calls made
         self.bytes = 0
@@ -79,6 +84,22 @@ class Outbox:
         self._sock, self._tls = sock, tls
         return self._write_and_release(self._send_timeout, report=False)
 
+    def wait_for_room(self, limit: int) -> bool:
+        """Wait while more than ``limit`` bytes wait to be written, until half of that is left:
+        back-pressure for a reader that would otherwise queue replies without end for a peer
+        that does not read them. False if the connection ends meanwhile (a peer that reads
+        nothing ends it at ``send_timeout``)."""
+        if not (self._queue or self._chunks) or self.queued <= limit:
+            return not self._closed
+        while not self._closed:
+            self._room_wanted = True
+            self._room.clear()
+            if self.queued <= limit // 2:
+                self._room_wanted = False
+                return True
+            self._room.wait(_ROOM_LOOK)
+        return False
+
     def close(self) -> None:
         """No more sending; the writer thread ends. What points back is let go, or it would
         make cycles that only the cycle collector frees: the failure callback (a method of
@@ -86,6 +107,7 @@ class Outbox:
         this outbox's ``flush_tls``)."""
         self._closed = True
         self._on_failure = _ignore
+        self._room.set()
         self._wake.set()
         with self.lock:
             self._queue.clear()
@@ -158,6 +180,8 @@ class Outbox:
                 self._absorb()
                 if self._chunks:
                     failure = self._send(timeout)
+                if self._room_wanted and not self._chunks:
+                    self._room.set()
             self.lock.release()
             if failure is not None or self._closed or self._sock is None or not self._queue:
                 break

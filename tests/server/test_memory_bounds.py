@@ -4,9 +4,12 @@ lived). Measured on a node in its own process, by its RSS."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import socket
 import struct
+import time
 from collections.abc import Iterator
 
 import psutil
@@ -69,3 +72,36 @@ def test_length_prefixes_announcing_200_mib_commit_almost_nothing(authenticated)
         grown = rss(node.pid) - before
         assert grown < 16 * MiB, f"RSS grew by {grown / MiB:.0f} MiB for four bare prefixes"
         assert legit.call(SERVER, "operator", "add", (3, 4), timeout=WAIT) == 7
+
+
+def test_a_peer_that_reads_no_replies_gets_no_more_requests_read(local_node_factory):
+    """20,000 pipelined calls each answered by 60 kB that the peer never reads: the node stops
+    reading that connection's requests once 8 MiB of replies wait (they used to queue without
+    end: 1.7 GB of RSS), serves others meanwhile, and ends the connection at send_timeout."""
+    node = local_node_factory(SERVER, cookie=COOKIE, tcp_server_port=0, send_timeout=3.0)
+    calls = b"".join(
+        wire.message(wire.CALL, 0, i, pickle.dumps(("builtins", None, "bytes", (60_000,), {})))
+        for i in range(20_000)
+    )
+    with Node.start(
+        "legit@127.0.0.1",
+        cookie=COOKIE,
+        tcp_server_port=False,
+        client_config_per_node={SERVER: node.port},
+    ) as legit:
+        assert legit.call(SERVER, "operator", "add", (1, 2), timeout=WAIT) == 3
+        before = rss(node.pid)
+        sock = connect(node.port)
+        try:
+            sock.settimeout(0.2)
+            with contextlib.suppress(TimeoutError):
+                sock.sendall(calls)  # until the node stops reading (the kernel's buffers fill)
+            peak = before
+            deadline = time.monotonic() + 2.0  # within send_timeout: the connection lives
+            while time.monotonic() < deadline:
+                peak = max(peak, rss(node.pid))
+                assert legit.call(SERVER, "operator", "add", (2, 2), timeout=WAIT) == 4
+            grown = peak - before
+            assert grown < 150 * MiB, f"RSS grew by {grown / MiB:.0f} MiB"
+        finally:
+            sock.close()
