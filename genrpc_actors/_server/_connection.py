@@ -27,7 +27,7 @@ from genrpc_actors import _protocol
 from genrpc_actors._errors import BadTcp, RpcError
 from genrpc_actors._execution._process_workers import ProcessWorkers, Ticket
 from genrpc_actors._execution._request import ModuleControl, run_request
-from genrpc_actors._execution._thread_pool import WorkerPool
+from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
 from genrpc_actors._transport import _tcp
 from genrpc_actors._transport._handshake_driver import drive_handshake
 from genrpc_actors._transport._outbox import Frame, Outbox
@@ -209,10 +209,12 @@ class ServerConnection:
         submit = self.settings.workers.submit
         try:
             while jobs:
-                job, args = jobs.popleft()
+                job, args = jobs[0]
                 submit(job, *args)
+                jobs.popleft()
             submit(self._read_turn)
-        except RuntimeError:  # the pool has stopped: the node is stopping
+        except RuntimeError:  # the pool has stopped: the node is stopping (never NoThread:
+            # this request's own thread is the pool's, and takes what none else can)
             self._finish("stopping")
         self._outbox.flush_later()  # the replies held for the requests handed over
 
@@ -228,6 +230,8 @@ class ServerConnection:
             return found if isinstance(found, str) else ":".join(map(str, found))
         if isinstance(exc, _Closed):
             return str(exc)
+        if isinstance(exc, NoThread):
+            return "no_thread"
         logger.error("event=acceptor_failed peer=%s", self.peer, exc_info=exc)
         return "internal_error"
 

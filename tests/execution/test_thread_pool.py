@@ -162,3 +162,14 @@ def test_a_node_that_cannot_start_a_thread_answers_not_running_and_recovers(monk
         assert "can't start new thread" in info.value.reason[1]
         refusing.clear()
         assert node.call(me, "operator", "add", (1, 2), timeout=WAIT) == 3
+
+
+def test_a_connection_whose_reading_finds_no_thread_ends_saying_why(monkeypatch):
+    """Authenticated, the connection's reading goes to the pool; with no thread there and none
+    to start, the connection ends with the reason ``no_thread`` (its caller hears at once)."""
+    from genrpc_actors.testing import connection_pair
+
+    _refuse_threads_named(monkeypatch, "genrpc-worker-")
+    with connection_pair() as pair:
+        assert pair.server_closed.wait(WAIT)
+        assert pair.server_reason == "no_thread"
