@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,23 +31,50 @@ SLOW = 40  # slow calls at once, far past the headroom
 AT_ONCE = 5.0  # seconds: a refusal, not a wait for the call's timeout (30 s)
 
 
-def _pids_base() -> Path | None:
-    v1 = Path("/sys/fs/cgroup/pids")
-    if v1.is_dir():
-        return v1
-    controllers = Path("/sys/fs/cgroup/cgroup.controllers")
+@contextlib.contextmanager
+def _pids_hierarchy() -> Iterator[Path | None]:
+    """The pids controller's hierarchy. Under ``ip netns exec`` (as the lab runs this), /sys
+    is the namespace's own, without cgroups: the hierarchy is then mounted for the test (in
+    that command's own mount namespace) and unmounted after."""
+    root = Path("/sys/fs/cgroup")
+    if (root / "pids").is_dir():
+        yield root / "pids"
+        return
+    controllers = root / "cgroup.controllers"
     if controllers.exists() and "pids" in controllers.read_text().split():
-        return Path("/sys/fs/cgroup")
-    return None
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="genrpc-pids-") as mount_point:
+        for kind, options in (("cgroup", ["-o", "pids"]), ("cgroup2", [])):
+            mounted = subprocess.run(
+                ["mount", "-t", kind, *options, kind, mount_point], capture_output=True, check=False
+            )
+            if mounted.returncode == 0:
+                break
+        else:
+            yield None
+            return
+        try:
+            yield Path(mount_point)
+        finally:
+            subprocess.run(["umount", mount_point], capture_output=True, check=False)
 
 
 @contextlib.contextmanager
 def pids_limited(pid: int, headroom: int) -> Iterator[int]:
     """Move process ``pid`` (all its threads) into a new cgroup whose ``pids.max`` allows
     ``headroom`` more tasks than it has now; yields the limit. The group is removed after."""
-    base = _pids_base()
-    if base is None or os.geteuid() != 0:
-        pytest.skip("needs root and the pids cgroup controller")
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    with _pids_hierarchy() as base:
+        if base is None:
+            pytest.skip("no pids cgroup controller on this machine")
+        with _pids_group(base, pid, headroom) as limit:
+            yield limit
+
+
+@contextlib.contextmanager
+def _pids_group(base: Path, pid: int, headroom: int) -> Iterator[int]:
     group = base / f"genrpc-pids-{os.getpid()}-{pid}"
     group.mkdir()
     try:
