@@ -105,8 +105,9 @@ def authenticated(node: Node) -> list[str]:
 
 
 def acceptor_threads() -> int:
-    """Reader threads of incoming connections, in this process."""
-    return sum(t.name.startswith("genrpc-acceptor-") for t in threading.enumerate())
+    """Threads of incoming connections in this process: their acceptor actors' (one per
+    authenticated connection; one that has not authenticated has none)."""
+    return sum(t.name.startswith("AcceptorActor-") for t in threading.enumerate())
 
 
 def still_serving(server: Node, client: Node) -> None:
