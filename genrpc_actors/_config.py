@@ -66,6 +66,7 @@ class Config:
     socket_keepalive_count: int = 2
     max_frame_size: int = 256 * MiB
     max_nesting: int = 10_000  # how deeply tuples may nest in a body (deeper: refused unread)
+    max_pending_handshakes: int = 1000  # past it, a new connection is closed at once
     worker_processes: int | Literal["auto"] = 0
     process_modules: Sequence[str] = ()
     request_time_limit: float | None = None
@@ -208,6 +209,7 @@ def _validate(config: Config) -> None:  # noqa: PLR0912 - one check per key, in 
         "socket_keepalive_interval",
         "socket_keepalive_count",
         "max_nesting",
+        "max_pending_handshakes",
     ):
         value = getattr(config, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

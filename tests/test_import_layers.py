@@ -207,7 +207,7 @@ def test_one_handshake_driver_for_both_ends():
         for name, path in modules.items()
         if "genrpc_actors._transport._handshake_driver" in imports_of(name, path, modules)
     }
-    assert drivers == {"genrpc_actors._client._connecting", "genrpc_actors._server._connection"}
+    assert drivers == {"genrpc_actors._client._connecting", "genrpc_actors._server._handshakes"}
     for name, path in modules.items():
         if name != "genrpc_actors._transport._handshake_driver":
             assert "recv(PREAUTH_MAX)" not in path.read_text(), name  # a handshake-sized read

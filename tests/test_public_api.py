@@ -218,6 +218,7 @@ def test_genrpc_stats_fetches_describe_from_a_public_module():
         "running",
         "connections",
         "acceptors",
+        "handshakes",
         "workers",
         "process_workers",
         "restarts",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
-import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +11,7 @@ from genrpc_actors._client._connection import Connection
 from genrpc_actors._client._table import ClientTable
 from genrpc_actors._errors import BadTcp, RpcError
 from genrpc_actors._server._connection import ServerConnection, ServerSettings
+from genrpc_actors._server._handshakes import HandshakeGate
 
 __all__ = ["AcceptorActor", "ClientActor", "ConnectionClosed", "Incoming"]
 
@@ -20,30 +19,34 @@ logger = logging.getLogger("genrpc_actors")
 
 
 class Incoming:
-    """What the acceptors of a node share: the server settings, the set of incoming connections
-    (what ``statistics()`` counts), and how to start an acceptor under the node's acceptor
-    supervisor (``start_child``)."""
+    """What the listeners and acceptors of a node share: the server settings, the set of
+    incoming connections (what ``statistics()`` counts, those in their handshake included),
+    the bound on handshakes in progress (``gate``), and how to start an acceptor under the
+    node's acceptor supervisor (``start_child``)."""
 
-    __slots__ = ("connections", "settings", "start_child")
+    __slots__ = ("connections", "gate", "settings", "start_child")
 
     def __init__(
         self, settings: ServerSettings, start_child: Callable[[sv.ChildSpec], object]
     ) -> None:
         self.settings, self.start_child = settings, start_child
         self.connections: set[ServerConnection] = set()
+        self.gate = HandshakeGate(settings.name, settings.max_pending)
 
     def __repr__(self) -> str:
-        return f"<Incoming {self.settings.name} connections={len(self.connections)}>"
+        return (
+            f"<Incoming {self.settings.name} connections={len(self.connections)}"
+            f" pending_handshakes={self.gate.pending}>"
+        )
 
-    def accept(
-        self, sock: socket.socket, peer: tuple[Any, ...], tls: ssl.SSLContext | None
-    ) -> None:
-        """Start an acceptor for ``sock`` (raises what the supervisor raises if it cannot)."""
+    def accept(self, connection: ServerConnection) -> None:
+        """Start an acceptor for ``connection``, authenticated (raises what the supervisor
+        raises if it cannot)."""
         self.start_child(
             sv.ChildSpec(
                 "acceptor",
                 AcceptorActor,
-                args=(self, sock, peer, tls),
+                args=(self, connection),
                 restart="temporary",
                 shutdown=5.0,
             )
@@ -51,18 +54,13 @@ class Incoming:
 
 
 class AcceptorActor(sv.SupervisedActor):
-    """One per incoming connection: owns the socket and the thread that reads it."""
+    """One per authenticated incoming connection: owns its socket and its reading role."""
 
-    def __init__(
-        self,
-        incoming: Incoming,
-        sock: socket.socket,
-        peer: tuple[Any, ...],
-        tls: ssl.SSLContext | None = None,
-    ) -> None:
+    def __init__(self, incoming: Incoming, connection: ServerConnection) -> None:
         super().__init__()
         self._incoming = incoming
-        self.connection = ServerConnection(incoming.settings, sock, peer, self._closed, tls)
+        self.connection = connection
+        connection.on_closed = self._closed
 
     def on_start(self) -> None:
         self._incoming.connections.add(self.connection)

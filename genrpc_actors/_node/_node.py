@@ -124,6 +124,7 @@ class Node:
             max_frame=config.max_frame_size,
             deliver=self._registry.deliver,
             processes=self._processes,
+            max_pending=config.max_pending_handshakes,
         )
         # The router and the acceptors' ``Incoming`` are the node's and call back into it: they
         # hold those methods weakly, or node -> router -> node would be a cycle that only the
@@ -297,6 +298,8 @@ class Node:
             connections=len(connections),
             pending_calls=sum(c.pending for c in connections),
             acceptors=len(self._incoming.connections),
+            pending_handshakes=self._incoming.gate.pending,
+            refused_handshakes=self._incoming.gate.refused,
             workers=self._workers.size,
             busy_workers=self._workers.busy,
             queued_requests=self._workers.queued,
@@ -320,6 +323,11 @@ class Node:
             "running": self.running,
             "connections": {repr(t): c.describe() for t, c in self._clients.items()},
             "acceptors": [a.describe() for a in list(self._incoming.connections)],
+            "handshakes": {
+                "pending": self._incoming.gate.pending,
+                "refused": self._incoming.gate.refused,
+                "limit": self._incoming.gate.limit,
+            },
             "workers": {
                 "threads": self._workers.size,
                 "busy": self._workers.busy,

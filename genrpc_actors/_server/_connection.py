@@ -1,7 +1,8 @@
-"""The server end of one accepted connection: authenticate, then read requests and answer them.
+"""The server end of one accepted connection: once authenticated, read requests and answer them.
 
-The acceptor's thread authenticates the peer (nothing it sends is unpickled before that, and
-every pre-authentication frame is at most 1024 bytes), then hands the reading to the worker pool.
+Its listener's handshake loop (``_handshakes``) authenticates the peer (nothing it sends is
+unpickled before that, and every pre-authentication frame is at most 1024 bytes) and hands the
+connection to its acceptor, which gives the reading to the worker pool (``start``).
 Reading is a role held by one worker at a time: it reads what has arrived and runs the requests
 itself, in turn (no thread wakes for a request), their replies held until the last of them and
 written together. If one runs long (``WorkerPool.run_here``: a millisecond or two), the pool's
@@ -14,27 +15,24 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-import os
 import select
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from genrpc_actors import _protocol
-from genrpc_actors._errors import BadTcp, RpcError
+from genrpc_actors._errors import RpcError
 from genrpc_actors._execution._process_workers import ProcessWorkers, Ticket
 from genrpc_actors._execution._request import ModuleControl, run_request
 from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
 from genrpc_actors._transport import _tcp
-from genrpc_actors._transport._handshake_driver import drive_handshake
 from genrpc_actors._transport._outbox import Frame, Outbox
 from genrpc_actors._transport._reader import Reader
 from genrpc_actors._transport._tls import TlsTransport
 
-__all__ = ["ServerConnection", "ServerSettings"]
+__all__ = ["ServerConnection", "ServerSettings", "closing_reason"]
 
 logger = logging.getLogger("genrpc_actors")
 REPLY_BACKLOG = 8 * 1024 * 1024  # bytes of replies waiting to go out before reading stops
@@ -52,6 +50,7 @@ class ServerSettings:
         "inactivity",
         "keepalive",
         "max_frame",
+        "max_pending",
         "name",
         "processes",
         "send_timeout",
@@ -72,6 +71,7 @@ class ServerSettings:
         max_frame: int,
         deliver: Callable[[str, Any], bool],
         processes: ProcessWorkers | None = None,
+        max_pending: int = 1000,
     ) -> None:
         self.name, self.cookie, self.control, self.workers = name, cookie, control, workers
         self.processes = processes  # where requests of process_modules run, if anywhere
@@ -81,22 +81,20 @@ class ServerSettings:
             inactivity,
         )
         self.keepalive, self.max_frame, self.deliver = keepalive, max_frame, deliver
+        self.max_pending = max_pending  # connections in their handshake at once, node-wide
 
 
 class ServerConnection:
-    """One accepted socket, its reader thread and its send lock."""
+    """One accepted socket: its handshake's outcome, its reading role and its outbox.
+
+    ``on_closed(reason)`` is told once when it ends; its owner (the acceptor) sets it."""
 
     def __init__(
-        self,
-        settings: ServerSettings,
-        sock: socket.socket,
-        peer: tuple[Any, ...],
-        on_closed: Callable[[str], None],
-        tls: ssl.SSLContext | None = None,
+        self, settings: ServerSettings, sock: socket.socket, peer: tuple[Any, ...]
     ) -> None:
-        self.settings, self.sock, self.peer, self._tls = settings, sock, peer, tls
+        self.settings, self.sock, self.peer = settings, sock, peer
         self._io: socket.socket | TlsTransport = sock
-        self._on_closed = on_closed
+        self.on_closed: Callable[[str], None] = _told
         self._reader = Reader(sock, _protocol.FrameDecoder())  # replaced once authenticated
         self._lock = threading.Lock()
         self._closed = False
@@ -110,9 +108,6 @@ class ServerConnection:
         self._cancelled: set[int] = set()
         self.requests = 0
         self.last_activity = time.monotonic()
-        self._thread = threading.Thread(
-            target=self._run, name=f"genrpc-acceptor-{peer[0]}:{peer[1]}", daemon=True
-        )
 
     def describe(self) -> dict[str, Any]:
         """This connection's counters, as plain data (for ``genrpc stats``)."""
@@ -130,8 +125,28 @@ class ServerConnection:
         who = self.peer_name or "unauthenticated"
         return f"<ServerConnection {self.peer[0]}:{self.peer[1]} {who} requests={self.requests}>"
 
+    def authenticated(self, stream: socket.socket | TlsTransport, peer_name: str) -> None:
+        """The handshake is over (its loop says so): ``stream`` carries the frames now, over
+        the socket, made blocking again."""
+        self.sock.setblocking(True)
+        if isinstance(stream, TlsTransport):
+            stream.on_outgoing = self._outbox.flush_tls
+        self._io, self.peer_name = stream, peer_name
+        self._authenticated.set()
+        logger.debug("event=authenticated peer=%s node=%s", self.peer, self.peer_name)
+
     def start(self) -> None:
-        self._thread.start()
+        """Begin reading, in the worker pool (authenticated: see ``authenticated``)."""
+        try:
+            self.settings.workers.submit(self._begin)
+        except NoThread:  # no thread runs, and none can start: say so to the peer's node
+            self._finish("no_thread")
+        except RuntimeError:  # the pool has stopped: the node is stopping
+            self._finish("stopping")
+
+    def end(self, reason: str) -> None:
+        """End it now, for ``reason`` (before it reads: its handshake failed or timed out)."""
+        self._finish(reason)
 
     def close(self) -> None:
         with self._lock:
@@ -147,39 +162,22 @@ class ServerConnection:
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until reading has ended (requests still running finish in their workers)."""
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
         self._done.wait(timeout)
 
-    # -- the reader thread -----------------------------------------------------------------------
+    # -- reading -------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        """The acceptor's thread: the handshake, then reading goes to the worker pool."""
+    def _begin(self) -> None:
+        """The first reading turn: what was sent before this is written, then reading starts."""
         try:
-            _tcp.configure(self.sock, self.settings.keepalive)
-            deadline = time.monotonic() + self.settings.auth_timeout
-            peers = None
-            if self._tls is not None:
-                transport = TlsTransport(self.sock, self._tls, server=True)
-                try:
-                    transport.handshake(self.settings.auth_timeout)
-                except RpcError as exc:
-                    raise _Closed(f"tls: {exc.reason}") from None
-                transport.on_outgoing = self._outbox.flush_tls
-                self._io, peers = transport, transport.peer_names()
-            try:
-                self._authenticate(deadline, peers)
-            except BadTcp as exc:
-                reason = "authentication_timeout" if exc.reason == "timeout" else exc.reason
-                raise _Closed(reason) from None
             tls = self._io if isinstance(self._io, TlsTransport) else None
             failure = self._outbox.attach(self.sock, tls)
             if failure is not None:
                 raise _Closed(str(failure.reason))
             self._reader = Reader(self._io, _protocol.FrameDecoder(self.settings.max_frame))
-            self.settings.workers.submit(self._read_turn)
         except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
-            self._finish(self._reason(exc))
+            self._finish(closing_reason(exc, self.peer))
+            return
+        self._read_turn()
 
     def _read_turn(self) -> None:
         """Reading, in a worker: the requests read are run here in turn unless one runs long,
@@ -189,7 +187,7 @@ class ServerConnection:
             try:
                 jobs = self._read()
             except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
-                self._finish(self._reason(exc))
+                self._finish(closing_reason(exc, self.peer))
                 return
             held = len(jobs) > 1
             while jobs:
@@ -218,23 +216,6 @@ class ServerConnection:
             self._finish("stopping")
         self._outbox.flush_later()  # the replies held for the requests handed over
 
-    def _reason(self, exc: Exception) -> str:
-        if isinstance(exc, _protocol.HandshakeError):
-            return exc.reason
-        if isinstance(exc, _protocol.FrameTooLarge):
-            return "frame_too_large"
-        if isinstance(exc, ValueError):
-            return "invalid_message"
-        if isinstance(exc, RpcError):  # from the transport: a socket or TLS error
-            found = exc.reason
-            return found if isinstance(found, str) else ":".join(map(str, found))
-        if isinstance(exc, _Closed):
-            return str(exc)
-        if isinstance(exc, NoThread):
-            return "no_thread"
-        logger.error("event=acceptor_failed peer=%s", self.peer, exc_info=exc)
-        return "internal_error"
-
     def _finish(self, reason: str) -> None:
         """Reading has ended: close, and tell the owner (once, whoever ends it)."""
         with self._lock:
@@ -244,16 +225,8 @@ class ServerConnection:
         logger.debug("event=acceptor_closed peer=%s reason=%s", self.peer, reason)
         self.close()
         # told once; the owner (which holds this connection) is not held past that
-        on_closed, self._on_closed = self._on_closed, _told
+        on_closed, self.on_closed = self.on_closed, _told
         on_closed(reason)
-
-    def _authenticate(self, deadline: float, peers: set[str] | None) -> None:
-        settings = self.settings
-        machine = _protocol.ServerHandshake(settings.cookie, settings.name, os.urandom(32), peers)
-        drive_handshake(machine, self._io, deadline)
-        self.peer_name = machine.peer_name
-        self._authenticated.set()
-        logger.debug("event=authenticated peer=%s node=%s", self.peer, self.peer_name)
 
     def _read(self) -> collections.deque[_Job]:
         """Read until requests arrive; broadcasts are delivered on the way."""
@@ -376,6 +349,23 @@ class ServerConnection:
     def _send_failed(self, error: RpcError) -> None:
         logger.info("event=reply_failed peer=%s reason=%s", self.peer, error.reason)
         self.close()
+
+
+def closing_reason(exc: Exception, peer: object) -> str:
+    """Why a connection ends, in a word, for ``exc`` (an unexpected one is logged)."""
+    if isinstance(exc, _protocol.HandshakeError):
+        return exc.reason
+    if isinstance(exc, _protocol.FrameTooLarge):
+        return "frame_too_large"
+    if isinstance(exc, ValueError):
+        return "invalid_message"
+    if isinstance(exc, RpcError):  # from the transport: a socket or TLS error
+        found = exc.reason
+        return found if isinstance(found, str) else ":".join(map(str, found))
+    if isinstance(exc, _Closed):
+        return str(exc)
+    logger.error("event=acceptor_failed peer=%s", peer, exc_info=exc)
+    return "internal_error"
 
 
 def _told(_reason: str) -> None:

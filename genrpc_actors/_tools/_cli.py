@@ -133,6 +133,12 @@ def _cmd_stats(args: argparse.Namespace) -> int:
             f"queued {c['queued_bytes']}  age {c['age_s']:.1f}s"
         )
     print(f"incoming connections: {len(info['acceptors'])}")
+    handshakes = info.get("handshakes")  # a node of an older version has none
+    if handshakes:
+        print(
+            f"  handshakes in progress {handshakes['pending']} (at most {handshakes['limit']}),"
+            f" refused {handshakes['refused']}"
+        )
     for a in info["acceptors"]:
         print(
             f"  {a['peer']:<22} {a['node'] or '(unauthenticated)':<30} requests "

@@ -26,6 +26,7 @@ from genrpc_actors._transport._reasons import bad_tcp
 __all__ = ["TlsTransport", "certificate_names", "client_context", "server_context"]
 
 RECV_SIZE = 256 * 1024
+RECORD_SIZE = 16 * 1024  # the most plaintext one TLS record carries
 _KNOWN_OPTIONS = {"certfile", "keyfile", "cacertfile", "password", "ciphers", "minimum_version"}
 
 
@@ -90,41 +91,70 @@ class TlsTransport:
         self.on_outgoing: Callable[[], None] | None = None
 
     def handshake(self, timeout: float) -> None:
-        """Run the TLS handshake (the only time this thread sends without the send lock).
-        ``BadRpc(("tls", why))`` if TLS refuses, ``BadTcp`` if the socket fails."""
+        """Run the TLS handshake over the blocking socket (the only time this thread sends
+        without the send lock). ``BadRpc(("tls", why))`` if TLS refuses, ``BadTcp`` if the
+        socket fails."""
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with self._lock:
-                    self._tls.do_handshake()
-                    out = self._outgoing.read()
+        received = b""
+        try:
+            while True:
+                try:
+                    done = self.feed_handshake(received)
+                except BadRpc:
+                    with contextlib.suppress(OSError):  # the alert tells the peer why
+                        self.sock.sendall(self.drain())
+                    raise
+                out = self.drain()
                 if out:
                     self.sock.sendall(out)
-                return
-            except ssl.SSLWantReadError:
-                with self._lock:
-                    out = self._outgoing.read()
-                if out:
-                    self.sock.sendall(out)
+                if done:
+                    return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise BadTcp("timeout") from None
+                    raise BadTcp("timeout")
                 self.sock.settimeout(remaining)
-                data = self.sock.recv(RECV_SIZE)
+                received = self.sock.recv(RECV_SIZE)
                 self.sock.settimeout(None)
-                if not data:
-                    raise BadTcp("closed") from None
-                with self._lock:
-                    self._incoming.write(data)
+                if not received:
+                    raise BadTcp("closed")
+        except OSError as exc:
+            raise bad_tcp(exc) from None
+
+    def feed_handshake(self, received: bytes) -> bool:
+        """One step of the TLS handshake, without I/O: ``received`` ciphertext in (``b""`` to
+        begin); True once the handshake is done. What TLS has to send meanwhile is ``drain()``'s
+        to send; ``BadRpc(("tls", why))`` if TLS refuses (its alert is left for ``drain()``)."""
+        with self._lock:
+            if received:
+                self._incoming.write(received)
+            try:
+                self._tls.do_handshake()
+            except ssl.SSLWantReadError:
+                return False
             except ssl.SSLError as exc:
-                with self._lock:  # the alert OpenSSL prepared tells the peer why
-                    alert = self._outgoing.read()
-                if alert:
-                    with contextlib.suppress(OSError):
-                        self.sock.sendall(alert)
                 raise BadRpc(("tls", exc.reason or str(exc))) from None
-            except OSError as exc:
-                raise bad_tcp(exc) from None
+            return True
+
+    def decrypt(self, received: bytes) -> bytes:
+        """``received`` ciphertext in, the plaintext it completes out, without I/O (for a
+        handshake driven without blocking; ``drain()`` has what TLS answers). ``BadTcp`` at the
+        TLS close or if the records are bad."""
+        plaintext = bytearray()
+        with self._lock:
+            if received:
+                self._incoming.write(received)
+            while True:
+                try:
+                    chunk = self._tls.read(RECORD_SIZE)
+                except ssl.SSLWantReadError:
+                    return bytes(plaintext)
+                except ssl.SSLZeroReturnError:
+                    raise BadTcp("closed") from None
+                except ssl.SSLError as exc:
+                    raise bad_tcp(exc) from None
+                if not chunk:
+                    raise BadTcp("closed")
+                plaintext += chunk
 
     def peer_names(self) -> set[str]:
         with self._lock:

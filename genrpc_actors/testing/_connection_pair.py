@@ -28,6 +28,7 @@ from genrpc_actors._errors import BadTcp, RpcError
 from genrpc_actors._execution._request import ModuleControl
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._server._connection import ServerConnection, ServerSettings
+from genrpc_actors._server._handshakes import HandshakeGate, HandshakeLoop
 
 __all__ = ["ConnectionPair", "connection_pair"]
 
@@ -42,9 +43,15 @@ class ConnectionPair:
     client: Connection  # the end a node's callers use
     server: ServerConnection  # the end an acceptor runs
 
-    def __init__(self, workers: WorkerPool, sockets: tuple[socket.socket, socket.socket]) -> None:
+    def __init__(
+        self,
+        workers: WorkerPool,
+        sockets: tuple[socket.socket, socket.socket],
+        handshakes: HandshakeLoop,
+    ) -> None:
         self.workers = workers  # the server end's
         self._sockets = sockets
+        self._handshakes = handshakes  # the server end's, as its listener's
         self.client_closed = threading.Event()  # set when the client end has ended
         self.client_error: RpcError | None = None  # why
         self.server_closed = threading.Event()
@@ -60,6 +67,7 @@ class ConnectionPair:
     def close(self) -> None:
         """Close both ends, join their threads, stop the server's workers."""
         self.client.close(BadTcp("closed"))
+        self._handshakes.stop()
         self.server.close()
         self.client.join(5.0)
         self.server.join(5.0)
@@ -98,7 +106,8 @@ def connection_pair(
     deliver: Callable[[str, Any], bool] | None = None,
 ) -> ConnectionPair:
     """Start both ends of a connection over a socket pair; they authenticate in their threads
-    (``ConnectionPair.wait_authenticated`` waits for it). Different cookies make the handshake
+    (the server end in a handshake loop of its own, as a listener's; ``wait_authenticated``
+    waits for it). Different cookies make the handshake
     fail as it would between nodes. ``deliver(name, msg)`` receives broadcasts."""
     client_sock, server_sock = socket.socketpair()
     workers = WorkerPool(SERVER)
@@ -134,12 +143,15 @@ def connection_pair(
         connected(client_sock)
         return client_sock, authenticate(endpoint, client_sock)
 
-    pair = ConnectionPair(workers, (client_sock, server_sock))
+    handshakes = HandshakeLoop(
+        settings, HandshakeGate(SERVER, 1), set(), ServerConnection.start, name="genrpc-pair"
+    )
+    pair = ConnectionPair(workers, (client_sock, server_sock), handshakes)
+    pair.server = server = ServerConnection(settings, server_sock, ("socketpair", 0))
+    server.on_closed = pair.server_ended
     pair.client = client = Connection(endpoint, opener=over_the_pair)
     client.on_closed = pair.client_ended
-    pair.server = server = ServerConnection(
-        settings, server_sock, ("socketpair", 0), pair.server_ended
-    )
-    server.start()
+    handshakes.start()
+    handshakes.add(server)
     client.start()
     return pair

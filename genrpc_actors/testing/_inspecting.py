@@ -37,5 +37,7 @@ def node_statistics() -> dict[str, Any]:
         "nodes": node.nodes(),
         "clients": stats.connections,
         "acceptors": stats.acceptors,
+        "pending_handshakes": stats.pending_handshakes,
+        "refused_handshakes": stats.refused_handshakes,
         "workers": stats.workers,
     }

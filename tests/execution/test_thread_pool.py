@@ -36,6 +36,7 @@ def test_past_the_bound_jobs_wait_and_never_run_more_at_once():
         for _ in range(8):
             pool.submit(job)
         assert (pool.size, pool.queued) == (2, 6)
+        wait_for(lambda: running[0] == 2)  # both threads hold a job (the second may start late)
         gate.set()
         for _ in range(8):
             assert done.acquire(timeout=WAIT)

@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "socket_keepalive_count": 2,
     "max_frame_size": 256 * MiB,
     "max_nesting": 10_000,  # one key more than API.md's table: the README's Security model
+    "max_pending_handshakes": 1000,  # another: the README's Security model
     # "Where requests run: threads and process workers"
     "worker_processes": 0,
     "process_modules": [],
@@ -146,6 +147,8 @@ def test_configs_compare_by_value():
         ("socket_keepalive_interval", 30),
         ("socket_keepalive_count", 9),
         ("max_nesting", 50),
+        ("max_pending_handshakes", 1),
+        ("max_pending_handshakes", 100_000),
         ("max_frame_size", 1024),
         ("max_frame_size", 1 << 31),
     ],
@@ -229,6 +232,7 @@ BAD_VALUES: list[tuple[str, Any]] = [
     *[("socket_keepalive_interval", v) for v in _COUNT_JUNK],
     *[("socket_keepalive_count", v) for v in _COUNT_JUNK],
     *[("max_nesting", v) for v in _COUNT_JUNK],
+    *[("max_pending_handshakes", v) for v in _COUNT_JUNK],
     *[("max_frame_size", v) for v in [0, -1, 1023, 1024.0, "1048576", None, True, math.inf]],
     *[("worker_processes", v) for v in [-1, 1.5, "4", "all", None, True]],
     *[("process_modules", v) for v in ["os", None, 5, ["os", 1], [""]]],
@@ -377,6 +381,7 @@ def test_client_target_with_an_external_source_gives_the_defaults():
         ("GENRPC_ASYNC_CALL_INACTIVITY_TIMEOUT", "None", "async_call_inactivity_timeout", None),
         ("GENRPC_SOCKET_KEEPALIVE_COUNT", "4", "socket_keepalive_count", 4),
         ("GENRPC_MAX_FRAME_SIZE", "1048576", "max_frame_size", MiB),
+        ("GENRPC_MAX_PENDING_HANDSHAKES", "20", "max_pending_handshakes", 20),
         (
             "GENRPC_SSL_CLIENT_OPTIONS",
             '{"cacertfile": "ca.pem"}',

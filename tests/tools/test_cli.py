@@ -153,6 +153,7 @@ def test_stats_of_a_running_node(cli_node):
     result = run("stats", "cli@127.0.0.1", env=env)
     assert result.returncode == 0
     assert "incoming connections: 1" in result.stdout
+    assert "handshakes in progress 0 (at most 1000), refused 0" in result.stdout
     assert (
         run(
             "stats", "nobody@127.0.0.1", env={**env, "GENRPC_TCP_CLIENT_PORT": str(free_port())}
