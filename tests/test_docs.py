@@ -1,8 +1,12 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples run as written: in this process, and as a user runs them, each
+as a script of its own in a fresh interpreter, which must end (within a bound) with status 0."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +27,27 @@ def test_readme_python_blocks_run(code, capsys, request):
     # every `print(...)  # expected` line of the README says what it prints
     for expected in re.findall(r"^\s*print\(.*\)\s+#\s+(.*?)\s*$", code, flags=re.MULTILINE):
         assert expected in printed
+
+
+@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
+def test_readme_python_blocks_run_as_scripts(code, tmp_path, request):
+    if "EtcdSource(" in code:
+        code = code.replace("http://127.0.0.1:2379", request.getfixturevalue("etcd_url"))
+    script = tmp_path / "example.py"  # no __main__ guard, as in the README
+    script.write_text(code)
+    env = {**os.environ, "PYTHONPATH": str(README.parent)}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for expected in re.findall(r"^\s*print\(.*\)\s+#\s+(.*?)\s*$", code, flags=re.MULTILINE):
+        assert expected in done.stdout
 
 
 @pytest.mark.parametrize("text", TOML, ids=[f"toml{i}" for i in range(len(TOML))])

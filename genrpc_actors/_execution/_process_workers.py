@@ -34,6 +34,7 @@ from genrpc_actors._errors import ConfigError
 from genrpc_actors._execution._process_watcher import Watcher
 from genrpc_actors._execution._request import error_body
 from genrpc_actors._execution._worker_channel import FAILED, READY, Channel, socket_pair
+from genrpc_actors._execution._worker_launch import WorkerProcess
 from genrpc_actors._execution._worker_main import serve
 from genrpc_actors._execution._worker_state import (
     Outcome,
@@ -333,7 +334,7 @@ class ProcessWorkers:
     def _start_process(self, worker: _Worker) -> None:
         begin = time.monotonic()
         ours, theirs = socket_pair()
-        process = self._context.Process(
+        process = WorkerProcess(
             target=serve,
             args=(theirs, self._modules, *self._control),
             name=f"genrpc-worker-{self._name}",
