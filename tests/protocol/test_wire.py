@@ -399,9 +399,7 @@ def test_the_client_refuses_a_server_proof_bound_to_another_session(changes):
     this client: proof_s binds both challenges and both names."""
     recorded = _recorded_result(**changes)
     assert recorded[6] == OK
-    client = ClientHandshake(COOKIE, CLIENT, SERVER, C1)
-    client.start()
-    client.receive(f.challenge_payload(OK, C2, SERVER_B))
+    client = _client_awaiting_result()
     with pytest.raises(HandshakeError) as info:
         client.receive(recorded)
     assert info.value.reason == "invalid_cookie"
@@ -413,12 +411,18 @@ def test_the_client_refuses_a_server_proof_for_another_server():
     and that knows the cookie): its proof does not do for the one this client asked for."""
     other = "gamma@127.0.0.1"
     recorded = _recorded_result(target=other, server_name=other)
-    client = ClientHandshake(COOKIE, CLIENT, SERVER, C1)
-    client.start()
-    client.receive(f.challenge_payload(OK, C2, SERVER_B))
+    client = _client_awaiting_result()
     with pytest.raises(HandshakeError) as info:
         client.receive(recorded)
     assert info.value.reason == "invalid_cookie"
+
+
+def _client_awaiting_result() -> ClientHandshake:
+    """A client that has sent HELLO and PROOF to SERVER and waits for its RESULT."""
+    client = ClientHandshake(COOKIE, CLIENT, SERVER, C1)
+    client.start()
+    client.receive(f.challenge_payload(OK, C2, SERVER_B))
+    return client
 
 
 def _server_proof(key: bytes, *parts: bytes) -> bytes:
@@ -448,9 +452,7 @@ FORGED_SERVER_PROOFS = _forged_server_proofs()
     "proof_s", list(FORGED_SERVER_PROOFS.values()), ids=list(FORGED_SERVER_PROOFS)
 )
 def test_the_client_refuses_a_result_ok_without_the_servers_proof(proof_s):
-    client = ClientHandshake(COOKIE, CLIENT, SERVER, C1)
-    client.start()
-    client.receive(f.challenge_payload(OK, C2, SERVER_B))
+    client = _client_awaiting_result()
     with pytest.raises(HandshakeError) as info:
         client.receive(f.result_payload(OK, proof_s))
     assert info.value.reason == "invalid_cookie"

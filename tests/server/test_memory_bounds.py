@@ -17,6 +17,7 @@ import pytest
 
 from genrpc_actors import Node
 from genrpc_actors import _protocol as wire
+from genrpc_actors.testing import LocalNode
 from tests.hostile_peers import read_frame
 from tests.node_fixtures import COOKIE
 from tests.waiting import WAIT, wait_for
@@ -27,7 +28,7 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def authenticated(local_node_factory) -> Iterator[tuple[object, list[socket.socket]]]:
+def authenticated(local_node_factory) -> Iterator[tuple[LocalNode, list[socket.socket]]]:
     node = local_node_factory(SERVER, cookie=COOKIE, tcp_server_port=0)
     socks: list[socket.socket] = []
     yield node, socks
@@ -48,15 +49,21 @@ def rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-def test_length_prefixes_announcing_200_mib_commit_almost_nothing(authenticated):
-    node, socks = authenticated
-    with Node.start(
+def legit_caller(node: LocalNode) -> Node:
+    """A well-behaved node calling ``node`` beside the attack (its first call already made)."""
+    legit = Node.start(
         "legit@127.0.0.1",
         cookie=COOKIE,
         tcp_server_port=False,
         client_config_per_node={SERVER: node.port},
-    ) as legit:
-        assert legit.call(SERVER, "operator", "add", (1, 2), timeout=WAIT) == 3
+    )
+    assert legit.call(SERVER, "operator", "add", (1, 2), timeout=WAIT) == 3
+    return legit
+
+
+def test_length_prefixes_announcing_200_mib_commit_almost_nothing(authenticated):
+    node, socks = authenticated
+    with legit_caller(node) as legit:
         before = rss(node.pid)
         for _ in range(4):
             sock = connect(node.port)
@@ -83,13 +90,7 @@ def test_a_peer_that_reads_no_replies_gets_no_more_requests_read(local_node_fact
         wire.message(wire.CALL, 0, i, pickle.dumps(("builtins", None, "bytes", (60_000,), {})))
         for i in range(20_000)
     )
-    with Node.start(
-        "legit@127.0.0.1",
-        cookie=COOKIE,
-        tcp_server_port=False,
-        client_config_per_node={SERVER: node.port},
-    ) as legit:
-        assert legit.call(SERVER, "operator", "add", (1, 2), timeout=WAIT) == 3
+    with legit_caller(node) as legit:
         before = rss(node.pid)
         sock = connect(node.port)
         try:
