@@ -29,6 +29,7 @@ from genrpc_actors._execution._request import ModuleControl
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._execution._timers import Scheduler
 from genrpc_actors._node import _multi
+from genrpc_actors._node._at_exit import stop_at_exit
 from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
 from genrpc_actors._node._multi import MultiResult
 from genrpc_actors._node._registry import Registry
@@ -155,6 +156,7 @@ class Node:
         base = config if config is not None else Config.from_env()
         node = cls(name, base.replace(**overrides) if overrides else base)
         node._start_tree()
+        stop_at_exit(node)
         return node
 
     def make_default(self) -> bool:

@@ -64,17 +64,50 @@ def encode_body(value: Any, *, large: bool | None = None, depth: int = 2) -> tup
     """
     try:
         if not (has_large(value, depth) if large is None else large):
-            return pickle.dumps(value, protocol=5), 0
+            data = pickle.dumps(value, protocol=5)
+            if b"_main__" not in data or not _names_main(value):
+                return data, 0
+            raise _ByValue
         wrapped = _out_of_band(value, depth)
         buffers: list[pickle.PickleBuffer] = []
         data = pickle.dumps(wrapped, protocol=5, buffer_callback=buffers.append)
-    except (pickle.PicklingError, AttributeError, TypeError):
+        if b"_main__" in data and _names_main(wrapped):
+            raise _ByValue
+    except (pickle.PicklingError, AttributeError, TypeError, _ByValue):
         stream = io.BytesIO()
         _dill_pickler()(stream, protocol=5, recurse=True).dump(value)
         return stream.getvalue(), DILL
     views = [buffer.raw() for buffer in buffers]
     head = _COUNT.pack(len(views)) + b"".join(_SIZE.pack(view.nbytes) for view in views)
     return [head, data, *views], BUFFERS
+
+
+# A script's own module: a function or class defined there exists in no other process under that
+# name (the receiving node's __main__ is another program), so it travels by value (dill).
+_MAIN_MODULES: Final = frozenset({"__main__", "__mp_main__"})
+
+
+class _ByValue(Exception):  # noqa: N818 - a signal, not an error
+    """The value names a global of a script's main module: pickle it by value."""
+
+
+class _MainFinder(pickle.Pickler):
+    """A pickler that raises ``_ByValue`` at the first function or class of a main module."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, type | types.FunctionType) and obj.__module__ in _MAIN_MODULES:
+            raise _ByValue
+        return NotImplemented
+
+
+def _names_main(value: Any) -> bool:
+    """Whether pickling ``value`` names a function or class of a main module (the bytes held
+    the text ``__main__``; most such values are plain strings that say it)."""
+    try:
+        _MainFinder(io.BytesIO(), protocol=5, buffer_callback=lambda _: None).dump(value)
+    except _ByValue:
+        return True
+    return False
 
 
 class _Binary:
