@@ -131,9 +131,13 @@ def async_call(
     function: str | None = None,
     args: Sequence[Any] = (),
     kwargs: Mapping[str, Any] | None = None,
+    *,
+    timeout: float | None = None,
 ) -> AsyncKey:
-    """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key."""
-    return _default_node().async_call(node, module, function, args, kwargs)
+    """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key. After
+    ``timeout`` seconds without a reply the key gives ``BadRpc("timeout")`` and the request is
+    cancelled (default: ``async_call_inactivity_timeout``)."""
+    return _default_node().async_call(node, module, function, args, kwargs, timeout=timeout)
 
 
 def yield_(key: AsyncKey) -> Any:

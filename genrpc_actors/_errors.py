@@ -13,6 +13,11 @@
 ``OSError``, ``ssl.SSLError``, ``pykka.Timeout`` and ``pykka.ActorDeadError`` never leave a
 public call: the transport layer turns socket and TLS errors into ``BadTcp``/``BadRpc`` with
 gen_rpc's reasons, by one table (``genrpc_actors._transport._reasons``).
+
+A failure to reach a node also says where: ``node``, ``host``, ``port`` and ``driver`` (else
+``None``), and its message names them. ``transient`` tells a failure of the network or of the
+node's reachability (worth a retry: ``TRANSIENT_REASONS``, and every ``BadTcp``) from a failure of
+the request itself (the function raised, was refused, could not be pickled, ...).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "TRANSIENT_REASONS",
     "BadRpc",
     "BadTcp",
     "ConfigError",
@@ -29,16 +35,52 @@ __all__ = [
     "RpcError",
 ]
 
+# Reasons of failures to reach a node or to keep talking to it: the request did not run, or its
+# outcome was lost on the way ("timeout": it may have run; retry what can run twice).
+TRANSIENT_REASONS = frozenset(
+    {
+        "econnrefused",
+        "ehostunreach",
+        "enetunreach",
+        "eaddrnotavail",
+        "nxdomain",
+        "timeout",
+        "closed",
+        "send_timeout",
+        "inactivity",
+        "not_running",
+        "no_thread",
+    }
+)
+
 
 class RpcError(Exception):
     """Base of every error the library raises; ``reason`` says what happened, as gen_rpc would."""
+
+    node: str | None = None  # where a failure to reach a node happened, when it is one
+    host: str | None = None
+    port: int | None = None
+    driver: str | None = None
 
     def __init__(self, reason: Any, message: str | None = None) -> None:
         super().__init__(message if message is not None else _describe(reason))
         self.reason = reason
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.reason, str(self)))
+        return (type(self), (self.reason, str(self)), self.__dict__ or None)
+
+    @property
+    def transient(self) -> bool:
+        """Whether the network or the node's reachability failed (a retry may succeed), not the
+        request: ``econnrefused``, ``timeout``, ``closed``, ... (``TRANSIENT_REASONS``), and
+        every ``BadTcp``. ``False`` for ``RemoteError`` (the function raised), ``unauthorized``,
+        ``incompatible``, ``invalid_cookie``, ``badnode``, pickling errors, ``killed``, ...
+
+        After ``timeout`` the request may have run: retry only what may run twice."""
+        if isinstance(self, BadTcp):
+            return True
+        reason = self.reason[0] if isinstance(self.reason, tuple) and self.reason else self.reason
+        return isinstance(reason, str) and reason in TRANSIENT_REASONS
 
 
 class BadRpc(RpcError):
@@ -66,7 +108,8 @@ class RemoteError(BadRpc):
         self.__cause__ = exception
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.exception, self.remote_traceback, self.type_name, str(self)))
+        args = (self.exception, self.remote_traceback, self.type_name, str(self))
+        return (type(self), args)
 
 
 class BadTcp(RpcError):

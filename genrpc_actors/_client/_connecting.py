@@ -20,7 +20,7 @@ from genrpc_actors._transport import _tcp
 from genrpc_actors._transport._handshake_driver import drive_handshake
 from genrpc_actors._transport._tls import TlsTransport
 
-__all__ = ["Endpoint", "Opener", "Stream", "authenticate", "open_connection"]
+__all__ = ["Endpoint", "Opener", "Stream", "authenticate", "located", "open_connection"]
 
 logger = logging.getLogger("genrpc_actors")
 
@@ -80,7 +80,10 @@ def open_connection(
     to end a handshake that hangs; if it raises, the socket is closed and the error goes on.
     """
     connect_timeout = endpoint.timeouts[0]
-    sock = _tcp.connect(endpoint.host, endpoint.port, connect_timeout, endpoint.keepalive)
+    try:
+        sock = _tcp.connect(endpoint.host, endpoint.port, connect_timeout, endpoint.keepalive)
+    except BadRpc as exc:
+        raise located(exc, endpoint) from None
     try:
         connected(sock)
     except BaseException:
@@ -99,8 +102,9 @@ def authenticate(endpoint: Endpoint, sock: socket.socket) -> Stream:
         if endpoint.tls is not None:
             transport = TlsTransport(sock, endpoint.tls, server=False)
             transport.handshake(auth_timeout)
-            if endpoint.target not in transport.peer_names():
-                raise BadRpc("node_certificate_mismatch")
+            names = transport.peer_names()
+            if endpoint.target not in names:
+                raise located(BadRpc("node_certificate_mismatch"), endpoint, ", ".join(names))
             io = transport
         machine = ClientHandshake(
             endpoint.cookie, endpoint.local_name, endpoint.target, os.urandom(32)
@@ -108,11 +112,51 @@ def authenticate(endpoint: Endpoint, sock: socket.socket) -> Stream:
         try:
             drive_handshake(machine, io, time.monotonic() + auth_timeout)
         except HandshakeError as exc:
-            raise BadRpc(exc.reason) from None
+            raise located(BadRpc(exc.reason), endpoint, machine.server_name) from None
         except FrameTooLarge:
-            raise BadRpc("invalid_message") from None
+            raise located(BadRpc("invalid_message"), endpoint) from None
+    except BadRpc as exc:
+        _tcp.shutdown(sock)
+        if exc.node is None:  # e.g. the TLS handshake
+            raise located(exc, endpoint) from None
+        raise
     except BaseException:
         _tcp.shutdown(sock)
         raise
     logger.debug("event=connected target=%s port=%d", endpoint.target, endpoint.port)
     return io
+
+
+# What to check, by reason, when a node cannot be reached ({where}: "NODE at HOST:PORT (DRIVER)")
+_HINTS = {
+    "econnrefused": "nothing listens on {address}: is {node} running, and on that port? "
+    "(its port: tcp_client_port / ssl_client_port, or client_config_per_node)",
+    "timeout": "{where} did not answer in time: is the host up, the port open in its firewall?",
+    "badnode": "{address} is {answered}, not {node}: which port does {node} listen on?",
+    "invalid_cookie": "{where} and this node do not share a cookie: give both the same",
+    "node_certificate_mismatch": "the certificate of {address} names {answered}, not {node}",
+    "protocol_version": "{where} speaks another version of the protocol: upgrade the older",
+    "nxdomain": "the host of {node} ({host}) has no address: check the name after '@'",
+}
+
+
+def located(exc: BadRpc, endpoint: Endpoint, answered: str = "") -> BadRpc:
+    """``exc`` (same type and reason) that says where it happened and what to check: ``node``,
+    ``host``, ``port`` and ``driver`` as attributes, and in the message."""
+    reason = exc.reason
+    name = reason[0] if isinstance(reason, tuple) else reason
+    driver = "ssl" if endpoint.tls is not None else "tcp"
+    address = f"{endpoint.host}:{endpoint.port} ({driver})"
+    where = f"{endpoint.target} at {address}"
+    hint = _HINTS.get(str(name), "{where}")
+    text = hint.format(
+        where=where,
+        address=address,
+        node=endpoint.target,
+        host=endpoint.host,
+        answered=answered or "another node",
+    )
+    located_exc = type(exc)(reason, f"{exc}: {text}")
+    located_exc.node, located_exc.host = endpoint.target, endpoint.host
+    located_exc.port, located_exc.driver = endpoint.port, driver
+    return located_exc

@@ -17,7 +17,7 @@ from genrpc_actors import _protocol
 from genrpc_actors._client._connection import Connection
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._errors import BadRpc, RpcError
-from genrpc_actors._node._requests import check_target, node_name, resolve
+from genrpc_actors._node._requests import check_target, node_name, resolve, timed_out
 from genrpc_actors._node._routing import Router
 
 __all__ = ["MultiResult", "broadcast", "eval_everywhere", "multicall", "targets_of"]
@@ -86,9 +86,9 @@ def multicall(
             else:
                 if connection is not None:
                     connection.cancel(request_id)
-                failure = BadRpc("timeout")
+                failure = timed_out(target, connection, wait)
         bad.append(target)
-        errors[target] = failure if failure is not None else BadRpc("timeout")
+        errors[target] = failure if failure is not None else timed_out(target, None, wait)
     return MultiResult(results, bad, errors)
 
 

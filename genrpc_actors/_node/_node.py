@@ -33,7 +33,13 @@ from genrpc_actors._node._at_exit import stop_at_exit
 from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
 from genrpc_actors._node._multi import MultiResult
 from genrpc_actors._node._registry import Registry
-from genrpc_actors._node._requests import check_target, check_timeout, encode_request, node_name
+from genrpc_actors._node._requests import (
+    check_target,
+    check_timeout,
+    encode_request,
+    node_name,
+    timed_out,
+)
 from genrpc_actors._node._requests import resolve as _resolve
 from genrpc_actors._node._routing import Router
 from genrpc_actors._node._statistics import NodeStatistics
@@ -370,9 +376,9 @@ class Node:
         assert slot is not None
         if connection is not None:
             if not connection.wait(request_id, slot, wait):
-                raise BadRpc("timeout")
+                raise timed_out(target, connection, wait)
         elif not slot.wait(wait):
-            raise BadRpc("timeout")
+            raise timed_out(target, None, wait)
         return _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
 
     def cast(
@@ -402,9 +408,15 @@ class Node:
         function: str | None = None,
         args: Sequence[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> AsyncKey:
-        """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key."""
+        """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key.
+
+        ``timeout``: when no reply came within it, the key gives ``BadRpc("timeout")`` and the
+        request is cancelled (default: ``async_call_inactivity_timeout``, ``None``: no limit)."""
         target = check_target(node)
+        ttl = check_timeout("timeout", timeout, self.config.async_call_inactivity_timeout)
         body, flags = encode_request(module, function, args, kwargs)
         try:
             connection, request_id, slot = self._router.submit(
@@ -414,9 +426,9 @@ class Node:
             connection, request_id, slot = None, 0, Reply()
             slot.set_error(exc)
         assert slot is not None
-        ttl = self.config.async_call_inactivity_timeout
         if ttl is not None and not slot.done:
-            self._timers.call_later(ttl, lambda: _expire(connection, request_id, slot))
+            expired = functools.partial(_expire, target, connection, request_id, slot, ttl)
+            self._timers.call_later(ttl, expired)
         return AsyncKey(
             target,
             slot,
@@ -528,7 +540,11 @@ def _find_dispatcher_weakly(
     return None if find_dispatcher is None else find_dispatcher()
 
 
-def _expire(connection: Connection | None, request_id: int, slot: Reply) -> None:
+def _expire(
+    target: Any, connection: Connection | None, request_id: int, slot: Reply, ttl: float
+) -> None:
+    if slot.done:
+        return
     if connection is not None:
         connection.cancel(request_id)
-    slot.set_error(BadRpc("timeout"))
+    slot.set_error(timed_out(target, connection, ttl))

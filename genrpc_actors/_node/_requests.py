@@ -8,12 +8,20 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from genrpc_actors import _protocol
+from genrpc_actors._client._connection import Connection
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._errors import BadRpc, RemoteError
 
 logger = logging.getLogger("genrpc_actors")
 
-__all__ = ["check_target", "check_timeout", "encode_request", "node_name", "resolve"]
+__all__ = [
+    "check_target",
+    "check_timeout",
+    "encode_request",
+    "node_name",
+    "resolve",
+    "timed_out",
+]
 
 
 def node_name(target: Any) -> str:
@@ -22,6 +30,22 @@ def node_name(target: Any) -> str:
 
 _CHECKED: set[str] = set()  # node names found well-formed (a node calls few: bounded below)
 _CHECKED_MAX = 4096
+
+
+def timed_out(target: Any, connection: Connection | None, seconds: float | None) -> BadRpc:
+    """``BadRpc("timeout")`` that says which node (and where) gave no reply in time."""
+    name = node_name(target)
+    within = f" within {seconds:g} s" if seconds is not None else ""
+    if connection is None:  # the node itself
+        error = BadRpc("timeout", f"timeout: no reply from {name}{within}")
+        error.node = name
+        return error
+    endpoint = connection.endpoint
+    driver = "ssl" if endpoint.tls is not None else "tcp"
+    where = f"{name} at {endpoint.host}:{endpoint.port} ({driver})"
+    error = BadRpc("timeout", f"timeout: no reply from {where}{within}")
+    error.node, error.host, error.port, error.driver = name, endpoint.host, endpoint.port, driver
+    return error
 
 
 def check_target(node: Any) -> Any:

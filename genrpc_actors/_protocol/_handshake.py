@@ -6,6 +6,7 @@ Each is fed the payloads received and returns the frame to send next; neither to
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -141,6 +142,8 @@ class ClientHandshake:
                 raise HandshakeError("invalid_message")
             status = body[0]
             if status != OK:
+                with contextlib.suppress(HandshakeError):  # who answered, if it said
+                    self.server_name = _read_name(body, 1 + CHALLENGE_SIZE)[0]
                 raise HandshakeError(STATUS_REASONS.get(status, "invalid_message"))
             self._c2 = body[1 : 1 + CHALLENGE_SIZE]
             self.server_name, end = _read_name(body, 1 + CHALLENGE_SIZE)
