@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import math
 import os
 import secrets
@@ -89,6 +90,7 @@ class Config:
     ) -> Config:
         """``base`` (or the defaults) with every ``GENRPC_<KEY>`` environment variable applied."""
         environ = os.environ if environ is None else environ
+        _check_env_names(environ, cls.keys())
         overrides = {
             key: _parse_env(key, environ[f"GENRPC_{key.upper()}"])
             for key in cls.keys()  # noqa: SIM118 - Config.keys() is a classmethod, not dict
@@ -257,6 +259,17 @@ def worker_count(config: Config) -> int:
 
 
 _WORDS = {"false": False, "true": True, "none": None, "infinity": None, "": None}
+
+
+def _check_env_names(environ: Mapping[str, str], keys: tuple[str, ...]) -> None:
+    """A ``GENRPC_`` variable that names no key is a mistake (a misspelt key would otherwise be
+    ignored without a word): ``ConfigError`` naming it, and the key it most looks like."""
+    names = {f"GENRPC_{key.upper()}" for key in keys}
+    for variable in sorted(environ):
+        if variable.startswith("GENRPC_") and variable not in names:
+            close = difflib.get_close_matches(variable, sorted(names), n=1)
+            hint = f"did you mean {close[0]}?" if close else "see the configuration keys"
+            raise ConfigError(variable, f"this environment variable names no key; {hint}")
 
 
 def _parse_env(key: str, text: str) -> Any:

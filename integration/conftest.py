@@ -34,7 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if "GENRPC_LAB" not in os.environ:
+    if "INTEGRATION_LAB" not in os.environ:
         skip = pytest.mark.skip(reason="run through `make integration` (it builds the lab)")
         for item in items:
             item.add_marker(skip)
@@ -43,12 +43,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def lab_folder() -> Path:
     """The lab's temporary folder (``integration.run`` removes it): certificates and logs."""
-    return Path(os.environ["GENRPC_LAB"]).parent
+    return Path(os.environ["INTEGRATION_LAB"]).parent
 
 
 @pytest.fixture(scope="session")
 def lab() -> LabInfo:
-    return LabInfo.load(Path(os.environ["GENRPC_LAB"]))
+    return LabInfo.load(Path(os.environ["INTEGRATION_LAB"]))
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                 inner = ["-m", "pytest", "-q", "integration", "-p", "no:cacheprovider"]
                 inner += args.pytest_args
             command = in_host(info.runner, [sys.executable, *inner])
-            env = {**os.environ, "GENRPC_LAB": str(info_path)}
+            env = {**os.environ, "INTEGRATION_LAB": str(info_path)}
             child = subprocess.Popen(command, env=env)
             try:
                 return child.wait()

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=120.0)
     args = parser.parse_args(argv)
     stop_on_sigterm()
-    return soak(LabInfo.load(Path(os.environ["GENRPC_LAB"])), args.seconds)
+    return soak(LabInfo.load(Path(os.environ["INTEGRATION_LAB"])), args.seconds)
 
 
 if __name__ == "__main__":

@@ -425,6 +425,30 @@ def test_a_bad_environment_variable_raises_config_error_naming_the_key(variable,
     assert info.value.key == key
 
 
+@pytest.mark.parametrize(
+    ("variable", "hint"),
+    [
+        ("GENRPC_TCP_SERVR_PORT", "did you mean GENRPC_TCP_SERVER_PORT?"),
+        ("GENRPC_COOKIES", "did you mean GENRPC_COOKIE?"),
+        ("GENRPC_NOTHING_LIKE_ANY_KEY_AT_ALL", "see the configuration keys"),
+    ],
+)
+def test_a_genrpc_variable_that_names_no_key_is_an_error(variable, hint):
+    with pytest.raises(ConfigError) as info:
+        Config.from_env(environ={variable: "1", "GENRPC_SEND_TIMEOUT": "2.0"})
+    assert info.value.key == variable
+    assert str(info.value).startswith(f"{variable}: ")
+    assert hint in str(info.value)
+
+
+def test_a_misspelt_variable_stops_start(monkeypatch):
+    import genrpc_actors
+
+    monkeypatch.setenv("GENRPC_TCP_SERVR_PORT", "0")
+    with pytest.raises(ConfigError, match="GENRPC_TCP_SERVR_PORT"):
+        genrpc_actors.start("misspelt@127.0.0.1", tcp_server_port=False)
+
+
 def test_from_env_keeps_the_base_for_keys_not_set():
     base = Config(cookie="base", call_receive_timeout=1.0)
     config = Config.from_env(base, environ={"GENRPC_SEND_TIMEOUT": "2.0", "HOME": "/nowhere"})
