@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
@@ -154,10 +155,33 @@ def resolve(
         if reason == "EXIT":
             exception = exception if isinstance(exception, BaseException) else None
             raise RemoteError(exception, str(tb), str(type_name), f"remote {type_name}: {text}")
-        raise BadRpc(reason)
+        raise BadRpc(reason, _explain(reason))
     if kind not in (_protocol.REPLY, _protocol.SBCAST_REPLY):
         raise BadRpc(("invalid_reply", f"kind {kind}"))
     return decoded
+
+
+_MISSING = re.compile(
+    r"No module named '([\w.]+)'|Can't get attribute '([\w.]+)' on <module '([\w.]+)'"
+)
+
+
+def _explain(reason: Any) -> str | None:
+    """The message of an ERROR reply's ``BadRpc``: the reason, and what to do where it helps."""
+    if not (isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "undecodable"):  # noqa: PLR2004
+        return None
+    found = _MISSING.search(str(reason[1]))
+    if found is None:
+        return None
+    if found.group(1):
+        what = f"module '{found.group(1)}'"
+    else:
+        what = f"'{found.group(2)}' of module '{found.group(3)}'"
+    return (
+        f"undecodable: {reason[1]} (the node cannot import {what}, which the request names: "
+        "install that module there, or define what you ship in the calling script, whose "
+        "functions and classes travel by value)"
+    )
 
 
 def _inert(value: Any, depth: int = 3) -> bool:

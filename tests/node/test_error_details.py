@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import sys
 
 import pytest
 
@@ -123,3 +124,22 @@ def test_details_survive_copy_and_pickle():
     for twin in (copy.copy(error), pickle.loads(pickle.dumps(error))):
         assert (twin.reason, str(twin)) == (error.reason, str(error))
         assert (twin.node, twin.host, twin.port, twin.driver) == (FAKE, "127.0.0.1", 9, "tcp")
+
+
+def test_a_module_the_node_cannot_import_is_named_with_what_to_do(caller, tmp_path, monkeypatch):
+    (tmp_path / "only_on_the_caller.py").write_text(
+        "def double(x):\n    return 2 * x\n\n\nclass Box:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import only_on_the_caller  # exists only in this test
+
+    try:
+        for value in (only_on_the_caller.double, only_on_the_caller.Box()):
+            with pytest.raises(BadRpc) as info:
+                caller.call(SLAVE, "builtins", "repr", args=(value,))
+            assert info.value.reason[0] == "undecodable"
+            assert "only_on_the_caller" in str(info.value)
+            assert "install that module there" in str(info.value)
+            assert not info.value.transient
+    finally:
+        sys.modules.pop("only_on_the_caller", None)
