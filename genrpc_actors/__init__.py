@@ -134,9 +134,10 @@ def async_call(
     *,
     timeout: float | None = None,
 ) -> AsyncKey:
-    """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key. After
-    ``timeout`` seconds without a reply the key gives ``BadRpc("timeout")`` and the request is
-    cancelled (default: ``async_call_inactivity_timeout``)."""
+    """Start a call and return at once; ``yield_``/``nb_yield``/``await`` the key.
+
+    ``timeout``: when no reply came within it, the key gives ``BadRpc("timeout")`` and the
+    request is cancelled (default: ``async_call_inactivity_timeout``, ``None``: no limit)."""
     return _default_node().async_call(node, module, function, args, kwargs, timeout=timeout)
 
 
