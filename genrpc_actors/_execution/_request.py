@@ -7,19 +7,29 @@ version (``incompatible``), then the call.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import functools
 import importlib
 import logging
 import pickle
 import sys
 import traceback
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 from genrpc_actors import _protocol
 
-__all__ = ["ModuleControl", "error_body", "run_request"]
+__all__ = [
+    "AWAITED",
+    "Awaiting",
+    "ModuleControl",
+    "Outcome",
+    "awaited_outcome",
+    "error_body",
+    "run_request",
+]
 
 logger = logging.getLogger("genrpc_actors")
 
@@ -94,11 +104,29 @@ def _import(name: str) -> ModuleType:
     return module
 
 
+Outcome = tuple[int, int, _protocol.Body]  # a reply: (kind, flags, body)
+# What a runner does with an awaitable result: await it somewhere, then turn how it ended,
+# ``(True, value)`` or ``(False, exception)``, into the reply with ``finish`` and send that.
+Finish = Callable[[bool, Any], Outcome]
+Awaiting = Callable[[Awaitable[Any], Finish], None]
+AWAITED: Final[Outcome] = (0, 0, b"")  # run_request handed an awaitable to its ``awaiting``
+
+
 def run_request(
-    control: ModuleControl, flags: int, body: Any, *, reply: bool = True
-) -> tuple[int, int, _protocol.Body]:
+    control: ModuleControl,
+    flags: int,
+    body: Any,
+    *,
+    reply: bool = True,
+    awaiting: Awaiting | None = None,
+) -> Outcome:
     """Carry out a CALL or CAST body; returns the reply ``(kind, flags, body)`` (without
-    ``reply``, a CAST's, its body is left empty on success: nobody reads it)."""
+    ``reply``, a CAST's, its body is left empty on success: nobody reads it).
+
+    A function that returns an awaitable (an ``async def`` one) has it awaited: by
+    ``awaiting`` (the node's event loop), and then ``AWAITED`` is returned and the outcome
+    comes later through ``awaiting``'s ``finish`` (see ``awaited_outcome``); without it, here,
+    on an event loop of this thread's own (a process worker's)."""
     if flags & _protocol.DILL and control.enabled:
         return _protocol.ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then
     try:
@@ -116,6 +144,40 @@ def run_request(
         result = target(*args, **(kwargs or {}))
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: the node keeps running
         return _protocol.ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
+    if getattr(type(result), "__await__", None) is not None:
+        if awaiting is not None:
+            awaiting(result, functools.partial(_finish_awaited, reply))
+            return AWAITED
+        ok, result = _await_here(result)
+        if not ok:
+            return awaited_outcome(False, result, reply=reply)
+    return _outcome(result, reply)
+
+
+def awaited_outcome(ok: bool, value: Any, *, reply: bool = True) -> Outcome:
+    """The reply to a request whose awaitable ended with ``value`` (a result, or the exception
+    it raised when not ``ok``)."""
+    if not ok:
+        trace = "".join(traceback.format_exception(value))
+        return _protocol.ERROR, 0, error_body("EXIT", value, trace)
+    return _outcome(value, reply)
+
+
+def _finish_awaited(reply: bool, ok: bool, value: Any) -> Outcome:
+    return awaited_outcome(ok, value, reply=reply)
+
+
+def _await_here(awaitable: Awaitable[Any]) -> tuple[bool, Any]:
+    async def wait() -> Any:
+        return await awaitable
+
+    try:
+        return True, asyncio.run(wait())
+    except BaseException as exc:  # noqa: BLE001 - as a function's own raise
+        return False, exc
+
+
+def _outcome(result: Any, reply: bool) -> Outcome:
     if not reply:
         return _protocol.REPLY, 0, b""
     try:

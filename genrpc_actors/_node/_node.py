@@ -24,6 +24,7 @@ from genrpc_actors._client._reply import AsyncKey, Reply, Value
 from genrpc_actors._client._table import ClientTable
 from genrpc_actors._config import Config, resolve_cookie, worker_count
 from genrpc_actors._errors import BadRpc, ConfigError, NoNodeError, RpcError
+from genrpc_actors._execution._event_loop import EventLoop
 from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import ModuleControl
 from genrpc_actors._execution._thread_pool import WorkerPool
@@ -103,6 +104,7 @@ class Node:
         self._registry = Registry()
         self._workers = WorkerPool(name, max_threads=config.max_worker_threads)
         self._timers = Scheduler(name, clock)
+        self._loop = EventLoop(name)  # started when a function first returns an awaitable
         control = ModuleControl(
             config.rpc_module_control, config.rpc_module_list, config.max_nesting
         )
@@ -132,6 +134,7 @@ class Node:
             deliver=self._registry.deliver,
             processes=self._processes,
             max_pending=config.max_pending_handshakes,
+            loop=self._loop,
         )
         # The router and the acceptors' ``Incoming`` are the node's and call back into it: they
         # hold those methods weakly, or node -> router -> node would be a cycle that only the
@@ -150,6 +153,7 @@ class Node:
             self._registry,
             functools.partial(_find_dispatcher_weakly, weakref.WeakMethod(self._find_dispatcher)),
             self._processes,
+            self._loop,
         )
         self._tree: sv.Supervisor | None = None
 
@@ -241,6 +245,7 @@ class Node:
         if stuck:
             logger.warning("event=workers_still_busy node=%s threads=%s", self.name, stuck)
         self._timers.stop()
+        self._loop.stop()
         with _default_lock:
             if _default is self:
                 _default = None

@@ -9,8 +9,9 @@ outcomes as a remote one.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import pykka
@@ -20,8 +21,9 @@ from genrpc_actors._client._connection import Connection
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._client._table import ClientTable
 from genrpc_actors._errors import BadRpc, NoNodeError
+from genrpc_actors._execution._event_loop import EventLoop, close_awaitable
 from genrpc_actors._execution._process_workers import ProcessWorkers
-from genrpc_actors._execution._request import ModuleControl, run_request
+from genrpc_actors._execution._request import AWAITED, Finish, ModuleControl, run_request
 from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
 from genrpc_actors._node._registry import Registry
 from genrpc_actors._node._requests import node_name
@@ -43,6 +45,7 @@ class Router:
         "_clients",
         "_dispatcher",
         "_find_dispatcher",
+        "_loop",
         "_processes",
         "_registry",
         "_workers",
@@ -60,8 +63,10 @@ class Router:
         registry: Registry,
         find_dispatcher: Callable[[], pykka.ActorRef[Any] | None],
         processes: ProcessWorkers | None = None,
+        loop: EventLoop | None = None,
     ) -> None:
         self.name, self.control = name, control
+        self._loop = loop
         self._clients, self._workers, self._registry = clients, workers, registry
         self._find_dispatcher = find_dispatcher
         self._dispatcher: pykka.ActorRef[Any] | None = None
@@ -118,9 +123,30 @@ class Router:
         return connection, request_id, slot
 
     def _run_here(self, flags: int, body: _protocol.Body, slot: Reply | None) -> None:
-        kind, out_flags, out = run_request(self.control, flags, body, reply=slot is not None)
-        if slot is not None:
+        awaiting = functools.partial(self._await_here, slot)
+        kind, out_flags, out = run_request(
+            self.control, flags, body, reply=slot is not None, awaiting=awaiting
+        )
+        if slot is not None and kind != AWAITED[0]:
             slot.set_raw(kind, out_flags, out)
+
+    def _await_here(self, slot: Reply | None, awaitable: Awaitable[Any], finish: Finish) -> None:
+        """A call to this node returned an awaitable: awaited on the node's loop, as a remote
+        caller's would be."""
+        handle = self._loop.task() if self._loop is not None else None
+        if handle is None:
+            close_awaitable(awaitable)
+            if slot is not None:
+                slot.set_error(BadRpc(("not_running", "event_loop")))
+            return
+
+        def done(ok: bool, value: Any) -> None:
+            kind, flags, out = finish(ok, value)
+            if slot is not None:
+                slot.set_raw(kind, flags, out)
+
+        assert self._loop is not None
+        self._loop.start(handle, awaitable, done)
 
     def deliver_here(self, name: str, msg: Any) -> bool:
         """A broadcast to this node: ``tell`` the actor named ``name``, if module control allows."""

@@ -19,13 +19,20 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from genrpc_actors import _protocol
 from genrpc_actors._errors import RpcError
+from genrpc_actors._execution._event_loop import EventLoop, LoopTask, close_awaitable
 from genrpc_actors._execution._process_workers import ProcessWorkers, Ticket
-from genrpc_actors._execution._request import ModuleControl, run_request
+from genrpc_actors._execution._request import (
+    AWAITED,
+    Finish,
+    ModuleControl,
+    error_body,
+    run_request,
+)
 from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
 from genrpc_actors._transport import _tcp
 from genrpc_actors._transport._outbox import Frame, Outbox
@@ -49,6 +56,7 @@ class ServerSettings:
         "deliver",
         "inactivity",
         "keepalive",
+        "loop",
         "max_frame",
         "max_pending",
         "name",
@@ -72,6 +80,7 @@ class ServerSettings:
         deliver: Callable[[str, Any], bool],
         processes: ProcessWorkers | None = None,
         max_pending: int = 1000,
+        loop: EventLoop | None = None,
     ) -> None:
         self.name, self.cookie, self.control, self.workers = name, cookie, control, workers
         self.processes = processes  # where requests of process_modules run, if anywhere
@@ -82,6 +91,7 @@ class ServerSettings:
         )
         self.keepalive, self.max_frame, self.deliver = keepalive, max_frame, deliver
         self.max_pending = max_pending  # connections in their handshake at once, node-wide
+        self.loop = loop  # where awaitables that functions return are awaited
 
 
 class ServerConnection:
@@ -104,7 +114,7 @@ class ServerConnection:
         self.peer_name = ""
         # calls read and not yet answered (with their process worker's ticket, if any), and
         # those of them whose caller has stopped waiting (CANCEL)
-        self._open: dict[int, Ticket | None] = {}
+        self._open: dict[int, Ticket | LoopTask | None] = {}
         self._cancelled: set[int] = set()
         self.requests = 0
         self.last_activity = time.monotonic()
@@ -289,7 +299,10 @@ class ServerConnection:
         if request_id in self._cancelled:  # its caller stopped waiting before it started
             self._answered(request_id)
             return
-        kind, out_flags, out = run_request(self.settings.control, flags, body)
+        awaiting = functools.partial(self._await, request_id)
+        kind, out_flags, out = run_request(self.settings.control, flags, body, awaiting=awaiting)
+        if kind == AWAITED[0]:
+            return  # its reply comes from the event loop
         if not self._answered(request_id):
             return  # nobody waits for this reply any more
         frame = _protocol.message_parts(kind, out_flags, request_id, out)
@@ -302,6 +315,35 @@ class ServerConnection:
         """A process worker's outcome, from its reading thread."""
         if self._answered(request_id):
             self.send(_protocol.message_parts(kind, flags, request_id, out))
+
+    def _await(self, request_id: int | None, awaitable: Awaitable[Any], finish: Finish) -> None:
+        """A function returned an awaitable: await it on the node's event loop; its reply (a
+        CALL's, ``request_id`` not ``None``) is queued from there, never blocking the loop."""
+        loop = self.settings.loop
+        handle = loop.task() if loop is not None else None
+        if handle is None:  # the node stops
+            close_awaitable(awaitable)
+            if request_id is not None and self._answered(request_id):
+                out = error_body(("not_running", "event_loop"))
+                self._outbox.put(
+                    _protocol.message(_protocol.ERROR, 0, request_id, out), block=False
+                )
+            return
+        if request_id is not None:
+            self._open[request_id] = handle  # a CANCEL finds it there
+            if request_id in self._cancelled:  # it came before the handle was filed
+                handle.cancel()
+        assert loop is not None
+        loop.start(handle, awaitable, functools.partial(self._awaited, request_id, finish))
+
+    def _awaited(self, request_id: int | None, finish: Finish, ok: bool, value: Any) -> None:
+        kind, flags, out = finish(ok, value)
+        if request_id is None:
+            if kind == _protocol.ERROR:
+                logger.debug("event=cast_failed peer=%s error=%r", self.peer_name, value)
+        elif self._answered(request_id):
+            frame = _protocol.message_parts(kind, flags, request_id, out)
+            self._outbox.put(frame, block=False)
 
     def _answered(self, request_id: int) -> bool:
         """The call is over: True if its caller still waits for the reply."""
@@ -322,7 +364,9 @@ class ServerConnection:
             ticket.cancel()
 
     def _cast(self, flags: int, body: Any, _hold: bool = False) -> None:
-        kind, _, out = run_request(self.settings.control, flags, body, reply=False)
+        awaiting = functools.partial(self._await, None)
+        control = self.settings.control
+        kind, _, out = run_request(control, flags, body, reply=False, awaiting=awaiting)
         if kind == _protocol.ERROR and logger.isEnabledFor(logging.DEBUG):
             reason, _, trace, *_ = _protocol.decode_body(out, 0)
             logger.debug("event=cast_failed peer=%s reason=%r\n%s", self.peer_name, reason, trace)
