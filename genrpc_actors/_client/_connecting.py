@@ -13,8 +13,9 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
-from genrpc_actors._errors import BadRpc
+from genrpc_actors._errors import BadRpc, RpcError
 from genrpc_actors._protocol import ClientHandshake, FrameTooLarge, HandshakeError
 from genrpc_actors._transport import _tcp
 from genrpc_actors._transport._handshake_driver import drive_handshake
@@ -66,6 +67,7 @@ class Endpoint:
         return f"<Endpoint {self.target} {driver} {self.host}:{self.port}>"
 
 
+RpcErrorT = TypeVar("RpcErrorT", bound=RpcError)
 Stream = socket.socket | TlsTransport  # what carries the frames once authenticated
 # how a connection is made: (endpoint, "TCP is up" callback) -> (socket, stream)
 Opener = Callable[[Endpoint, Callable[[socket.socket], None]], tuple[socket.socket, Stream]]
@@ -115,9 +117,9 @@ def authenticate(endpoint: Endpoint, sock: socket.socket) -> Stream:
             raise located(BadRpc(exc.reason), endpoint, machine.server_name) from None
         except FrameTooLarge:
             raise located(BadRpc("invalid_message"), endpoint) from None
-    except BadRpc as exc:
+    except RpcError as exc:
         _tcp.shutdown(sock)
-        if exc.node is None:  # e.g. the TLS handshake
+        if exc.node is None:  # e.g. the TLS handshake, a stream that failed in the handshake
             raise located(exc, endpoint) from None
         raise
     except BaseException:
@@ -140,7 +142,7 @@ _HINTS = {
 }
 
 
-def located(exc: BadRpc, endpoint: Endpoint, answered: str = "") -> BadRpc:
+def located(exc: RpcErrorT, endpoint: Endpoint, answered: str = "") -> RpcErrorT:
     """``exc`` (same type and reason) that says where it happened and what to check: ``node``,
     ``host``, ``port`` and ``driver`` as attributes, and in the message."""
     reason = exc.reason

@@ -25,7 +25,9 @@ HANGER = "hanger@127.0.0.1"  # mapped to a listener that never answers
 def caller(driver, slave, master_port, fake_port):
     with silent_listener() as silent:
         peers = {SLAVE: driver.port(slave), FAKE: fake_port, IMPOSTOR: driver.port(slave)}
-        node = start_master(driver, master_port, {**peers, HANGER: silent})
+        node = start_master(
+            driver, master_port, {**peers, HANGER: silent}, authentication_timeout=1.0
+        )
         try:
             yield node
         finally:
@@ -63,12 +65,13 @@ def test_the_node_that_answered_is_named(caller, driver, slave):
     assert not error.transient  # asking again asks the wrong node again
 
 
-def test_a_node_that_never_answers_is_a_transient_timeout(caller):
-    error = _failure(caller, HANGER)
+@pytest.mark.parametrize("call_timeout", [0.3, 5.0], ids=["call_timeout", "handshake_timeout"])
+def test_a_node_that_never_answers_is_a_transient_timeout(caller, call_timeout):
+    error = _failure(caller, HANGER, timeout=call_timeout)
     assert error.reason == "timeout"
     assert error.node == HANGER
     assert error.port is not None
-    assert str(error.port) in str(error)
+    assert f"127.0.0.1:{error.port}" in str(error)
     assert error.transient
 
 
