@@ -55,6 +55,9 @@ __all__ = [
     "Value",
     "__version__",
     "abcast",
+    "acall",
+    "amulticall",
+    "asbcast",
     "async_call",
     "call",
     "cast",
@@ -149,6 +152,40 @@ def yield_(key: AsyncKey) -> Any:
 def nb_yield(key: AsyncKey, timeout: float | None = 0) -> Value | None:
     """``Value(result)`` if ready within ``timeout`` (None: no limit), else ``None``."""
     return _default_node().nb_yield(key, timeout)
+
+
+async def acall(
+    node: Any,
+    module: Any,
+    function: str | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    timeout: float | None = None,
+) -> Any:
+    """``call`` as a coroutine: the same outcomes, and nothing blocks the event loop. When
+    the awaiting task is cancelled or ``timeout`` passes, the remote request is cancelled."""
+    return await _default_node().acall(node, module, function, args, kwargs, timeout=timeout)
+
+
+async def amulticall(
+    nodes: Iterable[Any] | None,
+    module: Any,
+    function: str | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    timeout: float | None = None,
+) -> MultiResult:
+    """``multicall`` as a coroutine: every request out at once, one deadline for all."""
+    return await _default_node().amulticall(nodes, module, function, args, kwargs, timeout=timeout)
+
+
+async def asbcast(
+    nodes: Iterable[Any] | None, name: str, msg: Any, *, timeout: float | None = None
+) -> tuple[list[Any], list[Any]]:
+    """``sbcast`` as a coroutine: ``(good_nodes, bad_nodes)``."""
+    return await _default_node().asbcast(nodes, name, msg, timeout=timeout)
 
 
 def register(name: str, actor_ref: pykka.ActorRef[Any]) -> None:

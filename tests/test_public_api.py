@@ -86,6 +86,9 @@ GENRPC_API = {
     "Value",
     "__version__",
     "abcast",
+    "acall",
+    "amulticall",
+    "asbcast",
     "async_call",
     "call",
     "cast",
@@ -127,6 +130,9 @@ def test_error_tree():
 # Every module-level RPC function is also a Node method, with the same signature and text.
 NODE_TWINS = [
     "abcast",
+    "acall",
+    "amulticall",
+    "asbcast",
     "async_call",
     "call",
     "cast",

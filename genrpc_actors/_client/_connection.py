@@ -138,9 +138,11 @@ class Connection:
         *,
         reply: bool,
         lead: bool = False,
+        block: bool = True,
     ) -> tuple[int, Reply | None]:
         """Send one request; with ``reply=True`` its ``Reply`` will receive the answer, read by
-        the caller itself in ``wait`` if ``lead``, else by whoever reads."""
+        the caller itself in ``wait`` if ``lead``, else by whoever reads. Without ``block`` it
+        never waits to write (an event loop's caller): the writer thread sends it."""
         pending = self._pending
         request_id = next(pending.ids)
         data = _protocol.message_parts(kind, flags, request_id, body)
@@ -157,7 +159,7 @@ class Connection:
         if error is not None:
             slot.set_error(error)
             return request_id, slot
-        self._outbox.put(data, block=True, send_timeout=send_timeout)
+        self._outbox.put(data, block=block, send_timeout=send_timeout)
         if not lead and self._reader is None:
             with self._roles:
                 if self._reader is None:

@@ -29,7 +29,7 @@ from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import ModuleControl
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._execution._timers import Scheduler
-from genrpc_actors._node import _multi
+from genrpc_actors._node import _async_calls, _multi
 from genrpc_actors._node._at_exit import stop_at_exit
 from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
 from genrpc_actors._node._multi import MultiResult
@@ -507,6 +507,49 @@ class Node:
         wait = check_timeout("timeout", timeout, self.config.sbcast_receive_timeout)
         targets = _multi.targets_of(self._router, nodes)
         return _multi.broadcast(self._router, _protocol.SBCAST, targets, name, msg, wait)
+
+    # -- inside an event loop -------------------------------------------------------------------
+
+    async def acall(
+        self,
+        node: Any,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """``call`` as a coroutine: the same outcomes, and nothing blocks the event loop. When
+        the awaiting task is cancelled or ``timeout`` passes, the remote request is cancelled."""
+        target = check_target(node)
+        wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
+        body, flags = encode_request(module, function, args, kwargs)
+        return await _async_calls.acall(self._router, target, body, flags, wait)
+
+    async def amulticall(
+        self,
+        nodes: Iterable[Any] | None,
+        module: Any,
+        function: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> MultiResult:
+        """``multicall`` as a coroutine: every request out at once, one deadline for all."""
+        targets = _multi.targets_of(self._router, nodes)
+        wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
+        body, flags = encode_request(module, function, args, kwargs)
+        return await _async_calls.amulticall(self._router, targets, body, flags, wait)
+
+    async def asbcast(
+        self, nodes: Iterable[Any] | None, name: str, msg: Any, *, timeout: float | None = None
+    ) -> tuple[list[Any], list[Any]]:
+        """``sbcast`` as a coroutine: ``(good_nodes, bad_nodes)``."""
+        wait = check_timeout("timeout", timeout, self.config.sbcast_receive_timeout)
+        targets = _multi.targets_of(self._router, nodes)
+        return await _async_calls.asbcast(self._router, targets, name, msg, wait)
 
     # -- named actors --------------------------------------------------------------------------
 

@@ -97,9 +97,11 @@ class Router:
         *,
         reply: bool,
         lead: bool = False,
+        block: bool = True,
     ) -> tuple[Connection | None, int, Reply | None]:
         """Send a CALL or CAST to ``target``: ``(connection, request id, reply slot)``; the
-        connection is ``None`` for this node itself, the slot ``None`` without ``reply``."""
+        connection is ``None`` for this node itself, the slot ``None`` without ``reply``.
+        Without ``block`` nothing waits for the socket (see ``Connection.request``)."""
         self.check_running()
         if node_name(target) == self.name:
             slot = Reply() if reply else None
@@ -118,7 +120,7 @@ class Router:
             return None, 0, slot
         connection = self.connection_for(target)
         request_id, slot = connection.request(
-            kind, flags, body, send_timeout, reply=reply, lead=lead
+            kind, flags, body, send_timeout, reply=reply, lead=lead, block=block
         )
         return connection, request_id, slot
 

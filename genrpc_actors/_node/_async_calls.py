@@ -1,0 +1,122 @@
+"""Calls from inside an event loop: ``acall``, ``amulticall``, ``asbcast``.
+
+Nothing here blocks the loop. A request is handed to its connection without waiting for the
+socket (the connection's writer thread sends it, its own thread connects and reads the reply);
+the caller's task then awaits a future that the reply's arrival resolves through
+``call_soon_threadsafe``. When the task is cancelled or its time is up, the remote node is told
+(CANCEL): it drops the request, cancels its coroutine or kills its process worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from genrpc_actors import _protocol
+from genrpc_actors._client._connection import Connection
+from genrpc_actors._client._reply import Reply
+from genrpc_actors._node._multi import (
+    MultiResult,
+    collect_calls,
+    delivered_by,
+    send_broadcast,
+    send_calls,
+)
+from genrpc_actors._node._requests import resolve, timed_out
+from genrpc_actors._node._routing import Router
+
+__all__ = ["acall", "amulticall", "asbcast", "settled"]
+
+
+async def settled(slot: Reply) -> None:
+    """Wait, on the running loop, until ``slot`` has its outcome."""
+    if slot.done:
+        return
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def wake(_reply: Reply) -> None:  # in the thread that set the reply
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(_settle, future)
+
+    slot.add_callback(wake)
+    await future
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def acall(
+    router: Router, target: Any, body: _protocol.Body, flags: int, wait: float | None
+) -> Any:
+    """One CALL awaited: the result, or the error ``call`` would raise."""
+    connection, request_id, slot = router.submit(
+        target, _protocol.CALL, body, flags, None, reply=True, block=False
+    )
+    assert slot is not None
+    try:
+        async with asyncio.timeout(wait):
+            await settled(slot)
+    except TimeoutError:
+        _give_up(connection, request_id)
+        raise timed_out(target, connection, wait) from None
+    except asyncio.CancelledError:
+        _give_up(connection, request_id)
+        raise
+    return resolve(slot, router.control.reply_unpickling, router.control.max_nesting)
+
+
+async def amulticall(
+    router: Router, targets: list[Any], body: _protocol.Body, flags: int, wait: float | None
+) -> MultiResult:
+    """``multicall`` awaited: every request out at once, one deadline for all."""
+    sent = send_calls(router, targets, body, flags, block=False)
+    waits = [settled(slot) for _, _, _, slot, _ in sent if slot is not None]
+    try:
+        async with asyncio.timeout(wait):
+            await asyncio.gather(*waits)
+    except TimeoutError:
+        pass  # collect_calls cancels and fails those still out
+    except asyncio.CancelledError:
+        for _, connection, request_id, slot, _ in sent:
+            if slot is not None and not slot.done:
+                _give_up(connection, request_id)
+        raise
+    return collect_calls(router, sent, wait)
+
+
+async def asbcast(
+    router: Router, targets: list[Any], name: str, msg: Any, wait: float | None
+) -> tuple[list[Any], list[Any]]:
+    """``sbcast`` awaited: ``(good, bad)``, in the order of ``targets``."""
+    pending = send_broadcast(router, _protocol.SBCAST, targets, name, msg, block=False)
+    waits = [settled(slot) for _, _, _, slot, _ in pending if slot is not None]
+    try:
+        async with asyncio.timeout(wait):
+            await asyncio.gather(*waits)
+    except TimeoutError:
+        pass  # the nodes that did not answer in time are bad
+    except asyncio.CancelledError:
+        for _, connection, request_id, slot, _ in pending:
+            if slot is not None and not slot.done and connection is not None:
+                connection.forget(request_id)
+        raise
+    good: list[Any] = []
+    bad: list[Any] = []
+    for target, connection, request_id, slot, delivered_here in pending:
+        delivered = delivered_here
+        if slot is not None:
+            delivered = slot.done and delivered_by(slot, router)
+            if not slot.done and connection is not None:
+                connection.forget(request_id)
+        (good if delivered else bad).append(target)
+    return good, bad
+
+
+def _give_up(connection: Connection | None, request_id: int) -> None:
+    """The caller stopped waiting: the remote node is told (a call to this node runs on)."""
+    if connection is not None:
+        connection.cancel(request_id)
