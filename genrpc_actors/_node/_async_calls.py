@@ -26,7 +26,7 @@ from genrpc_actors._node._multi import (
 from genrpc_actors._node._requests import resolve, timed_out
 from genrpc_actors._node._routing import Router
 
-__all__ = ["acall", "amulticall", "asbcast", "settled"]
+__all__ = ["acall", "amulticall", "asbcast", "connections_for", "settled"]
 
 
 async def settled(slot: Reply) -> None:
@@ -49,10 +49,24 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+async def connections_for(router: Router, targets: list[Any]) -> None:
+    """Have a connection (being made) to each target: a new one is the dispatcher's to create
+    (an actor to start, perhaps an external source to ask), in a thread, not on the loop. A
+    target that cannot have one fails later, in ``submit``, as with a blocking call."""
+    missing = [target for target in targets if not router.ready_for(target)]
+    if missing:
+        await asyncio.gather(
+            *(asyncio.to_thread(router.connection_for, target) for target in missing),
+            return_exceptions=True,
+        )
+
+
 async def acall(
     router: Router, target: Any, body: _protocol.Body, flags: int, wait: float | None
 ) -> Any:
     """One CALL awaited: the result, or the error ``call`` would raise."""
+    if not router.ready_for(target):
+        await connections_for(router, [target])
     connection, request_id, slot = router.submit(
         target, _protocol.CALL, body, flags, None, reply=True, block=False
     )
@@ -73,6 +87,7 @@ async def amulticall(
     router: Router, targets: list[Any], body: _protocol.Body, flags: int, wait: float | None
 ) -> MultiResult:
     """``multicall`` awaited: every request out at once, one deadline for all."""
+    await connections_for(router, targets)
     sent = send_calls(router, targets, body, flags, block=False)
     waits = [settled(slot) for _, _, _, slot, _ in sent if slot is not None]
     try:
@@ -92,6 +107,7 @@ async def asbcast(
     router: Router, targets: list[Any], name: str, msg: Any, wait: float | None
 ) -> tuple[list[Any], list[Any]]:
     """``sbcast`` awaited: ``(good, bad)``, in the order of ``targets``."""
+    await connections_for(router, targets)
     pending = send_broadcast(router, _protocol.SBCAST, targets, name, msg, block=False)
     waits = [settled(slot) for _, _, _, slot, _ in pending if slot is not None]
     try:

@@ -154,6 +154,14 @@ class Router:
         """A broadcast to this node: ``tell`` the actor named ``name``, if module control allows."""
         return self.control.allows("pykka") and self._registry.deliver(name, msg)
 
+    def ready_for(self, target: Any) -> bool:
+        """Whether a request to ``target`` can be handed over without asking the dispatcher
+        (this node itself, or a connection that is open): what an event loop may do inline."""
+        if node_name(target) == self.name:
+            return True
+        connection = self._clients.get(target)
+        return connection is not None and connection.error is None
+
     def connection_for(self, target: Any) -> Connection:
         """``target``'s open connection, created by the dispatcher if there is none."""
         connection = self._clients.get(target)

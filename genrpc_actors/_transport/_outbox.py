@@ -198,8 +198,18 @@ class Outbox:
         while queue:
             frame = queue.popleft()
             parts: Sequence[bytes | memoryview] = (frame,) if isinstance(frame, bytes) else frame
+            if tls is None:
+                chunks.extend(parts)
+                continue
             for part in parts:
-                chunks.append(part if tls is None else tls.encrypt(part))
+                if len(part) <= _ENCRYPT_SLICE:
+                    chunks.append(tls.encrypt(part))
+                    continue
+                # a large part in slices: each holds the GIL for a short copy, not one of
+                # the whole part, so that other threads (an event loop) run meanwhile
+                view = memoryview(part)
+                for start in range(0, len(view), _ENCRYPT_SLICE):
+                    chunks.append(tls.encrypt(view[start : start + _ENCRYPT_SLICE]))
 
     def _send(self, timeout: float) -> RpcError | None:
         """Write every chunk within ``timeout`` seconds, or fail the connection."""
@@ -270,6 +280,9 @@ class Outbox:
                 self._writing = False
                 if not self._queue:
                     break  # a frame queued from now on wakes this thread again
+
+
+_ENCRYPT_SLICE = 256 * 1024  # bytes of plaintext encrypted at a time
 
 
 def _ignore(_failure: RpcError) -> None:
