@@ -199,8 +199,12 @@ class Node:
             if self._tree.is_alive():
                 self._tree.stop()
             self._stop_services()
-            if isinstance(exc, sv.StartError) and isinstance(exc.__cause__, ConfigError):
-                raise exc.__cause__ from None  # e.g. a process_modules module that fails to import
+            cause = exc.__cause__
+            if isinstance(exc, sv.StartError) and isinstance(cause, ConfigError):
+                # a process_modules module that fails to import, a port that is taken: the
+                # supervisor's wrapping says nothing more (the cause's own cause, the OSError of
+                # a port in use, stays)
+                raise cause from cause.__cause__
             raise
 
     def _publish(self) -> None:
