@@ -214,7 +214,11 @@ class Node:
             ports = {"tcp": self.port, "ssl": self.ssl_port}
             listening = {driver: port for driver, port in ports.items() if port}
             if listening:  # a node that only calls out has nothing to announce
-                publish(self.name, listening)
+                try:
+                    publish(self.name, listening)
+                except Exception as exc:
+                    detail = f"cannot publish {self.name}: {exc}"
+                    raise BadRpc(("external_source_error", detail)) from exc
 
     def stop(self) -> None:
         """Stop the whole tree: sockets closed, threads joined, the port free again."""
