@@ -26,7 +26,7 @@ import genrpc_actors
 from genrpc_actors._config import Config
 from genrpc_actors._errors import RpcError
 
-__all__ = ["main"]
+__all__ = ["listeners", "main"]
 
 
 def _literal(text: str) -> Any:
@@ -47,12 +47,29 @@ def _config(args: argparse.Namespace) -> Config:
     return config.replace(**overrides)
 
 
+def listeners(node: genrpc_actors.Node) -> str:
+    """Where ``node`` listens: ``tcp 0.0.0.0:5369, ssl 0.0.0.0:5370`` (empty: nowhere)."""
+    host = node.config.listen_address
+    host = f"[{host}]" if ":" in host else host
+    found = []
+    if node.config.tcp_server_port is not False:
+        found.append(f"tcp {host}:{node.port}")
+    if node.config.ssl_server_port is not False:
+        found.append(f"ssl {host}:{node.ssl_port}")
+    return ", ".join(found)
+
+
+def _where(node: genrpc_actors.Node) -> str:
+    where = listeners(node)
+    return f"listening on {where}" if where else "listening nowhere (it only calls out)"
+
+
 def _cmd_node(args: argparse.Namespace) -> int:
     node = genrpc_actors.start(args.name, config=_config(args))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    print(f"node {node.name} listening on port {node.port}; Ctrl-C stops it", flush=True)
+    print(f"node {node.name} {_where(node)}; Ctrl-C stops it", flush=True)
     stop.wait()
     node.stop()
     print(f"node {node.name} stopped", flush=True)
@@ -152,7 +169,7 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 
     node = genrpc_actors.start(args.name, config=_config(args))
     banner = (
-        f"genrpc shell: node {node.name} on port {node.port or '-'} (TLS {node.ssl_port or '-'})\n"
+        f"genrpc shell: node {node.name} {_where(node)}\n"
         "`gen_rpc` is genrpc_actors, `node` this node; e.g. gen_rpc.call(NODE, 'os', 'getpid')\n"
         "Ctrl-D stops the node and leaves."
     )
