@@ -24,7 +24,7 @@ from typing import Any
 
 import genrpc_actors
 from genrpc_actors._config import Config
-from genrpc_actors._errors import RpcError
+from genrpc_actors._errors import ConfigError, RpcError
 
 __all__ = ["listeners", "main"]
 
@@ -263,6 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_line(exc: Exception, command: str) -> str:
+    """The one line that tells what failed and, where there is one, what to do."""
+    if not (isinstance(exc, ConfigError) and isinstance(exc.__cause__, OSError)):
+        return f"error: {exc}"
+    # a listener that could not listen: "cannot listen on HOST:PORT (DRIVER): WHY"
+    what = str(exc).partition(": ")[2]
+    if exc.key == "tcp_server_port" and command in ("node", "shell"):
+        return f"error: {what}; pick another port with --port"
+    if exc.key == "listen_address":
+        return f"error: {what}; set listen_address to an address of this host"
+    return f"error: {what}; pick another {exc.key}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -277,5 +290,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except (RpcError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_error_line(exc, args.command), file=sys.stderr)
         return 1

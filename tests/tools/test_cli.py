@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -71,6 +72,30 @@ def test_a_node_that_listens_nowhere_says_so(processes):
     env = {"GENRPC_TCP_SERVER_PORT": "false", "GENRPC_COOKIE": COOKIE}
     _, banner = processes.node("out@127.0.0.1", env=env)
     assert banner == "node out@127.0.0.1 listening nowhere (it only calls out); Ctrl-C stops it\n"
+
+
+def test_a_port_in_use_is_one_line_and_status_1():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run("node", "alpha@127.0.0.1", "--port", str(port), "--cookie", COOKIE)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: cannot listen on 0.0.0.0:{port} (tcp): address already in use;"
+        " pick another port with --port\n"
+    )
+    assert result.stdout == ""
+
+
+def test_a_tls_port_in_use_is_one_line_and_status_1(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = _tls_config(tmp_path, "alpha@127.0.0.1", ssl_server_port=port)
+        result = run("node", "alpha@127.0.0.1", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: cannot listen on 127.0.0.1:{port} (ssl): address already in use;"
+        " pick another ssl_server_port\n"
+    )
 
 
 def test_call_errors_are_one_line_and_status_1():
