@@ -176,13 +176,15 @@ def test_stats_lists_the_process_workers_of_a_node(processes):
         "procs@127.0.0.1", "--port", str(port), "--cookie", COOKIE, env=env
     )
     assert f"listening on tcp 127.0.0.1:{port};" in banner
-    asker = {"GENRPC_TCP_CLIENT_PORT": str(port), "GENRPC_COOKIE": COOKIE}
-    info = json.loads(run("stats", "procs@127.0.0.1", "--json", env=asker).stdout)
+    asker = {"GENRPC_COOKIE": COOKIE}
+    info = json.loads(
+        run("stats", "procs@127.0.0.1", "--port", str(port), "--json", env=asker).stdout
+    )
     pids = [w["pid"] for w in info["process_workers"]]
     assert len(pids) == 2
     assert process.pid not in pids
     assert all(psutil.Process(pid).is_running() for pid in pids)
-    result = run("stats", "procs@127.0.0.1", env=asker)
+    result = run("stats", "procs@127.0.0.1", "--port", str(port), env=asker)
     assert "process workers: 2" in result.stdout
     assert f"pid {pids[0]}" in result.stdout
     process.send_signal(signal.SIGTERM)

@@ -1,0 +1,140 @@
+"""The ``genrpc`` command line: its parser."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import genrpc_actors
+
+__all__ = ["build_parser"]
+
+MAX_PORT = 65535
+
+CALL_EXAMPLES = """\
+examples:
+  genrpc call alpha@10.0.0.1 operator add 2 3                      5
+  genrpc call alpha@10.0.0.1 os getpid --port 6000                 a node on another port
+  genrpc call alpha@10.0.0.1 os getpid --driver ssl --port 5370 \\
+      --name me@10.0.0.2 --config me.toml                          over TLS, as me@10.0.0.2
+"""
+
+NAME_HELP = (
+    "this command's own node, name@host (default genrpc-cli-PID@127.0.0.1); over TLS, the name"
+    " that the certificate in ssl_client_options (--config) names"
+)
+
+
+def _port(*, zero: bool) -> Callable[[str], int]:
+    """An argparse type: a port number (``zero``: 0, any free port, is one too)."""
+
+    def parse(text: str) -> int:
+        try:
+            port = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+        if not (0 if zero else 1) <= port <= MAX_PORT:
+            raise argparse.ArgumentTypeError(f"port out of range: {port}")
+        return port
+
+    parse.__name__ = "port"  # what argparse calls it in its messages
+    return parse
+
+
+def _add_caller_options(command: argparse.ArgumentParser, timeout: float | None) -> None:
+    """The options of the commands that call a node from a throwaway node of their own."""
+    command.add_argument(
+        "--port",
+        type=_port(zero=False),
+        help="the port NODE listens on (default: client_config_per_node, else tcp_client_port"
+        " 5369 or ssl_client_port 5370)",
+    )
+    command.add_argument(
+        "--driver",
+        choices=("tcp", "ssl"),
+        help="how to reach NODE (default: default_client_driver, tcp); ssl needs"
+        " ssl_client_options in --config (see `genrpc certs`)",
+    )
+    command.add_argument("--name", metavar="NAME@HOST", help=NAME_HELP)
+    command.add_argument(
+        "--cookie", help="the shared secret (default: GENRPC_COOKIE, ~/.genrpc.cookie)"
+    )
+    command.add_argument("--config", metavar="FILE", help="a TOML configuration file")
+    default = "the config's call_receive_timeout, 15" if timeout is None else str(timeout)
+    command.add_argument(
+        "--timeout", type=float, default=timeout, help=f"seconds to wait (default: {default})"
+    )
+
+
+def _add_node_options(command: argparse.ArgumentParser) -> None:
+    """The options of the commands that run a node of their own."""
+    command.add_argument("name", help="the node's name, name@host")
+    command.add_argument(
+        "--port", type=_port(zero=True), help="TCP listen port (default 5369; 0: any free port)"
+    )
+    command.add_argument(
+        "--cookie", help="the shared secret (default: GENRPC_COOKIE, ~/.genrpc.cookie)"
+    )
+    command.add_argument("--config", metavar="FILE", help="a TOML configuration file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``genrpc``; each command sets ``run`` to the function that runs it."""
+    parser = argparse.ArgumentParser(
+        prog="genrpc", description="Nodes that call each other's functions over their own TCP/TLS"
+    )
+    parser.add_argument("--version", action="version", version=genrpc_actors.__version__)
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    node = commands.add_parser(
+        "node",
+        help="run one node until SIGINT/SIGTERM",
+        description="Run one node until SIGINT (Ctrl-C) or SIGTERM, then stop it cleanly. It"
+        " prints where it listens: `node NAME listening on tcp 0.0.0.0:5369; Ctrl-C stops it`.",
+    )
+    _add_node_options(node)
+
+    call = commands.add_parser(
+        "call",
+        help="one call from a throwaway node; prints the result",
+        description="Call MODULE.FUNCTION(ARG, ...) on NODE from a throwaway node and print the"
+        " result (exit status 0); on error, one line and exit status 1.",
+        epilog=CALL_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    call.add_argument("node", help="the node to call, name@host")
+    call.add_argument("module", help="a module name, e.g. os or mypkg.tasks")
+    call.add_argument("function", help="a function of MODULE")
+    call.add_argument("args", nargs="*", metavar="ARG", help="arguments, as Python literals")
+    _add_caller_options(call, timeout=None)
+    call.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    stats = commands.add_parser(
+        "stats",
+        help="a running node's connections, workers, restarts",
+        description="What NODE is doing: its connections, workers and restarts, fetched by a"
+        " throwaway node.",
+    )
+    stats.add_argument("node", help="the node to inspect, name@host")
+    _add_caller_options(stats, timeout=5.0)
+    stats.add_argument("--json", action="store_true", help="print it as JSON")
+
+    shell = commands.add_parser("shell", help="a node and an interactive Python console")
+    _add_node_options(shell)
+
+    bench = commands.add_parser("bench", help="the benchmarks (from a source checkout)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmarks")
+
+    demo = commands.add_parser("demo", help="a guided tour on a local cluster of node processes")
+    demo.add_argument("--nodes", type=int, default=3, help="how many node processes (default 3)")
+
+    certs = commands.add_parser("certs", help="a CA and per-node certificates for the ssl driver")
+    what = certs.add_subparsers(dest="what", metavar="WHAT", required=True)
+    ca = what.add_parser("ca", help="create ca.key.pem and ca.cert.pem in DIR")
+    ca.add_argument("dir")
+    cert = what.add_parser("node", help="create NAME.key.pem and NAME.cert.pem in DIR")
+    cert.add_argument("name", help="the node's name, name@host")
+    cert.add_argument("dir")
+    cert.add_argument("--ca-dir", help="where the CA is (default: DIR; created if missing)")
+    return parser

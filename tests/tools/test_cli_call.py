@@ -1,0 +1,119 @@
+"""``genrpc call`` and ``genrpc stats``, the real executable in subprocesses: where the node
+called is (``--port``, ``--driver``), what the throwaway node is called (``--name``, for TLS)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genrpc_actors.testing import closed_port, free_port
+from tests.tools.cli import COOKIE, run
+
+SRV = "srv@127.0.0.1"
+ME = "cli@127.0.0.1"  # the name the caller's certificate gives
+AS_USER = {"GENRPC_COOKIE": COOKIE}
+
+
+# -- where the node called listens: --port, --driver -------------------------------------------
+
+
+def test_port_reaches_a_node_on_another_port_without_a_config(cli_node):
+    port, _ = cli_node
+    result = run(
+        "call", "cli@127.0.0.1", "operator", "add", "2", "3", "--port", str(port), env=AS_USER
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "5\n", "")
+    result = run("stats", "cli@127.0.0.1", "--port", str(port), "--json", env=AS_USER)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["port"] == port
+    result = run(
+        "call", "cli@127.0.0.1", "os", "getpid", "--driver", "tcp", "--port", str(port), env=AS_USER
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_port_wins_over_the_configuration(cli_node, tmp_path):
+    port, _ = cli_node
+    with closed_port() as wrong:
+        config = tmp_path / "cli.toml"
+        config.write_text(f'[client_config_per_node]\n"cli@127.0.0.1" = ["tcp", {wrong}]\n')
+        args = ("call", "cli@127.0.0.1", "operator", "add", "2", "3", "--config", str(config))
+        assert "econnrefused" in run(*args, env=AS_USER).stderr
+        result = run(*args, "--port", str(port), env=AS_USER)
+    assert (result.returncode, result.stdout) == (0, "5\n"), result.stderr
+
+
+def test_driver_alone_takes_that_drivers_client_port(cli_node):
+    port, _ = cli_node
+    env = {**AS_USER, "GENRPC_TCP_CLIENT_PORT": str(port), "GENRPC_DEFAULT_CLIENT_DRIVER": "ssl"}
+    result = run("call", "cli@127.0.0.1", "operator", "add", "2", "3", "--driver", "tcp", env=env)
+    assert (result.returncode, result.stdout) == (0, "5\n"), result.stderr
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "five"])
+def test_a_bad_port_is_a_usage_error(port):
+    result = run("call", "cli@127.0.0.1", "os", "getpid", "--port", port)
+    assert result.returncode == 2
+    assert "--port" in result.stderr
+
+
+# -- TLS: the caller's name (--name) and what to do without one --------------------------------
+
+
+@pytest.fixture
+def tls_node(processes, tmp_path) -> tuple[int, Path]:
+    """``genrpc node srv@127.0.0.1`` listening on TLS only; the caller's configuration."""
+    certs = tmp_path / "certs"
+    for name in (SRV, ME):
+        made = run("certs", "node", name, str(certs))
+        assert made.returncode == 0, made.stderr
+    port = free_port()
+    (tmp_path / "srv.toml").write_text(
+        f'cookie = "{COOKIE}"\nlisten_address = "127.0.0.1"\ntcp_server_port = false\n'
+        f"ssl_server_port = {port}\n" + _ssl_options("ssl_server_options", certs, SRV)
+    )
+    _, banner = processes.node(SRV, "--config", str(tmp_path / "srv.toml"))
+    assert banner == f"node {SRV} listening on ssl 127.0.0.1:{port}; Ctrl-C stops it\n"
+    caller = tmp_path / "cli.toml"
+    caller.write_text(f'cookie = "{COOKIE}"\n' + _ssl_options("ssl_client_options", certs, ME))
+    return port, caller
+
+
+def _ssl_options(table: str, certs: Path, name: str) -> str:
+    return (
+        f"[{table}]\n"
+        f'certfile = "{certs / f"{name}.cert.pem"}"\n'
+        f'keyfile = "{certs / f"{name}.key.pem"}"\n'
+        f'cacertfile = "{certs / "ca.cert.pem"}"\n'
+    )
+
+
+def test_a_call_over_tls_names_the_caller_with_name(tls_node):
+    port, caller = tls_node
+    over_tls = ("--driver", "ssl", "--port", str(port), "--config", str(caller))
+    result = run("call", SRV, "genrpc_actors", "node", *over_tls, "--name", ME)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"'{SRV}'\n", "")
+    result = run("stats", SRV, *over_tls, "--name", ME, "--json")
+    assert result.returncode == 0, result.stderr
+    (acceptor,) = json.loads(result.stdout)["acceptors"]
+    assert acceptor["node"] == ME
+
+
+def test_a_tls_refusal_without_name_says_what_to_do(tls_node):
+    port, caller = tls_node
+    over_tls = ("--driver", "ssl", "--port", str(port), "--config", str(caller))
+    for command in (("call", SRV, "os", "getpid"), ("stats", SRV)):
+        result = run(*command, *over_tls)
+        assert result.returncode == 1
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("error: BadRpc: node_certificate_mismatch; this command calls as")
+        for advice in ("give --name NAME@HOST", "ssl_client_options", "genrpc certs node"):
+            assert advice in line
+    result = run("call", SRV, "os", "getpid", *over_tls, "--name", "other@127.0.0.1")
+    assert result.stderr == "error: BadRpc: node_certificate_mismatch\n"  # --name was given
+    result = run("call", SRV, "os", "getpid", "--driver", "ssl", "--port", str(port), env=AS_USER)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: BadRpc: tls: ssl_client_options has no certificates; ")
+    assert "give --name NAME@HOST" in line
