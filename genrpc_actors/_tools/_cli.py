@@ -3,8 +3,8 @@
 ::
 
     genrpc node NAME [--port N] [--cookie C] [--config FILE]   run a node until SIGINT/SIGTERM
-    genrpc call NODE MODULE FUNCTION [ARG ...]                  one call from a throwaway node
-        [--port N] [--driver tcp|ssl] [--name NAME@HOST] [--json] [--timeout S]
+    genrpc call NODE MODULE FUNCTION [ARG ...] [KEY=ARG ...]    one call from a throwaway node
+        [--port N] [--driver tcp|ssl] [--name NAME@HOST] [--str] [--json] [--timeout S]
     genrpc stats NODE [--port N] [--driver tcp|ssl] [--name NAME@HOST] [--json]
     genrpc shell NAME [--port N] [--config FILE]                a node and a Python console
     genrpc certs ca DIR | genrpc certs node NAME DIR            certificates for the ssl driver
@@ -14,7 +14,8 @@
 ``genrpc node`` prints where it listens (``node alpha@127.0.0.1 listening on tcp 0.0.0.0:5369;
 Ctrl-C stops it``). ``call`` and ``stats`` run a throwaway node that listens nowhere; ``--port``
 and ``--driver`` say how to reach NODE, ``--name`` names the throwaway node (over TLS, the name its
-certificate gives). ARGs of ``call`` are Python literals.
+certificate gives). ARGs of ``call`` are Python literals, ``KEY=LITERAL`` a keyword argument;
+``--str`` passes them as typed (see ``_cli_args``).
 
 Errors are one line on stderr with exit status 1 (a port in use, a refused call, an etcd that is
 down); a usage error, 2. Ctrl-C stops ``node`` cleanly (status 0).

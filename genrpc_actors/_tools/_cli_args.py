@@ -1,19 +1,31 @@
-"""The ``genrpc`` command line: its parser."""
+"""The ``genrpc`` command line: its parser, and the arguments of ``genrpc call``.
+
+Each ARG of ``genrpc call`` is a Python literal (``42``, ``'text'``, ``[1, 2]``, ``None``), or
+``KEY=LITERAL`` with ``KEY`` an identifier for a keyword argument. A word that is not a literal
+is an error, not a string: ``[1,2`` (a typo) must not reach the remote function as text. With
+``--str`` every ARG (and every keyword value) is passed as the string that was typed.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import ast
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import genrpc_actors
 
-__all__ = ["build_parser"]
+__all__ = ["ArgumentsError", "build_parser", "call_arguments"]
 
 MAX_PORT = 65535
 
 CALL_EXAMPLES = """\
+ARGs are Python literals; quote them for the shell. KEY=LITERAL is a keyword argument.
 examples:
   genrpc call alpha@10.0.0.1 operator add 2 3                      5
+  genrpc call alpha@10.0.0.1 os getenv "'HOME'"                    a string is quoted
+  genrpc call alpha@10.0.0.1 os getenv --str HOME                  or every ARG is a string
+  genrpc call alpha@10.0.0.1 builtins sorted "[3, 1, 2]" reverse=True
   genrpc call alpha@10.0.0.1 os getpid --port 6000                 a node on another port
   genrpc call alpha@10.0.0.1 os getpid --driver ssl --port 5370 \\
       --name me@10.0.0.2 --config me.toml                          over TLS, as me@10.0.0.2
@@ -23,6 +35,37 @@ NAME_HELP = (
     "this command's own node, name@host (default genrpc-cli-PID@127.0.0.1); over TLS, the name"
     " that the certificate in ssl_client_options (--config) names"
 )
+
+
+class ArgumentsError(ValueError):
+    """An ARG of ``genrpc call`` that cannot be passed as it is; the message is one line."""
+
+
+def call_arguments(texts: Sequence[str], *, raw: bool = False) -> tuple[list[Any], dict[str, Any]]:
+    """The positional and keyword arguments that the ARGs ``texts`` stand for (see the module's
+    docstring); ``ArgumentsError`` names the first ARG that is neither."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for text in texts:
+        key, equals, value = text.partition("=")
+        if equals and key.isidentifier():
+            if key in kwargs:
+                raise ArgumentsError(f"the keyword argument {key} is given twice")
+            kwargs[key] = value if raw else _literal(value, text)
+        else:
+            args.append(text if raw else _literal(text, text))
+    return args, kwargs
+
+
+def _literal(value: str, text: str) -> Any:
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        what = f"ARG {text!r}" + (f": {value!r}" if value != text else "")
+        raise ArgumentsError(
+            f"{what} is not a Python literal; quote a string as \"'text'\","
+            " or give --str to pass every ARG as a string"
+        ) from None
 
 
 def _port(*, zero: bool) -> Callable[[str], int]:
@@ -106,7 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("node", help="the node to call, name@host")
     call.add_argument("module", help="a module name, e.g. os or mypkg.tasks")
     call.add_argument("function", help="a function of MODULE")
-    call.add_argument("args", nargs="*", metavar="ARG", help="arguments, as Python literals")
+    call.add_argument(
+        "args",
+        nargs="*",
+        metavar="ARG",
+        help='a Python literal (2, "\'text\'", "[1, 2]"), or KEY=LITERAL for a keyword argument',
+    )
+    call.add_argument(
+        "--str",
+        dest="raw",
+        action="store_true",
+        help="pass every ARG, and every keyword value, as the string typed",
+    )
     _add_caller_options(call, timeout=None)
     call.add_argument("--json", action="store_true", help="print the result as JSON")
 

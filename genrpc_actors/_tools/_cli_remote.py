@@ -9,7 +9,6 @@ throwaway node's ``client_config_per_node``.
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import json
 import os
@@ -20,8 +19,11 @@ from typing import Any
 import genrpc_actors
 from genrpc_actors._config import Config
 from genrpc_actors._errors import RpcError
+from genrpc_actors._tools._cli_args import ArgumentsError, call_arguments
 
 __all__ = ["base_config", "cmd_call", "cmd_stats"]
+
+EXIT_USAGE = 2
 
 
 def base_config(args: argparse.Namespace) -> Config:
@@ -79,24 +81,17 @@ def _failed(exc: RpcError, args: argparse.Namespace, node: str) -> int:
     return 1
 
 
-def _literal(text: str) -> Any:
-    """A Python literal, or the text itself when it is not one (``... os getenv HOME``)."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def cmd_call(args: argparse.Namespace) -> int:
     """``genrpc call``: print the result; on error one line on stderr and exit status 1."""
+    try:
+        call_args, call_kwargs = call_arguments(args.args, raw=args.raw)
+    except ArgumentsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     with _throwaway(args) as node:
         try:
             result = node.call(
-                args.node,
-                args.module,
-                args.function,
-                [_literal(a) for a in args.args],
-                timeout=args.timeout,
+                args.node, args.module, args.function, call_args, call_kwargs, timeout=args.timeout
             )
         except RpcError as exc:
             return _failed(exc, args, node.name)

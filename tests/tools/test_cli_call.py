@@ -1,5 +1,6 @@
 """``genrpc call`` and ``genrpc stats``, the real executable in subprocesses: where the node
-called is (``--port``, ``--driver``), what the throwaway node is called (``--name``, for TLS)."""
+called is (``--port``, ``--driver``), what the throwaway node is called (``--name``, for TLS),
+what the ARGs mean."""
 
 from __future__ import annotations
 
@@ -117,3 +118,49 @@ def test_a_tls_refusal_without_name_says_what_to_do(tls_node):
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: BadRpc: tls: ssl_client_options has no certificates; ")
     assert "give --name NAME@HOST" in line
+
+
+# -- ARGs: literals, KEY=LITERAL, --str ---------------------------------------------------------
+
+
+def test_keyword_arguments(cli_node):
+    port, _ = cli_node
+    call = ("call", "cli@127.0.0.1", "--port", str(port))
+    result = run(*call, "builtins", "sorted", "[3, 1, 2]", "reverse=True", env=AS_USER)
+    assert (result.returncode, result.stdout) == (0, "[3, 2, 1]\n"), result.stderr
+    result = run(*call, "builtins", "int", "'ff'", "base=16", env=AS_USER)
+    assert result.stdout == "255\n", result.stderr
+    result = run(*call, "builtins", "str", "'a=b'", env=AS_USER)  # a quoted '=' is no keyword
+    assert result.stdout == "'a=b'\n", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arg", "named"),
+    [("[1,2", "ARG '[1,2'"), ("HOME", "ARG 'HOME'"), ("sep=x y", "ARG 'sep=x y': 'x y'")],
+)
+def test_an_arg_that_is_not_a_literal_is_an_error(cli_node, arg, named):
+    port, process = cli_node
+    result = run("call", "cli@127.0.0.1", "builtins", "len", arg, "--port", str(port), env=AS_USER)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {named} is not a Python literal; quote a string as \"'text'\","
+        " or give --str to pass every ARG as a string\n"
+    )
+    assert process.poll() is None
+
+
+def test_a_keyword_given_twice_is_an_error():
+    result = run("call", "nobody@127.0.0.1", "builtins", "dict", "a=1", "a=2")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: the keyword argument a is given twice\n",
+    )
+
+
+def test_str_passes_every_arg_as_typed(cli_node):
+    port, _ = cli_node
+    call = ("call", "cli@127.0.0.1", "--port", str(port), "--str")
+    result = run(*call, "operator", "add", "2", "3", env=AS_USER)
+    assert (result.returncode, result.stdout) == (0, "'23'\n"), result.stderr
+    result = run(*call, "builtins", "dict", "a=1", "b=[x", env=AS_USER)
+    assert result.stdout == "{'a': '1', 'b': '[x'}\n", result.stderr
