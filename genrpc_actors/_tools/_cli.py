@@ -17,8 +17,9 @@ and ``--driver`` say how to reach NODE, ``--name`` names the throwaway node (ove
 certificate gives). ARGs of ``call`` are Python literals, ``KEY=LITERAL`` a keyword argument;
 ``--str`` passes them as typed (see ``_cli_args``).
 
-Errors are one line on stderr with exit status 1 (a port in use, a refused call, an etcd that is
-down); a usage error, 2. Ctrl-C stops ``node`` cleanly (status 0).
+Errors are one line on stderr with exit status 1 (a port in use, a refused call); a usage
+error, 2. Ctrl-C ends ``call`` and ``stats`` with status 130 and no traceback, and stops
+``node`` cleanly (status 0).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from genrpc_actors._tools._cli_remote import base_config, cmd_call, cmd_stats
 
 __all__ = ["listeners", "main"]
 
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # what a shell reports for a command that Ctrl-C ended
 EXIT_USAGE = 2
 
 
@@ -163,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(COMMANDS[args.command](args))
+    except KeyboardInterrupt:  # Ctrl-C: the shell's ^C says it; no traceback
+        return EXIT_INTERRUPTED
     except (RpcError, OSError, ValueError) as exc:
         print(_error_line(exc, args.command), file=sys.stderr)
         return 1

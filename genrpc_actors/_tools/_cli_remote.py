@@ -12,9 +12,11 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Iterator, Mapping
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import genrpc_actors
 from genrpc_actors._config import Config
@@ -24,6 +26,7 @@ from genrpc_actors._tools._cli_args import ArgumentsError, call_arguments
 __all__ = ["base_config", "cmd_call", "cmd_stats"]
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 
 def base_config(args: argparse.Namespace) -> Config:
@@ -54,13 +57,51 @@ def _caller_config(args: argparse.Namespace) -> Config:
 
 @contextlib.contextmanager
 def _throwaway(args: argparse.Namespace) -> Iterator[genrpc_actors.Node]:
-    """A node that listens nowhere, stopped on the way out."""
+    """A node that listens nowhere, stopped on the way out, even after Ctrl-C (a second
+    Ctrl-C while it stops would leave its threads half joined: it is ignored meanwhile)."""
     name = args.name or f"genrpc-cli-{os.getpid()}@127.0.0.1"
     node = genrpc_actors.start(name, config=_caller_config(args))
     try:
         yield node
     finally:
-        node.stop()
+        with _sigint_ignored():
+            node.stop()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _waited(ask: Callable[[], T]) -> T:
+    """``ask()``, run in a thread of its own while this one waits: Ctrl-C interrupts this wait,
+    never the library midway (a ``KeyboardInterrupt`` raised inside a lock's critical section
+    could leave the throwaway node unable to stop)."""
+    outcome: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, ask()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as it is
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="cli-call", daemon=True).start()
+    done.wait()
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    result: T = value
+    return result
 
 
 def _failed(exc: RpcError, args: argparse.Namespace, node: str) -> int:
@@ -90,8 +131,15 @@ def cmd_call(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with _throwaway(args) as node:
         try:
-            result = node.call(
-                args.node, args.module, args.function, call_args, call_kwargs, timeout=args.timeout
+            result = _waited(
+                lambda: node.call(
+                    args.node,
+                    args.module,
+                    args.function,
+                    call_args,
+                    call_kwargs,
+                    timeout=args.timeout,
+                )
             )
         except RpcError as exc:
             return _failed(exc, args, node.name)
@@ -103,8 +151,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """``genrpc stats``: what a node is doing, as a table or (``--json``) as its data."""
     with _throwaway(args) as node:
         try:
-            info = node.call(
-                args.node, "genrpc_actors.introspection", "describe", timeout=args.timeout
+            info = _waited(
+                lambda: node.call(
+                    args.node, "genrpc_actors.introspection", "describe", timeout=args.timeout
+                )
             )
         except RpcError as exc:
             return _failed(exc, args, node.name)

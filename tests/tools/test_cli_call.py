@@ -1,20 +1,27 @@
 """``genrpc call`` and ``genrpc stats``, the real executable in subprocesses: where the node
 called is (``--port``, ``--driver``), what the throwaway node is called (``--name``, for TLS),
-what the ARGs mean."""
+what the ARGs mean, and Ctrl-C."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import signal
+import socket
 from pathlib import Path
 
 import pytest
 
+import genrpc_actors as gen_rpc
 from genrpc_actors.testing import closed_port, free_port
+from tests.remote import functions
 from tests.tools.cli import COOKIE, run
 
 SRV = "srv@127.0.0.1"
 ME = "cli@127.0.0.1"  # the name the caller's certificate gives
 AS_USER = {"GENRPC_COOKIE": COOKIE}
+_flags = itertools.count()
 
 
 # -- where the node called listens: --port, --driver -------------------------------------------
@@ -164,3 +171,52 @@ def test_str_passes_every_arg_as_typed(cli_node):
     assert (result.returncode, result.stdout) == (0, "'23'\n"), result.stderr
     result = run(*call, "builtins", "dict", "a=1", "b=[x", env=AS_USER)
     assert result.stdout == "{'a': '1', 'b': '[x'}\n", result.stderr
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def waiter():
+    """A node in this process, on 127.0.0.1, and the names of two flags: ``started``, set by
+    ``functions.set_flag_then_wait_for_flag`` as it begins, and ``release``, set after the test
+    to let it end."""
+    node = gen_rpc.Node.start(
+        "waiter@127.0.0.1", cookie=COOKIE, tcp_server_port=0, listen_address="127.0.0.1"
+    )
+    started, release = (f"cli-{os.getpid()}-{next(_flags)}" for _ in range(2))
+    try:
+        yield node, started, release
+    finally:
+        functions.set_flag(release)
+        node.stop()
+
+
+def test_ctrl_c_ends_a_waiting_call_quietly_with_130(processes, waiter):
+    node, started, release = waiter
+    process = processes.start(
+        *("call", node.name, "tests.remote.functions", "set_flag_then_wait_for_flag"),
+        *(repr(started), repr(release), "30", "--port", str(node.port), "--timeout", "60"),
+        env=AS_USER,
+    )
+    assert functions.wait_for_flag(started, 20)  # the call runs, the command waits for it
+    os.kill(process.pid, signal.SIGINT)
+    assert process.wait(15) == 130
+    assert process.stdout.read() == ""
+    assert process.stderr.read() == ""
+
+
+def test_ctrl_c_ends_a_waiting_stats_quietly_with_130(processes):
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        silent.settimeout(20)
+        port = silent.getsockname()[1]
+        process = processes.start(
+            *("stats", "silent@127.0.0.1", "--port", str(port), "--timeout", "60"),
+            env={**AS_USER, "GENRPC_AUTHENTICATION_TIMEOUT": "60"},
+        )
+        connection, _ = silent.accept()  # the throwaway node is waiting for its handshake
+        with connection:
+            os.kill(process.pid, signal.SIGINT)
+            assert process.wait(15) == 130
+    assert process.stdout.read() == ""
+    assert process.stderr.read() == ""
