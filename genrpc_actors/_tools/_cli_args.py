@@ -19,16 +19,24 @@ __all__ = ["ArgumentsError", "build_parser", "call_arguments"]
 
 MAX_PORT = 65535
 
+CALL_DESCRIPTION = """\
+Call MODULE.FUNCTION(ARG, ...) on NODE from a throwaway node and print the result.
+On error: one line on stderr, exit status 1. Ctrl-C: exit status 130.
+
+Each ARG is a Python literal (quote it for the shell), or KEY=LITERAL for a
+keyword argument; anything else is an error, unless --str passes every ARG as
+the string typed.
+"""
+
 CALL_EXAMPLES = """\
-ARGs are Python literals; quote them for the shell. KEY=LITERAL is a keyword argument.
 examples:
-  genrpc call alpha@10.0.0.1 operator add 2 3                      5
-  genrpc call alpha@10.0.0.1 os getenv "'HOME'"                    a string is quoted
-  genrpc call alpha@10.0.0.1 os getenv --str HOME                  or every ARG is a string
+  genrpc call alpha@10.0.0.1 operator add 2 3                # 5
+  genrpc call alpha@10.0.0.1 os getenv "'HOME'"              # a str is quoted
+  genrpc call alpha@10.0.0.1 os getenv HOME --str            # or every ARG is one
   genrpc call alpha@10.0.0.1 builtins sorted "[3, 1, 2]" reverse=True
-  genrpc call alpha@10.0.0.1 os getpid --port 6000                 a node on another port
+  genrpc call alpha@10.0.0.1 os getpid --port 6000           # a node on port 6000
   genrpc call alpha@10.0.0.1 os getpid --driver ssl --port 5370 \\
-      --name me@10.0.0.2 --config me.toml                          over TLS, as me@10.0.0.2
+      --name me@10.0.0.2 --config me.toml                    # over TLS, as me@10.0.0.2
 """
 
 NAME_HELP = (
@@ -89,6 +97,7 @@ def _add_caller_options(command: argparse.ArgumentParser, timeout: float | None)
     command.add_argument(
         "--port",
         type=_port(zero=False),
+        metavar="N",
         help="the port NODE listens on (default: client_config_per_node, else tcp_client_port"
         " 5369 or ssl_client_port 5370)",
     )
@@ -105,7 +114,11 @@ def _add_caller_options(command: argparse.ArgumentParser, timeout: float | None)
     command.add_argument("--config", metavar="FILE", help="a TOML configuration file")
     default = "the config's call_receive_timeout, 15" if timeout is None else str(timeout)
     command.add_argument(
-        "--timeout", type=float, default=timeout, help=f"seconds to wait (default: {default})"
+        "--timeout",
+        type=float,
+        default=timeout,
+        metavar="SECONDS",
+        help=f"how long to wait for the answer (default: {default})",
     )
 
 
@@ -113,7 +126,10 @@ def _add_node_options(command: argparse.ArgumentParser) -> None:
     """The options of the commands that run a node of their own."""
     command.add_argument("name", help="the node's name, name@host")
     command.add_argument(
-        "--port", type=_port(zero=True), help="TCP listen port (default 5369; 0: any free port)"
+        "--port",
+        type=_port(zero=True),
+        metavar="N",
+        help="TCP listen port (default 5369; 0: any free port)",
     )
     command.add_argument(
         "--cookie", help="the shared secret (default: GENRPC_COOKIE, ~/.genrpc.cookie)"
@@ -122,7 +138,7 @@ def _add_node_options(command: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``genrpc``; each command sets ``run`` to the function that runs it."""
+    """The parser of ``genrpc``; ``command`` names the command given (None: none)."""
     parser = argparse.ArgumentParser(
         prog="genrpc", description="Nodes that call each other's functions over their own TCP/TLS"
     )
@@ -133,22 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     node = commands.add_parser(
         "node",
         help="run one node until SIGINT/SIGTERM",
-        description="Run one node until SIGINT (Ctrl-C) or SIGTERM, then stop it cleanly. It"
-        " prints where it listens: `node NAME listening on tcp 0.0.0.0:5369; Ctrl-C stops it`.",
+        description="Run one node until SIGINT (Ctrl-C) or SIGTERM, then stop it cleanly (exit"
+        " status 0). It prints where it listens: `node NAME listening on tcp 0.0.0.0:5369, ssl"
+        " 0.0.0.0:5370; Ctrl-C stops it`. A port in use: one line on stderr, exit status 1.",
     )
     _add_node_options(node)
 
     call = commands.add_parser(
         "call",
         help="one call from a throwaway node; prints the result",
-        description="Call MODULE.FUNCTION(ARG, ...) on NODE from a throwaway node and print the"
-        " result (exit status 0); on error, one line and exit status 1.",
+        description=CALL_DESCRIPTION,
         epilog=CALL_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    call.add_argument("node", help="the node to call, name@host")
-    call.add_argument("module", help="a module name, e.g. os or mypkg.tasks")
-    call.add_argument("function", help="a function of MODULE")
+    call.add_argument("node", metavar="NODE", help="the node to call, name@host")
+    call.add_argument("module", metavar="MODULE", help="a module name, e.g. os or mypkg.tasks")
+    call.add_argument("function", metavar="FUNCTION", help="a function of MODULE")
     call.add_argument(
         "args",
         nargs="*",
@@ -168,9 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         "stats",
         help="a running node's connections, workers, restarts",
         description="What NODE is doing: its connections, workers and restarts, fetched by a"
-        " throwaway node.",
+        " throwaway node. On error: one line on stderr, exit status 1. Ctrl-C: exit status 130.",
     )
-    stats.add_argument("node", help="the node to inspect, name@host")
+    stats.add_argument("node", metavar="NODE", help="the node to inspect, name@host")
     _add_caller_options(stats, timeout=5.0)
     stats.add_argument("--json", action="store_true", help="print it as JSON")
 

@@ -166,7 +166,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _print_stats(info: dict[str, Any]) -> None:
-    print(f"node {info['name']}  port {info['port']}  ssl_port {info['ssl_port']}")
+    ports = {"tcp": info["port"], "ssl": info["ssl_port"]}  # 0 or None: that one is off
+    listening = ", ".join(f"{driver} port {port}" for driver, port in ports.items() if port)
+    print(f"node {info['name']} listening on {listening or 'no port'}")
     workers = info["workers"]
     print(
         f"workers: {workers['threads']} threads, {workers['busy']} busy,"

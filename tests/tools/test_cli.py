@@ -27,6 +27,11 @@ def test_version_and_help():
     for command in ("node", "call", "certs"):
         assert command in result.stdout
     assert run().returncode == 2
+    for command in ("call", "stats"):
+        result = run(command, "--help")
+        for option in ("--port N", "--driver {tcp,ssl}", "--name NAME@HOST", "Ctrl-C"):
+            assert option in result.stdout, (command, option)
+    assert "KEY=LITERAL" in run("call", "--help").stdout
 
 
 def test_call_a_node_run_by_the_cli(cli_node):
@@ -155,6 +160,7 @@ def test_stats_of_a_running_node(cli_node):
     assert acceptor["requests"] == 1
     result = run("stats", "cli@127.0.0.1", env=env)
     assert result.returncode == 0
+    assert result.stdout.startswith(f"node cli@127.0.0.1 listening on tcp port {port}\n")
     assert "incoming connections: 1" in result.stdout
     assert "handshakes in progress 0 (at most 1000), refused 0" in result.stdout
     assert (

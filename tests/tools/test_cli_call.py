@@ -107,6 +107,8 @@ def test_a_call_over_tls_names_the_caller_with_name(tls_node):
     assert result.returncode == 0, result.stderr
     (acceptor,) = json.loads(result.stdout)["acceptors"]
     assert acceptor["node"] == ME
+    result = run("stats", SRV, *over_tls, "--name", ME)
+    assert result.stdout.startswith(f"node {SRV} listening on ssl port {port}\n"), result.stderr
 
 
 def test_a_tls_refusal_without_name_says_what_to_do(tls_node):
