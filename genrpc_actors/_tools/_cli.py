@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 
 import genrpc_actors
 from genrpc_actors._errors import ConfigError, RpcError
-from genrpc_actors._tools._cli_args import build_parser
+from genrpc_actors._tools._cli_args import build_parser, parse_command_line
 from genrpc_actors._tools._cli_remote import base_config, cmd_call, cmd_stats
 
 __all__ = ["listeners", "main"]
@@ -154,11 +154,7 @@ def _error_line(exc: Exception, command: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``genrpc`` command; returns its exit status."""
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if args.command == "bench":  # its options are the benchmarks' own (REMAINDER misses them)
-        args.rest = [*unknown, *args.rest]
-    elif unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args = parse_command_line(parser, argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(name)s %(message)s")
     if args.command is None:
         parser.print_help()

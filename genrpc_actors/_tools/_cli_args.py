@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import genrpc_actors
 
-__all__ = ["ArgumentsError", "build_parser", "call_arguments"]
+__all__ = ["ArgumentsError", "build_parser", "call_arguments", "parse_command_line"]
 
 MAX_PORT = 65535
+NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")  # argparse's own: an ARG, not an option
 
 CALL_DESCRIPTION = """\
 Call MODULE.FUNCTION(ARG, ...) on NODE from a throwaway node and print the result.
@@ -208,3 +210,25 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("dir")
     cert.add_argument("--ca-dir", help="where the CA is (default: DIR; created if missing)")
     return parser
+
+
+def parse_command_line(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """``argv`` parsed by ``parser`` (``build_parser()``); exits with status 2 on a usage error.
+
+    The ARGs of ``call`` may stand on either side of its options (``... f 1 --str 2``):
+    argparse gives a ``*`` positional only the words before the first option, and leaves the
+    rest unrecognized. Whatever ``bench`` does not know is the benchmarks' own.
+    """
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "bench":  # REMAINDER misses the words that look like options
+        args.rest = [*unknown, *args.rest]
+        return args
+    if args.command == "call":
+        options = [w for w in unknown if w.startswith("-") and not NEGATIVE_NUMBER.match(w)]
+        args.args = [*args.args, *(w for w in unknown if w not in options)]
+        unknown = options
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args

@@ -166,6 +166,25 @@ def test_a_keyword_given_twice_is_an_error():
     )
 
 
+def test_args_may_stand_on_either_side_of_the_options(cli_node):
+    port, _ = cli_node
+    result = run(
+        *("call", "cli@127.0.0.1", "builtins", "dict", "--str", "a=1", "--port", str(port)),
+        *("b=x", "--timeout", "10", "c=-1"),
+        env=AS_USER,
+    )
+    assert (result.returncode, result.stdout) == (0, "{'a': '1', 'b': 'x', 'c': '-1'}\n")
+    result = run(
+        "call", "cli@127.0.0.1", "operator", "sub", "--port", str(port), "-1", "2", env=AS_USER
+    )
+    assert result.stdout == "-3\n", result.stderr
+    result = run(
+        "call", "cli@127.0.0.1", "os", "getpid", "--bogus", "--port", str(port), env=AS_USER
+    )
+    assert result.returncode == 2
+    assert "unrecognized arguments: --bogus" in result.stderr
+
+
 def test_str_passes_every_arg_as_typed(cli_node):
     port, _ = cli_node
     call = ("call", "cli@127.0.0.1", "--port", str(port), "--str")
