@@ -3,7 +3,8 @@
 ``client_config_per_node`` is a ``{node: port}`` / ``{node: (driver, port)}`` map, or any object
 with ``get_config(node) -> (driver, port)`` (gen_rpc's external source; whatever it raises
 becomes ``BadRpc(("external_source_error", ...))``). If that object also has ``publish`` and
-``withdraw``, a node that uses it announces itself there while it runs.
+``withdraw``, a node that uses it announces itself there while it runs; a node that cannot
+announce itself does not start (``BadRpc(("external_source_error", ...))`` from ``start()``).
 
 :class:`EtcdSource` is such a source, backed by etcd (v3, through its JSON gateway, with nothing
 but the standard library): a node publishes ``name -> {"tcp": port, "ssl": port}`` under a lease
@@ -121,12 +122,27 @@ class EtcdSource:
                 logger.warning("event=keepalive_failed node=%s reason=%r", node, exc)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """etcd's JSON answer; an ``OSError`` that names etcd's URL and the cause if there is
+        none (the node that cannot publish itself fails ``start()`` with it)."""
         request = urllib.request.Request(  # noqa: S310 - the URL scheme is checked in __init__
             self.url + path,
             data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-            result: dict[str, Any] = json.loads(response.read() or b"{}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                result: dict[str, Any] = json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise OSError(f"etcd at {self.url} answered {path} with HTTP {exc.code}") from exc
+        except OSError as exc:  # URLError included: it carries the socket's error as .reason
+            raise OSError(f"cannot reach etcd at {self.url}: {_why(exc)}") from exc
         return result
+
+
+def _why(exc: OSError) -> str:
+    """The bottom of an ``OSError`` (``connection refused``, ``timed out``), not its wrapping."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason) or type(reason).__name__

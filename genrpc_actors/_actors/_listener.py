@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
 import ssl
 
 import supervision as sv
 from genrpc_actors._actors._connection_actors import Incoming
+from genrpc_actors._errors import ConfigError
 from genrpc_actors._server._handshakes import HandshakeLoop
 from genrpc_actors._transport import _tcp
 
@@ -47,7 +51,7 @@ class TcpListener(sv.SupervisedActor):
         super().__init__()
         self._name = node_name
         self._driver = "tcp" if tls is None else "ssl"
-        self._sock = _tcp.listen(address.host, address.port)  # a bind error is a StartError
+        self._sock = _listen(address, self._driver)
         address.port = self._sock.getsockname()[1]  # a restart binds the same port
         self._loop = HandshakeLoop(
             incoming.settings,
@@ -73,3 +77,21 @@ class TcpListener(sv.SupervisedActor):
         """The loop has ended on an error of its own: the listener exits with it (and is
         restarted by its supervisor)."""
         sv.exit(self.actor_ref, exc)
+
+
+def _listen(address: ListenAddress, driver: str) -> socket.socket:
+    """The listening socket, or a ``ConfigError`` that says where and why it could not listen,
+    naming the key to change; the ``OSError`` is its ``__cause__``. Raised in ``__init__``, it is
+    the ``__cause__`` of the supervisor's ``StartError``, which ``Node.start`` unwraps."""
+    try:
+        return _tcp.listen(address.host, address.port)
+    except OSError as exc:
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        code = exc.errno or 0  # negative: getaddrinfo's, the address did not resolve
+        # the bare message: create_server lengthens exc.strerror with the address
+        why = os.strerror(code) if code > 0 else (exc.strerror or str(exc))
+        why = why.partition(" (while attempting")[0].lower()
+        local = code < 0 or code == errno.EADDRNOTAVAIL  # the address is wrong, not the port
+        key = "listen_address" if local else f"{driver}_server_port"
+        message = f"cannot listen on {host}:{address.port} ({driver}): {why}"
+        raise ConfigError(key, message) from exc

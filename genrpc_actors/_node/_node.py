@@ -211,8 +211,12 @@ class Node:
             if self._tree.is_alive():
                 self._tree.stop()
             self._stop_services()
-            if isinstance(exc, sv.StartError) and isinstance(exc.__cause__, ConfigError):
-                raise exc.__cause__ from None  # e.g. a process_modules module that fails to import
+            cause = exc.__cause__
+            if isinstance(exc, sv.StartError) and isinstance(cause, ConfigError):
+                # a process_modules module that fails to import, a port that is taken: the
+                # supervisor's wrapping says nothing more (the cause's own cause, the OSError of
+                # a port in use, stays)
+                raise cause from cause.__cause__
             raise
 
     def _publish(self) -> None:
@@ -222,7 +226,11 @@ class Node:
             ports = {"tcp": self.port, "ssl": self.ssl_port}
             listening = {driver: port for driver, port in ports.items() if port}
             if listening:  # a node that only calls out has nothing to announce
-                publish(self.name, listening)
+                try:
+                    publish(self.name, listening)
+                except Exception as exc:
+                    detail = f"cannot publish {self.name}: {exc}"
+                    raise BadRpc(("external_source_error", detail)) from exc
 
     def stop(self) -> None:
         """Stop the whole tree: sockets closed, threads joined, the port free again."""

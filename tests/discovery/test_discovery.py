@@ -112,12 +112,26 @@ def test_an_unreachable_etcd_is_an_external_source_error():
         node.stop()
 
 
-def test_a_node_that_cannot_publish_does_not_start():
+def test_a_node_that_cannot_publish_does_not_start_and_says_where_etcd_is():
     dead = EtcdSource(f"http://127.0.0.1:{free_port()}", timeout=0.5)
-    with pytest.raises(OSError):
+    with pytest.raises(BadRpc) as caught:
         gen_rpc.start(
             "etcd-f@127.0.0.1", cookie=COOKIE, tcp_server_port=0, client_config_per_node=dead
         )
+    assert caught.value.reason == (
+        "external_source_error",
+        f"cannot publish etcd-f@127.0.0.1: cannot reach etcd at {dead.url}: connection refused",
+    )
+    assert isinstance(caught.value.__cause__, OSError)
+    with pytest.raises(gen_rpc.NoNodeError):
+        gen_rpc.node()
+    assert not [t for t in threading.enumerate() if t.name.startswith("genrpc-")]
+
+
+def test_an_unreachable_etcd_names_its_url_in_lookups():
+    dead = EtcdSource(f"http://127.0.0.1:{free_port()}", timeout=0.5)
+    with pytest.raises(OSError, match=f"^cannot reach etcd at {dead.url}: connection refused$"):
+        dead.get_config("anyone@127.0.0.1")
 
 
 @pytest.mark.parametrize(

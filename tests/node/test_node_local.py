@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import threading
 import time
@@ -363,6 +364,37 @@ def test_stop_frees_the_port_and_joins_threads():
         assert n.call(ME, "operator", "add", (1, 1)) == 2
         n.stop()
     assert not [t for t in threading.enumerate() if t.name.startswith("genrpc-")]
+
+
+@pytest.mark.parametrize("driver", ["tcp", "ssl"])
+def test_a_port_in_use_fails_start_with_the_address_and_the_cause(driver, certificates):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        settings = {"tcp_server_port": False, "ssl_server_port": False}
+        settings[f"{driver}_server_port"] = port
+        if driver == "ssl":
+            settings["ssl_server_options"] = certificates.files(ME).options()
+        with pytest.raises(gen_rpc.ConfigError) as caught:
+            gen_rpc.start(ME, cookie=COOKIE, listen_address="127.0.0.1", **settings)
+    assert str(caught.value) == (
+        f"{driver}_server_port: cannot listen on 127.0.0.1:{port} ({driver}):"
+        " address already in use"
+    )
+    assert caught.value.key == f"{driver}_server_port"
+    assert isinstance(caught.value.__cause__, OSError)
+    assert caught.value.__cause__.errno == errno.EADDRINUSE
+    with pytest.raises(gen_rpc.NoNodeError):
+        gen_rpc.node()  # nothing half-started stays behind
+    assert not [t for t in threading.enumerate() if t.name.startswith("genrpc-")]
+
+
+def test_an_address_that_is_not_local_names_listen_address():
+    with pytest.raises(gen_rpc.ConfigError) as caught:
+        gen_rpc.start(ME, cookie=COOKIE, tcp_server_port=0, listen_address="192.0.2.1")
+    assert caught.value.key == "listen_address"
+    assert "cannot listen on 192.0.2.1:0 (tcp): cannot assign requested address" in str(
+        caught.value
+    )
 
 
 def test_several_nodes_in_one_process(node):

@@ -86,6 +86,12 @@ def wait_for_flag(name: str, timeout: float) -> bool:
     return _flag(name).wait(timeout)
 
 
+def set_flag_then_wait_for_flag(started: str, release: str, timeout: float) -> bool:
+    """Say that it runs (the flag ``started``), then wait as ``wait_for_flag(release)``."""
+    set_flag(started)
+    return wait_for_flag(release, timeout)
+
+
 def generator_result() -> Iterator[int]:
     """A result that neither pickle nor dill can carry."""
     return (n for n in range(3))

@@ -5,62 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
 import pytest
 
 from genrpc_actors.testing import free_port
+from tests.tools.cli import COOKIE, GENRPC, run
 from tests.waiting import process_gone, wait_for
-
-GENRPC = str(Path(sys.executable).with_name("genrpc"))
-COOKIE = "cli-cookie"
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [GENRPC, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
-@pytest.fixture
-def cli_node():
-    """``genrpc node`` running in its own process; stopped by SIGTERM after the test."""
-    port = free_port()
-    process = subprocess.Popen(
-        [GENRPC, "node", "cli@127.0.0.1", "--port", str(port), "--cookie", COOKIE],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert f"listening on port {port}" in line, line + (
-            process.stderr.read() if process.poll() else ""
-        )
-        yield port, process
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(15)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def test_version_and_help():
@@ -72,6 +27,11 @@ def test_version_and_help():
     for command in ("node", "call", "certs"):
         assert command in result.stdout
     assert run().returncode == 2
+    for command in ("call", "stats"):
+        result = run(command, "--help")
+        for option in ("--port N", "--driver {tcp,ssl}", "--name NAME@HOST", "Ctrl-C"):
+            assert option in result.stdout, (command, option)
+    assert "KEY=LITERAL" in run("call", "--help").stdout
 
 
 def test_call_a_node_run_by_the_cli(cli_node):
@@ -88,11 +48,59 @@ def test_call_a_node_run_by_the_cli(cli_node):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_a_node_stops_cleanly_on_sigterm(cli_node):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_node_stops_cleanly_on_sigterm_and_sigint(cli_node, signum):
     _, process = cli_node
-    os.kill(process.pid, signal.SIGTERM)
+    os.kill(process.pid, signum)
     assert process.wait(15) == 0
-    assert "stopped" in process.stdout.read()
+    assert process.stdout.read() == "node cli@127.0.0.1 stopped\n"
+    assert process.stderr.read() == ""
+
+
+def test_the_banner_lists_every_listener_and_no_port_0(processes, tmp_path):
+    ssl_port = free_port()
+    config = _tls_config(tmp_path, "both@127.0.0.1", tcp_server_port=0, ssl_server_port=ssl_port)
+    _, banner = processes.node("both@127.0.0.1", "--config", str(config))
+    tcp_port = int(banner.partition("tcp 127.0.0.1:")[2].partition(",")[0])  # picked by the OS
+    assert tcp_port > 0
+    assert banner == (
+        f"node both@127.0.0.1 listening on tcp 127.0.0.1:{tcp_port}, ssl 127.0.0.1:{ssl_port};"
+        " Ctrl-C stops it\n"
+    )
+    tls_port = free_port()
+    config = _tls_config(tmp_path, "tls@127.0.0.1", ssl_server_port=tls_port)
+    _, banner = processes.node("tls@127.0.0.1", "--config", str(config))
+    assert banner == f"node tls@127.0.0.1 listening on ssl 127.0.0.1:{tls_port}; Ctrl-C stops it\n"
+
+
+def test_a_node_that_listens_nowhere_says_so(processes):
+    env = {"GENRPC_TCP_SERVER_PORT": "false", "GENRPC_COOKIE": COOKIE}
+    _, banner = processes.node("out@127.0.0.1", env=env)
+    assert banner == "node out@127.0.0.1 listening nowhere (it only calls out); Ctrl-C stops it\n"
+
+
+def test_a_port_in_use_is_one_line_and_status_1():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run("node", "alpha@127.0.0.1", "--port", str(port), "--cookie", COOKIE)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: cannot listen on 0.0.0.0:{port} (tcp): address already in use;"
+        " pick another port with --port\n"
+    )
+    assert result.stdout == ""
+
+
+def test_a_tls_port_in_use_is_one_line_and_status_1(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = _tls_config(tmp_path, "alpha@127.0.0.1", ssl_server_port=port)
+        result = run("node", "alpha@127.0.0.1", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: cannot listen on 127.0.0.1:{port} (ssl): address already in use;"
+        " pick another ssl_server_port\n"
+    )
 
 
 def test_call_errors_are_one_line_and_status_1():
@@ -152,6 +160,7 @@ def test_stats_of_a_running_node(cli_node):
     assert acceptor["requests"] == 1
     result = run("stats", "cli@127.0.0.1", env=env)
     assert result.returncode == 0
+    assert result.stdout.startswith(f"node cli@127.0.0.1 listening on tcp port {port}\n")
     assert "incoming connections: 1" in result.stdout
     assert "handshakes in progress 0 (at most 1000), refused 0" in result.stdout
     assert (
@@ -162,33 +171,30 @@ def test_stats_of_a_running_node(cli_node):
     )
 
 
-def test_stats_lists_the_process_workers_of_a_node():
+def test_stats_lists_the_process_workers_of_a_node(processes):
     port = free_port()
-    env = {"GENRPC_WORKER_PROCESSES": "2", "GENRPC_PROCESS_MODULES": "os"}
-    process = subprocess.Popen(
-        [GENRPC, "node", "procs@127.0.0.1", "--port", str(port), "--cookie", COOKIE],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
+    env = {
+        "GENRPC_WORKER_PROCESSES": "2",
+        "GENRPC_PROCESS_MODULES": "os",
+        "GENRPC_LISTEN_ADDRESS": "127.0.0.1",
+    }
+    process, banner = processes.node(
+        "procs@127.0.0.1", "--port", str(port), "--cookie", COOKIE, env=env
     )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert f"listening on port {port}" in line, line
-        asker = {"GENRPC_TCP_CLIENT_PORT": str(port), "GENRPC_COOKIE": COOKIE}
-        info = json.loads(run("stats", "procs@127.0.0.1", "--json", env=asker).stdout)
-        pids = [w["pid"] for w in info["process_workers"]]
-        assert len(pids) == 2
-        assert process.pid not in pids
-        assert all(psutil.Process(pid).is_running() for pid in pids)
-        result = run("stats", "procs@127.0.0.1", env=asker)
-        assert "process workers: 2" in result.stdout
-        assert f"pid {pids[0]}" in result.stdout
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
-    assert process.returncode == 0
+    assert f"listening on tcp 127.0.0.1:{port};" in banner
+    asker = {"GENRPC_COOKIE": COOKIE}
+    info = json.loads(
+        run("stats", "procs@127.0.0.1", "--port", str(port), "--json", env=asker).stdout
+    )
+    pids = [w["pid"] for w in info["process_workers"]]
+    assert len(pids) == 2
+    assert process.pid not in pids
+    assert all(psutil.Process(pid).is_running() for pid in pids)
+    result = run("stats", "procs@127.0.0.1", "--port", str(port), env=asker)
+    assert "process workers: 2" in result.stdout
+    assert f"pid {pids[0]}" in result.stdout
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
     wait_for(lambda: all(process_gone(pid) for pid in pids), timeout=10)  # they ended with the node
 
 
@@ -245,3 +251,25 @@ def test_shell_master_and_slave_reach_each_other_over_tls(tmp_path):
     finally:
         slave.communicate("", timeout=30)
     assert slave.returncode == 0
+
+
+def _tls_config(
+    directory: Path, name: str, *, ssl_server_port: int, tcp_server_port: int | bool = False
+) -> Path:
+    """A TOML configuration for the node ``name``, listening on 127.0.0.1 with a certificate
+    made by ``genrpc certs`` (TCP off unless ``tcp_server_port`` says otherwise)."""
+    certs = directory / "certs"
+    made = run("certs", "node", name, str(certs))
+    assert made.returncode == 0, made.stderr
+    path = directory / f"{name}.toml"
+    path.write_text(
+        f'cookie = "{COOKIE}"\n'
+        'listen_address = "127.0.0.1"\n'
+        f"tcp_server_port = {str(tcp_server_port).lower()}\n"
+        f"ssl_server_port = {ssl_server_port}\n"
+        "[ssl_server_options]\n"
+        f'certfile = "{certs / f"{name}.cert.pem"}"\n'
+        f'keyfile = "{certs / f"{name}.key.pem"}"\n'
+        f'cacertfile = "{certs / "ca.cert.pem"}"\n'
+    )
+    return path
