@@ -3,6 +3,7 @@
 ``_request`` carries out one request (module control, version check, the call, the outcome as a
 reply body), the same for every runner; ``_thread_pool`` is the elastic pool of worker threads
 with its watcher (a request that runs long hands the rest of its batch to other threads);
-``_timers`` is the node's one timer thread. Process workers and the node's event loop will be
-further runners beside the thread pool, behind the same seam.
+``_timers`` is the node's one timer thread; ``_event_loop`` is the node's event loop, where the
+awaitables that functions return are awaited; the process workers (``_process_workers`` and the
+``_worker_*`` modules) run the requests of ``process_modules`` in processes of their own.
 """

@@ -327,6 +327,7 @@ class Node:
             process_workers=processes.size if processes is not None else 0,
             busy_process_workers=processes.busy if processes is not None else 0,
             queued_process_requests=processes.queued if processes is not None else 0,
+            awaiting=self._loop.running,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -354,6 +355,7 @@ class Node:
                 "busy": self._workers.busy,
                 "queued": self._workers.queued,
             },
+            "event_loop": {"awaiting": self._loop.running, "finished": self._loop.finished},
             "process_workers": [
                 dataclasses.asdict(worker)
                 for worker in (self._processes.statistics() if self._processes else [])

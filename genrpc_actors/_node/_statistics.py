@@ -25,3 +25,4 @@ class NodeStatistics:
     queued_process_requests: int = 0  # waiting for a free process worker
     pending_handshakes: int = 0  # incoming connections not authenticated yet
     refused_handshakes: int = 0  # closed at once: max_pending_handshakes were pending
+    awaiting: int = 0  # requests whose awaitables the node's event loop awaits now

@@ -174,6 +174,9 @@ def _print_stats(info: dict[str, Any]) -> None:
         f"workers: {workers['threads']} threads, {workers['busy']} busy,"
         f" {workers.get('queued', 0)} queued"
     )
+    loop = info.get("event_loop")
+    if loop and (loop["awaiting"] or loop["finished"]):
+        print(f"event loop: {loop['awaiting']} awaiting, {loop['finished']} finished")
     processes = info.get("process_workers", [])
     if processes:
         print(f"process workers: {len(processes)}")

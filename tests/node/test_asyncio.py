@@ -73,6 +73,8 @@ def test_many_coroutines_share_one_loop_and_no_thread_each(master):
         for i in range(2000)
     ]
     during = master.call(SLAVE, "threading", "active_count")
+    described = master.call(SLAVE, "genrpc_actors.introspection", "describe")
+    assert described["event_loop"]["awaiting"] > 1000  # still asleep, together
     assert sum(master.yield_(key) for key in keys) == sum(range(2000))
     assert time.monotonic() - started < 10  # together: one after the other would take 2,000 s
     # the loop's thread, and the pool's threads that took over batches of requests as they
