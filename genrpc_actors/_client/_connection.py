@@ -159,7 +159,7 @@ class Connection:
         if error is not None:
             slot.set_error(error)
             return request_id, slot
-        self._outbox.put(data, block=block, send_timeout=send_timeout)
+        self._outbox.put(data, block=block, send_timeout=send_timeout, now=not block)
         if not lead and self._reader is None:
             with self._roles:
                 if self._reader is None:

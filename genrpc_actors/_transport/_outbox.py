@@ -61,8 +61,6 @@ class Outbox:
         self._writing = False  # the writer thread is at work (it looks at the queue again)
         self._room = threading.Event()  # set when all is written, for wait_for_room
         self._room_wanted = False
-        self._room = threading.Event()  # set when all is written, for wait_for_room
-        self._room_wanted = False
         self._closed = False
         self.writes = 0  # send system calls made
         self.bytes = 0
@@ -129,13 +127,25 @@ class Outbox:
 
     # -- senders ---------------------------------------------------------------------------------
 
-    def put(self, frame: Frame, *, block: bool, send_timeout: float | None = None) -> None:
+    def put(
+        self,
+        frame: Frame,
+        *,
+        block: bool,
+        send_timeout: float | None = None,
+        now: bool = False,
+    ) -> None:
         """Send ``frame``: a call writes with a deadline (``block=True``), a cast never waits.
         If another thread is writing, it writes this frame too. A failure ends the connection
-        through ``on_failure``."""
+        through ``on_failure``. ``now`` (without ``block``): write what the socket takes at
+        once from this thread, and leave only the rest to the writer thread (a caller that
+        must not block but would rather not wait for a thread to wake: an event loop)."""
         if self._closed:
             return
         if not block:
+            if now and self._tls is None and not self._queue and self.lock.acquire(blocking=False):
+                self._send_now(frame)
+                return
             self._queue.append(frame)
             if not self._writing:
                 self._kick()
@@ -192,6 +202,36 @@ class Outbox:
         return failure
 
     # -- sending (the lock is held) -------------------------------------------------------------
+
+    def _send_now(self, frame: Frame) -> None:
+        """Write ``frame`` without blocking; what the socket does not take, and what others
+        queued meanwhile, is the writer thread's. Releases the lock."""
+        sock, chunks = self._sock, self._chunks
+        failure = None
+        if sock is None or self._closed or chunks:
+            self._queue.append(frame)
+        else:
+            parts = [frame] if isinstance(frame, bytes) else list(frame)
+            try:
+                written = sock.sendmsg(parts, (), socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                written, failure = 0, BadTcp(reason_of(exc))
+            self.writes += 1
+            self.bytes += written
+            for part in parts:
+                size = len(part)
+                if written >= size:
+                    written -= size
+                    continue
+                chunks.append(memoryview(part)[written:] if written else part)
+                written = 0
+        self.lock.release()
+        if failure is not None:
+            self._on_failure(failure)
+        elif self._queue or self._chunks:
+            self._kick()
 
     def _absorb(self) -> None:
         queue, chunks, tls = self._queue, self._chunks, self._tls
