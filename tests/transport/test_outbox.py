@@ -4,6 +4,7 @@ bounded by the send timeout when the peer does not read."""
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 
@@ -108,3 +109,22 @@ def test_a_closed_outbox_drops_what_it_is_given(outbox, sockets):
     assert outbox.writes == 0
     sockets[0].close()
     assert sockets[1].recv(16) == b""
+
+
+def test_now_writes_in_the_callers_thread_when_the_socket_takes_it(outbox, sockets):
+    peer = Peer(sockets[1])
+    for i in range(50):
+        outbox.put(wire.frame(f"small {i}".encode()), block=False, now=True)
+    wait_for(lambda: len(peer.payloads) == 50)
+    assert peer.payloads == [f"small {i}".encode() for i in range(50)]
+    assert outbox._writer is None  # no thread was needed
+
+
+def test_now_leaves_what_the_socket_does_not_take_to_the_writer(outbox, sockets):
+    big = bytes(range(256)) * (32 * 1024)  # 8 MiB: more than the socket pair buffers
+    outbox.put([struct.pack(">I", len(big)), memoryview(big)], block=False, now=True)
+    outbox.put(wire.frame(b"after"), block=False, now=True)
+    assert outbox._writer is not None  # the rest went to the writer thread, nothing waited
+    peer = Peer(sockets[1])
+    wait_for(lambda: len(peer.payloads) == 2, timeout=30)
+    assert peer.payloads == [big, b"after"]
