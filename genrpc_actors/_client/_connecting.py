@@ -114,7 +114,9 @@ def authenticate(endpoint: Endpoint, sock: socket.socket) -> Stream:
         try:
             drive_handshake(machine, io, time.monotonic() + auth_timeout)
         except HandshakeError as exc:
-            raise located(BadRpc(exc.reason), endpoint, machine.server_name) from None
+            refused = exc.reason == "node_certificate_mismatch"  # the peer refused ours
+            hint = "refused_certificate" if refused else None
+            raise located(BadRpc(exc.reason), endpoint, machine.server_name, hint) from None
         except FrameTooLarge:
             raise located(BadRpc("invalid_message"), endpoint) from None
     except RpcError as exc:
@@ -137,16 +139,21 @@ _HINTS = {
     "badnode": "{address} is {answered}, not {node}: which port does {node} listen on?",
     "invalid_cookie": "{where} and this node do not share a cookie: give both the same",
     "node_certificate_mismatch": "the certificate of {address} names {answered}, not {node}",
+    "refused_certificate": "{where} refused this node's certificate, which must name this "
+    "node, {local}",
     "protocol_version": "{where} speaks another version of the protocol: upgrade the older",
     "nxdomain": "the host of {node} ({host}) has no address: check the name after '@'",
 }
 
 
-def located(exc: RpcErrorT, endpoint: Endpoint, answered: str = "") -> RpcErrorT:
+def located(
+    exc: RpcErrorT, endpoint: Endpoint, answered: str = "", hint: str | None = None
+) -> RpcErrorT:
     """``exc`` (same type and reason) that says where it happened and what to check: ``node``,
-    ``host``, ``port`` and ``driver`` as attributes, and in the message."""
+    ``host``, ``port`` and ``driver`` as attributes, and in the message (``hint``: which of
+    the hints, when not the reason's own)."""
     reason = exc.reason
-    name = reason[0] if isinstance(reason, tuple) else reason
+    name = hint or (reason[0] if isinstance(reason, tuple) else reason)
     driver = "ssl" if endpoint.tls is not None else "tcp"
     address = f"{endpoint.host}:{endpoint.port} ({driver})"
     where = f"{endpoint.target} at {address}"
@@ -157,6 +164,7 @@ def located(exc: RpcErrorT, endpoint: Endpoint, answered: str = "") -> RpcErrorT
         node=endpoint.target,
         host=endpoint.host,
         answered=answered or "another node",
+        local=endpoint.local_name,
     )
     located_exc = type(exc)(reason, f"{exc}: {text}")
     located_exc.node, located_exc.host = endpoint.target, endpoint.host

@@ -16,6 +16,7 @@ However the connection ends, every pending caller gets the error at once and the
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import logging
@@ -28,6 +29,7 @@ from typing import Any, Literal
 
 from genrpc_actors import _protocol
 from genrpc_actors._client._connecting import Endpoint, Opener, open_connection
+from genrpc_actors._client._loop_role import LoopRole
 from genrpc_actors._client._pending import PendingReplies
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._errors import BadTcp, RpcError
@@ -42,6 +44,7 @@ logger = logging.getLogger("genrpc_actors")
 GRACE = 0.005  # seconds without callers before the connection's thread reads again
 _SLACK = 0.002  # how far past a caller's deadline its receive may wait
 _OWN = object()  # the reading role's holder when it is the connection's own thread
+LOOP_LOOK = 0.1  # seconds between looks, while an event loop holds the role, at whether it lives
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +79,10 @@ class Connection:
         self._outbox = Outbox(endpoint.target, endpoint.timeouts[2], self.close)
         # leaders and followers (see the module docstring), all under _roles
         self._roles = threading.Lock()
-        self._reader: object = _OWN  # who reads now: _OWN, a caller's Reply, or None
+        # who reads now: _OWN, a caller's Reply, an event loop's LoopRole, or None
+        self._reader: object = _OWN
         self._followers: collections.deque[Reply] = collections.deque()
+        self._loops: list[asyncio.AbstractEventLoop] = []  # event loops that want the role
         self._own_turn = threading.Event()  # wakes the connection's thread
         self._left = 0.0  # when the last caller let the role go
         self._io: socket.socket | TlsTransport | None = None
@@ -176,6 +181,7 @@ class Connection:
             with roles:
                 if slot.ready():
                     break
+                self._take_from_loop()
                 if self._reader is None and self._io is not None:
                     self._reader = slot
                 else:
@@ -225,12 +231,96 @@ class Connection:
             if follower.wake():
                 self._reader = follower
                 return
+        while self._loops and self.error is None:
+            loop = self._loops.pop()
+            sock = self._sock
+            if sock is None or loop.is_closed() or not loop.is_running():
+                continue
+            role = LoopRole(loop, sock)
+            try:
+                loop.call_soon_threadsafe(role.watch, self._read_in_loop)
+            except RuntimeError:  # closed just now
+                role.leave()
+                continue
+            self._reader = role
+            return
         if self._pending.slots or self.error is not None:
             self._reader = _OWN
             self._own_turn.set()
         else:
             self._reader = None
             self._left = time.monotonic()
+
+    def await_in(self, loop: asyncio.AbstractEventLoop) -> None:
+        """An event loop waits for the reply to a request sent with ``lead`` (this runs in its
+        thread). It takes the reading role if nobody holds it and the stream is plain TCP, and
+        then reads in its own thread; else whoever reads hands it the reply, and hands it the
+        role when done (the connection's thread reads until then)."""
+        with self._roles:
+            self._drop_dead_loop()
+            reader = self._reader
+            if isinstance(reader, LoopRole) and reader.loop is loop:
+                return
+            sock = self._sock
+            plain = sock is not None and self._io is sock and self.error is None
+            if reader is None and plain:
+                assert sock is not None
+                role = LoopRole(loop, sock)
+                self._reader = role
+                role.watch(self._read_in_loop)
+                return
+            if plain and loop not in self._loops:
+                self._loops.append(loop)
+            if reader is None:
+                self._reader = _OWN
+                self._own_turn.set()
+
+    def _take_from_loop(self) -> None:
+        """A caller takes the role from a loop, which keeps it between its calls; the loop
+        gets it back after this call, if it still runs (``_roles`` held)."""
+        self._drop_dead_loop()
+        reader = self._reader
+        if isinstance(reader, LoopRole):
+            if reader.loop not in self._loops:
+                self._loops.append(reader.loop)
+            self._reader = None
+
+    def _drop_dead_loop(self) -> None:
+        """A loop that has stopped holds the role for nobody: let it go (``_roles`` held)."""
+        reader = self._reader
+        if isinstance(reader, LoopRole) and not reader.alive():
+            reader.leave()
+            self._reader = None
+
+    def _read_in_loop(self, role: LoopRole) -> None:
+        """The socket is readable and ``role``'s loop may hold the role (the loop's thread):
+        read once, hand out the replies; let the role go when callers wait or none is due."""
+        failure: RpcError | None = None
+        with self._roles:  # a caller may take the role from a loop, but only between reads
+            if self._reader is not role or self.error is not None:
+                role.leave()
+                return
+            receiver = self._receiver
+            assert receiver is not None
+            try:
+                payloads = receiver.receive_now()
+            except BlockingIOError:
+                return
+            except Exception as exc:  # noqa: BLE001 - ends the connection, whoever reads
+                payloads, failure = None, self._error_of(exc)
+            if payloads is None:
+                role.leave()
+                self._pass_role()
+        if payloads is None:
+            self.close(failure if failure is not None else BadTcp("closed"))
+            return
+        self.last_activity = time.monotonic()
+        self._pending.deliver(payloads)
+        if self._followers:
+            with self._roles:
+                if self._reader is role and self._followers:
+                    role.leave()
+                    self._pass_role()
 
     def cancel(self, request_id: int) -> None:
         """The caller stopped waiting (timeout): forget its reply, and tell the peer, which
@@ -254,6 +344,10 @@ class Connection:
             sock = self._sock
         self._outbox.close()
         self._ready.set()
+        with self._roles:
+            reader = self._reader
+            if isinstance(reader, LoopRole):  # the loop stops watching: its socket is no more
+                reader.let_go()
         for slot in pending:
             slot.set_error(error)
         self._own_turn.set()
@@ -327,12 +421,15 @@ class Connection:
                     if not came and not self._pending.slots and idle >= inactivity:
                         raise BadTcp("inactivity")
                 with roles:
-                    if self._followers:  # callers came: the role is theirs
+                    if self._followers or self._loops:  # callers came: the role is theirs
                         self._pass_role()
                 continue
             with roles:
                 self._own_turn.clear()
                 wait: float | None = GRACE
+                self._drop_dead_loop()
+                if isinstance(self._reader, LoopRole):
+                    wait = LOOP_LOOK  # a loop holds it, perhaps for long: is it still alive?
                 if self._reader is None:
                     idle = time.monotonic() - self._left
                     if self._pending.slots or idle >= GRACE:

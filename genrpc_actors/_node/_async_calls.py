@@ -26,6 +26,8 @@ from genrpc_actors._node._multi import (
 from genrpc_actors._node._requests import resolve, timed_out
 from genrpc_actors._node._routing import Router
 
+_running_loop = asyncio.events._get_running_loop  # noqa: SLF001 - the C accessor, no raise
+
 __all__ = ["acall", "amulticall", "asbcast", "connections_for", "settled"]
 
 
@@ -37,6 +39,9 @@ async def settled(slot: Reply) -> None:
     future: asyncio.Future[None] = loop.create_future()
 
     def wake(_reply: Reply) -> None:  # in the thread that set the reply
+        if _running_loop() is loop:  # the loop read it itself: no need to wake it
+            _settle(future)
+            return
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
             loop.call_soon_threadsafe(_settle, future)
 
@@ -68,9 +73,11 @@ async def acall(
     if not router.ready_for(target):
         await connections_for(router, [target])
     connection, request_id, slot = router.submit(
-        target, _protocol.CALL, body, flags, None, reply=True, block=False
+        target, _protocol.CALL, body, flags, None, reply=True, lead=True, block=False
     )
     assert slot is not None
+    if connection is not None:
+        connection.await_in(asyncio.get_running_loop())
     try:
         async with asyncio.timeout(wait):
             await settled(slot)

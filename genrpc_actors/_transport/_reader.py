@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Protocol
 
 from genrpc_actors._protocol import FrameDecoder, Payload
@@ -14,6 +15,9 @@ SCRATCH_SIZE = 64 * 1024  # what one receive takes in, but for large frames (the
 
 class _Receiving(Protocol):
     def recv_into(self, buffer: memoryview, /) -> int: ...
+
+
+_NOW = socket.MSG_DONTWAIT
 
 
 class Reader:
@@ -44,6 +48,28 @@ class Reader:
             if scratch is None:
                 self._scratch = scratch = memoryview(bytearray(SCRATCH_SIZE))
             count = self.io.recv_into(scratch)
+        except BlockingIOError:
+            raise
+        except OSError as exc:
+            raise bad_tcp(exc) from None
+        return decoder.feed(scratch[:count]) if count else None
+
+    def receive_now(self) -> list[Payload] | None:
+        """As ``receive``, without waiting: ``BlockingIOError`` when nothing has come. For a
+        socket (an event loop reads this way when the socket is readable), not TLS."""
+        io = self.io
+        assert isinstance(io, socket.socket)
+        decoder = self.decoder
+        self.receives += 1
+        try:
+            target = decoder.into()
+            if target is not None:
+                count = io.recv_into(target, 0, _NOW)
+                return decoder.received(count) if count else None
+            scratch = self._scratch
+            if scratch is None:
+                self._scratch = scratch = memoryview(bytearray(SCRATCH_SIZE))
+            count = io.recv_into(scratch, 0, _NOW)
         except BlockingIOError:
             raise
         except OSError as exc:

@@ -118,11 +118,16 @@ def test_a_tls_refusal_without_name_says_what_to_do(tls_node):
         result = run(*command, *over_tls)
         assert result.returncode == 1
         (line,) = result.stderr.splitlines()
-        assert line.startswith("error: BadRpc: node_certificate_mismatch; this command calls as")
+        assert line.startswith("error: BadRpc: node_certificate_mismatch: ")
+        assert f"{SRV} at 127.0.0.1:{port} (ssl) refused this node's certificate" in line
+        assert "; this command calls as genrpc-cli-" in line
         for advice in ("give --name NAME@HOST", "ssl_client_options", "genrpc certs node"):
             assert advice in line
     result = run("call", SRV, "os", "getpid", *over_tls, "--name", "other@127.0.0.1")
-    assert result.stderr == "error: BadRpc: node_certificate_mismatch\n"  # --name was given
+    (line,) = result.stderr.splitlines()  # --name was given: the refusal, without the advice
+    assert line.startswith("error: BadRpc: node_certificate_mismatch: ")
+    assert "which must name this node, other@127.0.0.1" in line
+    assert "this command calls as" not in line
     result = run("call", SRV, "os", "getpid", "--driver", "ssl", "--port", str(port), env=AS_USER)
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: BadRpc: tls: ssl_client_options has no certificates; ")
