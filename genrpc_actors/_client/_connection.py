@@ -7,8 +7,11 @@ its own reply, so a call wakes no other thread on this side; replies it reads fo
 are handed to them, and when it has its own it hands the role to a caller still waiting (or lets
 it go). The connection's own thread connects, authenticates, and reads when no caller does: for
 ``async_call``, multicalls and broadcasts, and on an idle connection, after a short grace so that
-a run of calls keeps the role among the callers. Requests made while connecting wait in the
-outbox, so ``cast`` and ``async_call`` never block on a connect.
+a run of calls keeps the role among the callers. An event loop's ``acall`` takes the role for
+its loop (``_loop_role``), which then reads in its own thread when the socket is readable and
+keeps the role between its calls; a blocking caller takes it back, and gives it back after its
+call. Requests made while connecting wait in the outbox, so ``cast``, ``async_call`` and
+``acall`` never block on a connect.
 
 However the connection ends, every pending caller gets the error at once and the owner is told
 (the ``Client`` actor, which then stops: the connection and the actor live and die together).
