@@ -226,6 +226,7 @@ def test_genrpc_stats_fetches_describe_from_a_public_module():
         "acceptors",
         "handshakes",
         "workers",
+        "event_loop",
         "process_workers",
         "restarts",
     }

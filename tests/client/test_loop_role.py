@@ -85,7 +85,7 @@ def test_a_loop_that_ended_holds_the_role_for_nobody(pair):
 def test_the_end_of_the_connection_fails_a_loop_that_reads(pair):
     async def main():
         assert (await acall(pair, "add", 1, 1))[0] == 2
-        _, slot = send(pair, "sleep", 30)
+        _, slot = send(pair, "sleep", 0.3)  # not answered before the end (short: a thread)
         pair.client.await_in(asyncio.get_running_loop())
         pair.server.close()
         await asyncio.wait_for(settled(slot), WAIT)
