@@ -4,11 +4,11 @@
                          [--only WORKLOAD,...] [--peers PEER,...] [--out DIR]
 
 Runs every workload on genrpc_actors, the raw-socket floor (``benchmarks.floor``) and each
-installed peer (Pyro5, rpyc, ``multiprocessing.managers``), server and client in processes of
-their own, for several rounds; prints one table of medians, with genrpc_actors' ratios to the
-floor and to the best peer and the verdict on each target, and writes it as Markdown, JSON and
-a bar chart under ``benchmarks/results/``. The supervisor restart benchmark runs on its own:
-``python -m benchmarks.supervisor_restart``.
+installed peer (Pyro5, rpyc, ``multiprocessing.managers``; ``grpc.aio`` for the asyncio
+workloads), server and client in processes of their own, for several rounds; prints one table
+of medians, with genrpc_actors' ratios to the floor and to the best peer and the verdict on
+each target, and writes it as Markdown, JSON and a bar chart under ``benchmarks/results/``.
+The supervisor restart benchmark runs on its own: ``python -m benchmarks.supervisor_restart``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def parse(argv: list[str] | None) -> tuple[Plan, Path]:
     parser.add_argument(
         "--peers",
         type=lambda t: _names(t, PEERS, "peer"),
-        help=f"peers, comma-separated: {','.join(PEERS)} (the floor is always run)",
+        help=f"peers, comma-separated: {','.join(PEERS)} (the floor is always added)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the files go")
     args = parser.parse_args(argv)

@@ -10,15 +10,29 @@ and forget), ``reset`` and ``sync(count)`` (returns once ``count`` casts have ru
 ``shared_callers``: whether concurrent callers share one client (genrpc_actors: every thread
 calls through one connection, the library's default) or each open their own (the others: a
 socket, proxy or connection is one caller's at a time).
+
+The asyncio workloads use ``session.async_client()`` instead, made inside the running event
+loop (a ``grpc.aio`` channel belongs to the loop it was made in): ``await add()``,
+``await nap(seconds, value)`` (a remote coroutine that sleeps) and ``await close()``. Only
+genrpc_actors and ``grpc.aio`` have one; ``grpc.aio`` has nothing else (``blocking`` is false).
 """
 
 from __future__ import annotations
 
+import pickle
 import threading
 from typing import Any, Protocol
 
 from benchmarks import cpu_targets, targets
-from benchmarks.servers import AUTHKEY, COOKIE, GENRPC, GENRPC_PROCESSES, SERVER_NODE
+from benchmarks.servers import (
+    AUTHKEY,
+    COOKIE,
+    GENRPC,
+    GENRPC_PROCESSES,
+    GRPC,
+    GRPC_SERVICE,
+    SERVER_NODE,
+)
 
 CAST_DRAIN_EVERY = 1000  # rpyc answers every async request: read those answers now and then
 TARGETS = "benchmarks.targets"
@@ -34,14 +48,24 @@ class Client(Protocol):
     def close(self) -> None: ...
 
 
+class AsyncClient(Protocol):
+    async def add(self) -> Any: ...
+    async def nap(self, seconds: float, value: Any) -> Any: ...
+    async def close(self) -> None: ...
+
+
 class Session:
     shared_callers = False
     casts = True
+    blocking = True  # whether it has blocking clients (``client``)
 
     def __init__(self, address: Any, pin: int | None) -> None:
         self.address = address
 
     def client(self, lane: Any = None) -> Client:
+        raise NotImplementedError
+
+    def async_client(self) -> AsyncClient:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -111,6 +135,20 @@ class _GenrpcClient:
         pass  # the node closes its connections when it stops
 
 
+class _GenrpcAsyncClient:
+    def __init__(self, node: Any, target: Any) -> None:
+        self.node, self.target = node, target
+
+    async def add(self) -> Any:
+        return await self.node.acall(self.target, TARGETS, "add", (1, 2))
+
+    async def nap(self, seconds: float, value: Any) -> Any:
+        return await self.node.acall(self.target, TARGETS, "nap", (seconds, value), timeout=600)
+
+    async def close(self) -> None:
+        pass  # the node's connection, closed when it stops
+
+
 class GenrpcSession(Session):
     shared_callers = True
 
@@ -128,6 +166,9 @@ class GenrpcSession(Session):
 
     def client(self, lane: Any = None) -> Client:
         return _GenrpcClient(self.node, SERVER_NODE if lane is None else (SERVER_NODE, lane))
+
+    def async_client(self) -> AsyncClient:
+        return _GenrpcAsyncClient(self.node, SERVER_NODE)
 
     def close(self) -> None:
         self.node.stop()
@@ -270,6 +311,43 @@ class ManagersSession(Session):
         self._clients.clear()
 
 
+class _GrpcAsyncClient:
+    def __init__(self, port: int) -> None:
+        import grpc  # noqa: PLC0415
+
+        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        self._add, self._nap = (
+            self.channel.unary_unary(
+                f"/{GRPC_SERVICE}/{name}",
+                request_serializer=pickle.dumps,
+                response_deserializer=pickle.loads,
+            )
+            for name in ("add", "nap")
+        )
+
+    async def add(self) -> Any:
+        return await self._add((1, 2))
+
+    async def nap(self, seconds: float, value: Any) -> Any:
+        return await self._nap((seconds, value), timeout=600)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+class GrpcSession(Session):
+    """``grpc.aio`` only: one channel (one HTTP/2 connection) per async client."""
+
+    blocking = False
+    casts = False
+
+    def __init__(self, port: int, pin: int | None) -> None:
+        self.port = port
+
+    def async_client(self) -> AsyncClient:
+        return _GrpcAsyncClient(self.port)
+
+
 SESSIONS: dict[str, type[Session]] = {
     "floor": FloorSession,
     GENRPC: GenrpcSession,
@@ -277,4 +355,5 @@ SESSIONS: dict[str, type[Session]] = {
     "Pyro5": Pyro5Session,
     "rpyc": RpycSession,
     "managers": ManagersSession,
+    GRPC: GrpcSession,
 }

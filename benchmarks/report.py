@@ -17,6 +17,8 @@ SUBJECT = "genrpc_actors"
 PROCESSES = "genrpc_actors+processes"  # the same node, its CPU-bound requests in process workers
 FLOOR = "floor"
 PYTHON_PEERS = ("Pyro5", "rpyc", "managers")
+GRPC = "grpc.aio"  # the peer of the asyncio workloads (only they run on it)
+COMPARED = (*PYTHON_PEERS, GRPC)  # the peers of the "/ best peer" column
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,33 @@ ROWS = (
     Row("noisy_neighbour.busy1_p99_ratio", "  p99 beside 1 / idle", False, "{:.1f}", compare=False),
     Row("noisy_neighbour.busy2_p50_ratio", "  p50 beside 2 / idle", False, "{:.1f}", compare=False),
     Row("noisy_neighbour.busy2_p99_ratio", "  p99 beside 2 / idle", False, "{:.1f}", compare=False),
+    Row(
+        "asyncio_fanout.completed",
+        "{fanout} awaited calls at once (10 ms naps): done",
+        True,
+        compare=False,
+    ),
+    Row("asyncio_fanout.wall_s", "  wall time, s", False, "{:.2f}"),
+    Row("asyncio_fanout.client_rss_mb", "  client RSS growth at peak, MB", False, "{:.1f}"),
+    Row("asyncio_fanout.server_rss_mb", "  server RSS growth at peak, MB", False, "{:.1f}"),
+    Row("asyncio_fanout.client_threads", "  client threads added at peak", False, compare=False),
+    Row("asyncio_fanout.server_threads", "  server threads added at peak", False, compare=False),
+    Row("asyncio_sequential.calls_per_s", "awaited calls, one at a time: calls/s", True),
+    Row("asyncio_sequential.p50_us", "awaited calls: p50 us", False),
+    Row("asyncio_sequential.p99_us", "awaited calls: p99 us", False),
+    Row(
+        "asyncio_sequential.blocking_calls_per_s",
+        "  blocking calls, same process: calls/s",
+        True,
+        compare=False,
+    ),
+    Row(
+        "asyncio_sequential.ratio_to_blocking",
+        "  awaited / blocking calls/s",
+        True,
+        "{:.2f}",
+        compare=False,
+    ),
 )
 
 
@@ -135,15 +164,15 @@ def ratio(value: float | None, reference: float | None) -> float | None:
 
 
 def best_peer(med: dict[str, dict[str, float]], key: str, higher: bool) -> tuple[str, float] | None:
-    """The best of the Python peers on ``key`` (highest or lowest), as (peer, value)."""
-    found = [(peer, med[peer][key]) for peer in PYTHON_PEERS if key in med.get(peer, {})]
+    """The best of the peers on ``key`` (highest or lowest), as (peer, value)."""
+    found = [(peer, med[peer][key]) for peer in COMPARED if key in med.get(peer, {})]
     if not found:
         return None
     return (max if higher else min)(found, key=lambda item: item[1])
 
 
 def ratios(med: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float | None]]]:
-    """Each peer's figure over the floor's and over the best Python peer's (value / reference)."""
+    """Each peer's figure over the floor's and over the best peer's (value / reference)."""
     table: dict[str, dict[str, dict[str, float | None]]] = {}
     for row in ROWS:
         if not row.compare:
@@ -177,6 +206,59 @@ class Target:
     goal: float
     at_least: bool
     subject: str = SUBJECT  # whose figure it is
+
+
+FANOUT = 10_000  # the asyncio fan-out's calls, when the settings do not say (older results)
+FANOUT_THREADS = 0.001  # server threads added per call of the fan-out, at most
+
+
+def asyncio_targets(fanout: int) -> list[Target]:
+    """The asyncio workloads' targets: the fan-out of ``fanout`` calls and the sequential calls.
+
+    Threads: a node awaits coroutines on its one event loop; a thread per call would add 100%
+    of the calls, its whole worker pool (256 threads) 2.6% of 10,000; the target allows 0.1%.
+    """
+    n = _short(fanout)
+    return [
+        Target(
+            f"{n} awaited calls at once: all complete",
+            "asyncio_fanout.completed",
+            None,
+            fanout,
+            True,
+        ),
+        Target(
+            f"{n} awaited calls at once: wall <= 2 s", "asyncio_fanout.wall_s", None, 2.0, False
+        ),
+        Target(
+            f"{n} awaited calls at once: wall <= 1x grpc.aio",
+            "asyncio_fanout.wall_s",
+            GRPC,
+            1.0,
+            False,
+        ),
+        Target(
+            f"{n} awaited calls: server threads added <= {100 * FANOUT_THREADS:g}% of them",
+            "asyncio_fanout.server_threads_per_call",
+            None,
+            FANOUT_THREADS,
+            False,
+        ),
+        Target(
+            "awaited calls/s >= 0.8x blocking calls/s",
+            "asyncio_sequential.ratio_to_blocking",
+            None,
+            0.8,
+            True,
+        ),
+        Target(
+            "awaited calls/s >= 1x grpc.aio",
+            "asyncio_sequential.calls_per_s",
+            GRPC,
+            1.0,
+            True,
+        ),
+    ]
 
 
 def target_list(settings: dict[str, Any]) -> list[Target]:
@@ -252,6 +334,7 @@ def target_list(settings: dict[str, Any]) -> list[Target]:
         ),
         Target(f"{conns:,} keyed connections all work", "connections.worked", None, conns, True),
         Target("RSS per connection < 200 KB (each side)", "connections.rss_kb", None, 200.0, False),
+        *asyncio_targets(settings.get("fanout", FANOUT)),
     ]
 
 
@@ -274,6 +357,12 @@ def _shown(target: Target, measured: float | None) -> str:
         return f"{measured:,.0f}/{target.goal:,.0f}"
     if target.key == "connections.rss_kb":
         return f"{measured:.1f} KB"
+    if target.key == "asyncio_fanout.completed":
+        return f"{measured:,.0f}/{target.goal:,.0f}"
+    if target.key == "asyncio_fanout.wall_s" and target.versus is None:
+        return f"{measured:.2f} s"
+    if target.key == "asyncio_fanout.server_threads_per_call":
+        return f"{100 * measured:.2f}%"
     return f"{measured:.2f}x"
 
 
@@ -327,6 +416,8 @@ def _cell(report: dict[str, Any], peer: str, row: Row) -> str:
         return "n/a"
     if row.key == "connections.worked":
         return f"{value:,.0f}/{report['medians'][peer].get('connections.count', 0):,.0f}"
+    if row.key == "asyncio_fanout.completed":
+        return f"{value:,.0f}/{report['medians'][peer].get('asyncio_fanout.count', 0):,.0f}"
     text = row.form.format(value)
     if row.key.startswith("casts.") and row.key != "casts.cost_ratio":
         count = report["medians"][peer].get(row.key.replace("msgs_per_s", "count"))
@@ -347,6 +438,7 @@ def grid(report: dict[str, Any]) -> list[list[str]]:
         "big": _short(s["casts_big"]),
         "small": _short(s["casts_small"]),
         "conns": f"{s['connections']:,}",
+        "fanout": f"{s.get('fanout', FANOUT):,}",
     }
     peers = report["peers"]
     header = ["figure", *peers, "/ floor", "/ best peer"]
@@ -370,8 +462,8 @@ def grid(report: dict[str, Any]) -> list[list[str]]:
 
 LEGEND = (
     f"/ floor, / best peer: {SUBJECT}' median over the floor's and over the best of "
-    f"{', '.join(PYTHON_PEERS)} (the highest rate, the lowest latency); for latencies, "
-    "below 1 is better"
+    f"{', '.join(COMPARED)} (the highest rate, the lowest latency); for latencies, times "
+    "and sizes, below 1 is better"
 )
 
 

@@ -19,9 +19,9 @@ from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 from benchmarks import targets
-from benchmarks.servers import GENRPC, GENRPC_PROCESSES, ServerHandle
+from benchmarks.servers import GENRPC, GENRPC_PROCESSES, GRPC, ServerHandle
 
-PEERS = ("floor", GENRPC, GENRPC_PROCESSES, "Pyro5", "rpyc", "managers")
+PEERS = ("floor", GENRPC, GENRPC_PROCESSES, "Pyro5", "rpyc", "managers", GRPC)
 WORKLOADS = (
     "sequential",
     "callers8",
@@ -34,9 +34,12 @@ WORKLOADS = (
     "noisy_neighbour",
     "overhead",
     "kill_latency",
+    "asyncio_fanout",
+    "asyncio_sequential",
 )
 CPU_WORKLOADS = ("cpu_parallel", "noisy_neighbour", "overhead", "kill_latency")
-REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc"}  # peer -> the module it needs
+ASYNC_WORKLOADS = ("asyncio_fanout", "asyncio_sequential")
+REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc", GRPC: "grpc"}  # peer -> the module it needs
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,21 @@ class Plan:
     # Peers too slow for the full burst send fewer (the table prints the count each used).
     casts_big_limit: dict[str, int] = field(default_factory=dict)
     connections: int = 1000
+    fanout: int = 10_000  # asyncio calls at once
 
     def cast_counts(self, peer: str) -> tuple[int, int]:
         big = min(self.casts_big, self.casts_big_limit.get(peer, self.casts_big))
         return big, min(self.casts_small, big)
 
 
-QUICK = {"rounds": 1, "seconds": 0.2, "casts_big": 2000, "casts_small": 200, "connections": 50}
+QUICK = {
+    "rounds": 1,
+    "seconds": 0.2,
+    "casts_big": 2000,
+    "casts_small": 200,
+    "connections": 50,
+    "fanout": 500,
+}
 
 
 def installed(peers: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
@@ -73,6 +84,10 @@ def installed(peers: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
 
 
 def _applies(peer: str, workload: str, casts: bool) -> bool:
+    if workload in ASYNC_WORKLOADS:
+        return peer in (GENRPC, GRPC)
+    if peer == GRPC:  # it is there for the asyncio workloads
+        return False
     if peer == GENRPC_PROCESSES:  # the same node but for where CPU-bound requests run
         return workload in CPU_WORKLOADS
     if workload == "casts":
@@ -82,9 +97,24 @@ def _applies(peer: str, workload: str, casts: bool) -> bool:
     return workload != "kill_latency"  # process workers only
 
 
+def measured_peers(plan: Plan) -> tuple[str, ...]:
+    """The peers of ``plan`` with a workload of it to run: the others are not even started
+    (the floor, when only the asyncio workloads are chosen)."""
+    return tuple(
+        peer
+        for peer in plan.peers
+        if any(_applies(peer, workload, casts=True) for workload in plan.workloads)
+    )
+
+
 def _run_workload(workload: str, session: Any, peer: str, plan: Plan, server_pid: int) -> Any:
+    from benchmarks import async_workloads  # noqa: PLC0415
     from benchmarks import workloads as w  # noqa: PLC0415
 
+    if workload == "asyncio_fanout":
+        return async_workloads.asyncio_fanout(session, server_pid, plan.fanout)
+    if workload == "asyncio_sequential":
+        return async_workloads.asyncio_sequential(session, plan.seconds)
     if workload == "sequential":
         return w.sequential(session, plan.seconds)
     if workload.startswith("callers"):
@@ -191,7 +221,7 @@ def run(plan: Plan, *, progress: bool = True) -> dict[str, Any]:
     """Every round; the figures of each, with the settings and the peers skipped."""
     targets.setup_process(plan.pin)  # the processes it spawns start pinned as well
     load_before = os.getloadavg()[0]
-    peers, skipped = installed(plan.peers)
+    peers, skipped = installed(measured_peers(plan))
     for peer, reason in skipped.items():
         print(f"skipping {peer}: {reason}", file=sys.stderr)
     rounds: list[dict[str, Any]] = []

@@ -1,13 +1,15 @@
 """What the benchmark servers run, and how every benchmark process sets itself up.
 
 Every peer's server calls these same functions, so each peer does the same work per request:
-``add`` (the small call), ``echo`` (the 500 KB payload), ``tick`` (the fire-and-forget message)
-and ``wait_ticks`` (the round trip that ends a burst: it returns once every tick has *run*,
-whatever order the server ran them in). Kept free of heavy imports: servers import it by name.
+``add`` (the small call), ``echo`` (the 500 KB payload), ``tick`` (the fire-and-forget message),
+``wait_ticks`` (the round trip that ends a burst: it returns once every tick has *run*,
+whatever order the server ran them in) and ``nap`` (a coroutine that sleeps: the server awaits
+it on its event loop). Kept free of heavy imports: servers import it by name.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import threading
@@ -24,6 +26,11 @@ def add(a: Any, b: Any) -> Any:
 
 def echo(value: Any) -> Any:
     return value
+
+
+async def nap(seconds: float, value: Any) -> Any:
+    """``value`` after ``seconds`` of ``asyncio.sleep``: a request that waits, holding no thread."""
+    return await asyncio.sleep(seconds, value)
 
 
 def tick() -> None:

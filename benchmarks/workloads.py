@@ -23,7 +23,7 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def _latencies(samples: list[float], elapsed: float) -> dict[str, float]:
+def latencies(samples: list[float], elapsed: float) -> dict[str, float]:
     us = [s * 1e6 for s in samples]
     return {
         "calls_per_s": len(samples) / elapsed,
@@ -32,7 +32,7 @@ def _latencies(samples: list[float], elapsed: float) -> dict[str, float]:
     }
 
 
-def _timed_loop(operation: Callable[[], Any], until: float, samples: list[float]) -> None:
+def timed_loop(operation: Callable[[], Any], until: float, samples: list[float]) -> None:
     now = time.perf_counter()
     while now < until:
         operation()
@@ -47,10 +47,10 @@ def sequential(session: Session, seconds: float) -> dict[str, float]:
     client.add()
     samples: list[float] = []
     begin = time.perf_counter()
-    _timed_loop(client.add, begin + seconds, samples)
+    timed_loop(client.add, begin + seconds, samples)
     elapsed = time.perf_counter() - begin
     client.close()
-    return _latencies(samples, elapsed)
+    return latencies(samples, elapsed)
 
 
 def concurrent(session: Session, seconds: float, callers: int) -> dict[str, float]:
@@ -75,7 +75,7 @@ def concurrent(session: Session, seconds: float, callers: int) -> dict[str, floa
             ready.abort()
             raise
         ready.wait()
-        _timed_loop(client.add, clock["until"], samples[index])
+        timed_loop(client.add, clock["until"], samples[index])
         if shared is None:
             client.close()
 
@@ -88,7 +88,7 @@ def concurrent(session: Session, seconds: float, callers: int) -> dict[str, floa
         raise failures[0]
     if shared is not None:
         shared.close()
-    return _latencies([s for per in samples for s in per], time.perf_counter() - clock["begin"])
+    return latencies([s for per in samples for s in per], time.perf_counter() - clock["begin"])
 
 
 def echo(session: Session, seconds: float, size: int = ECHO_SIZE) -> dict[str, float]:
@@ -98,7 +98,7 @@ def echo(session: Session, seconds: float, size: int = ECHO_SIZE) -> dict[str, f
     assert len(client.echo(payload)) == size
     samples: list[float] = []
     begin = time.perf_counter()
-    _timed_loop(lambda: client.echo(payload), begin + seconds, samples)
+    timed_loop(lambda: client.echo(payload), begin + seconds, samples)
     elapsed = time.perf_counter() - begin
     client.close()
     return {
@@ -142,7 +142,7 @@ def isolation(session: Session, seconds: float, size: int = ECHO_SIZE) -> dict[s
     client = session.client()
     client.add()
     idle: list[float] = []
-    _timed_loop(client.add, time.perf_counter() + seconds, idle)
+    timed_loop(client.add, time.perf_counter() + seconds, idle)
     stop = threading.Event()
     streaming = threading.Event()
     echoes = [0]
@@ -164,7 +164,7 @@ def isolation(session: Session, seconds: float, size: int = ECHO_SIZE) -> dict[s
         raise RuntimeError("the bulk connection did not start")
     busy: list[float] = []
     begin = time.perf_counter()
-    _timed_loop(client.add, begin + seconds, busy)
+    timed_loop(client.add, begin + seconds, busy)
     elapsed = time.perf_counter() - begin
     stop.set()
     thread.join(30)
@@ -314,7 +314,7 @@ def noisy_neighbour(session: Session, seconds: float) -> dict[str, float]:
             stop.set()
             raise failures[0] if failures else RuntimeError("a neighbour failed") from None
         samples: list[float] = []
-        _timed_loop(client.add, time.perf_counter() + seconds, samples)
+        timed_loop(client.add, time.perf_counter() + seconds, samples)
         stop.set()
         for thread in threads:
             thread.join()
@@ -343,12 +343,12 @@ def overhead(session: Any, seconds: float, size: int = ECHO_SIZE) -> dict[str, f
     node.call(SERVER_NODE, module, "add", (1, 2))
     samples: list[float] = []
     begin = time.perf_counter()
-    _timed_loop(lambda: node.call(SERVER_NODE, module, "add", (1, 2)), begin + seconds, samples)
-    small = _latencies(samples, time.perf_counter() - begin)
+    timed_loop(lambda: node.call(SERVER_NODE, module, "add", (1, 2)), begin + seconds, samples)
+    small = latencies(samples, time.perf_counter() - begin)
     payload = bytes(size)
     echoes: list[float] = []
     begin = time.perf_counter()
-    _timed_loop(lambda: node.call(SERVER_NODE, module, "echo", (payload,)), begin + seconds, echoes)
+    timed_loop(lambda: node.call(SERVER_NODE, module, "echo", (payload,)), begin + seconds, echoes)
     elapsed = time.perf_counter() - begin
     return {
         "calls_per_s": small["calls_per_s"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import report
+from benchmarks import report, runner
 from benchmarks.chart import bars
 
 TOP = Path(__file__).resolve().parents[2]
@@ -180,3 +181,121 @@ def test_quick_run_of_the_floor_and_genrpc_actors(tmp_path):
     assert data["peers"] == ["floor", "genrpc_actors"]
     assert data["medians"]["genrpc_actors"]["connections.worked"] == 50
     assert (tmp_path / "bench.md").exists()
+
+
+def asyncio_results(genrpc: dict[str, float], grpc: dict[str, float] | None) -> dict:
+    rounds = [{"genrpc_actors": genrpc, **({"grpc.aio": grpc} if grpc else {})}]
+    return {
+        "settings": {**SETTINGS, "fanout": 10_000},
+        "machine": {"cpus": 2, "python": "3.11.7"},
+        "peers": ["genrpc_actors", *(["grpc.aio"] if grpc else [])],
+        "skipped": {} if grpc else {"grpc.aio": "grpc is not installed"},
+        "rounds": rounds,
+    }
+
+
+GENRPC_ASYNC = {
+    "asyncio_fanout.count": 10_000,
+    "asyncio_fanout.completed": 10_000,
+    "asyncio_fanout.wall_s": 1.2,
+    "asyncio_fanout.client_rss_mb": 35.0,
+    "asyncio_fanout.server_rss_mb": 5.0,
+    "asyncio_fanout.client_threads": 0,
+    "asyncio_fanout.server_threads": 30,
+    "asyncio_fanout.server_threads_per_call": 0.003,
+    "asyncio_sequential.calls_per_s": 6000.0,
+    "asyncio_sequential.p50_us": 160.0,
+    "asyncio_sequential.blocking_calls_per_s": 12_000.0,
+    "asyncio_sequential.ratio_to_blocking": 0.5,
+}
+GRPC_ASYNC = {
+    "asyncio_fanout.count": 10_000,
+    "asyncio_fanout.completed": 10_000,
+    "asyncio_fanout.wall_s": 2.4,
+    "asyncio_fanout.client_rss_mb": 240.0,
+    "asyncio_fanout.server_threads": 0,
+    "asyncio_sequential.calls_per_s": 2000.0,
+    "asyncio_sequential.p50_us": 500.0,
+}
+
+
+def test_asyncio_targets_compare_with_grpc_aio_and_with_blocking_calls():
+    verdicts = {
+        t["target"]: t for t in report.build(asyncio_results(GENRPC_ASYNC, GRPC_ASYNC))["targets"]
+    }
+    done = verdicts["10k awaited calls at once: all complete"]
+    assert (done["shown"], done["met"]) == ("10,000/10,000", True)
+    assert verdicts["10k awaited calls at once: wall <= 2 s"]["shown"] == "1.20 s"
+    versus = verdicts["10k awaited calls at once: wall <= 1x grpc.aio"]
+    assert (versus["shown"], versus["met"]) == ("0.50x", True)  # half grpc.aio's time
+    threads = verdicts["10k awaited calls: server threads added <= 0.1% of them"]
+    assert (threads["shown"], threads["verdict"]) == ("0.30%", "missed by 200%")
+    ratio = verdicts["awaited calls/s >= 0.8x blocking calls/s"]
+    assert (ratio["shown"], ratio["verdict"]) == ("0.50x", "missed by 38%")
+    assert verdicts["awaited calls/s >= 1x grpc.aio"]["shown"] == "3.00x"
+    # without the peer, its comparisons are not measured; the rest stands
+    alone = {t["target"]: t for t in report.build(asyncio_results(GENRPC_ASYNC, None))["targets"]}
+    assert alone["awaited calls/s >= 1x grpc.aio"]["met"] is None
+    assert alone["10k awaited calls at once: wall <= 2 s"]["met"] is True
+
+
+def test_asyncio_rows_compare_with_grpc_aio_as_the_best_peer():
+    built = report.build(asyncio_results(GENRPC_ASYNC, GRPC_ASYNC))
+    cells = report.grid(built)
+    assert cells[0] == ["figure", "genrpc_actors", "grpc.aio", "/ floor", "/ best peer"]
+    by_label = {row[0].strip(): row for row in cells}
+    assert by_label["10,000 awaited calls at once (10 ms naps): done"][1:3] == [
+        "10,000/10,000",
+        "10,000/10,000",
+    ]
+    assert by_label["wall time, s"][1:] == ["1.20", "2.40", "", "0.50x (grpc.aio)"]
+    assert by_label["awaited calls, one at a time: calls/s"][-1] == "3.00x (grpc.aio)"
+    assert by_label["awaited / blocking calls/s"][1:3] == ["0.50", "n/a"]
+
+
+def test_only_the_peers_with_a_chosen_workload_are_started():
+    both = ("asyncio_fanout", "asyncio_sequential")
+    assert runner.measured_peers(runner.Plan(workloads=both)) == ("genrpc_actors", "grpc.aio")
+    assert "grpc.aio" not in runner.measured_peers(runner.Plan(workloads=("sequential",)))
+    assert runner.measured_peers(runner.Plan(workloads=("kill_latency",))) == (
+        "genrpc_actors+processes",
+    )
+
+
+def test_a_peer_whose_module_is_missing_is_skipped_with_the_reason(monkeypatch):
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        runner.importlib.util, "find_spec", lambda name: None if name == "grpc" else found(name)
+    )
+    ready, skipped = runner.installed(("genrpc_actors", "grpc.aio"))
+    assert ready == ["genrpc_actors"]
+    assert skipped == {"grpc.aio": "grpc is not installed (pip install -e '.[bench]')"}
+
+
+@pytest.mark.slow
+def test_quick_run_of_the_asyncio_workloads(tmp_path):
+    """genrpc_actors' side always; grpc.aio's where grpcio is installed (the bench extra)."""
+    command = [
+        *(sys.executable, "-m", "benchmarks", "--quick"),
+        *("--only", "asyncio_fanout,asyncio_sequential", "--peers", "genrpc_actors,grpc.aio"),
+    ]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path)],
+        cwd=TOP,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "failed" not in done.stdout
+    data = json.loads((tmp_path / "bench.json").read_text())
+    grpc = importlib.util.find_spec("grpc") is not None
+    assert data["peers"] == (["genrpc_actors", "grpc.aio"] if grpc else ["genrpc_actors"])
+    for peer in data["peers"]:  # not the floor: it has no asyncio workload
+        figures = data["medians"][peer]
+        assert figures["asyncio_fanout.completed"] == 500
+        assert figures["asyncio_sequential.calls_per_s"] > 0
+    assert data["medians"]["genrpc_actors"]["asyncio_sequential.blocking_calls_per_s"] > 0
+    if not grpc:
+        assert "skipping grpc.aio: grpc is not installed" in done.stderr
