@@ -211,20 +211,29 @@ class ServerConnection:
             if held:
                 self._outbox.flush()  # if the last request had no reply to carry them
 
-    def _hand_over(self, jobs: collections.deque[_Job]) -> None:
-        """A request runs long (called from the pool's watcher): the requests read with it and
-        the reading go to other workers."""
+    def _hand_over(self, jobs: collections.deque[_Job], reading: bool = True) -> None:
+        """A request runs long (called from the pool's watcher): the requests read with it go
+        to other workers, in at most ``HAND_OVER_SPLIT`` groups, each run in turn by one of
+        them and split again if one of its requests runs long (a thousand quick requests cost a
+        few threads, not hundreds); and the reading too, unless ``reading`` is False."""
         submit = self.settings.workers.submit
         try:
-            while jobs:
-                job, args = jobs[0]
-                submit(job, *args)
-                jobs.popleft()
-            submit(self._read_turn)
+            for group in _split(jobs, HAND_OVER_SPLIT):
+                submit(self._run_jobs, group)
+            if reading:
+                submit(self._read_turn)
         except RuntimeError:  # the pool has stopped: the node is stopping (never NoThread:
             # this request's own thread is the pool's, and takes what none else can)
             self._finish("stopping")
         self._outbox.flush_later()  # the replies held for the requests handed over
+
+    def _run_jobs(self, jobs: collections.deque[_Job]) -> None:
+        """Requests handed over together, run in turn in this worker."""
+        run_here = self.settings.workers.run_here
+        while jobs:
+            job, args = jobs.popleft()
+            if run_here(job, args, functools.partial(self._hand_over, jobs, False)):
+                return
 
     def _finish(self, reason: str) -> None:
         """Reading has ended: close, and tell the owner (once, whoever ends it)."""
@@ -393,6 +402,22 @@ class ServerConnection:
     def _send_failed(self, error: RpcError) -> None:
         logger.info("event=reply_failed peer=%s reason=%s", self.peer, error.reason)
         self.close()
+
+
+HAND_OVER_SPLIT = 4  # groups the requests read with one that runs long are handed over in
+
+
+def _split(jobs: collections.deque[_Job], parts: int) -> list[collections.deque[_Job]]:
+    """``jobs`` (emptied) in at most ``parts`` groups of consecutive jobs, in order."""
+    count = len(jobs)
+    size = -(-count // parts) if count else 0
+    groups = []
+    while jobs:
+        group: collections.deque[_Job] = collections.deque()
+        while jobs and len(group) < size:
+            group.append(jobs.popleft())
+        groups.append(group)
+    return groups
 
 
 def closing_reason(exc: Exception, peer: object) -> str:
