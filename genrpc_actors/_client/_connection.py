@@ -259,6 +259,9 @@ class Connection:
         thread). It takes the reading role if nobody holds it and the stream is plain TCP, and
         then reads in its own thread; else whoever reads hands it the reply, and hands it the
         role when done (the connection's thread reads until then)."""
+        reader = self._reader
+        if type(reader) is LoopRole and reader.loop is loop:
+            return  # the loop holds it already (if a caller takes it now, it reads for us)
         with self._roles:
             self._drop_dead_loop()
             reader = self._reader
