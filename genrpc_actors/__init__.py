@@ -26,13 +26,21 @@ from genrpc_actors._errors import (
     RemoteError,
     RpcError,
 )
-from genrpc_actors._node import MultiResult, Node, NodeStatistics
+from genrpc_actors._node import (
+    MultiResult,
+    Node,
+    NodeDown,
+    NodeStatistics,
+    NodeUp,
+)
 from genrpc_actors._node import default_node as _default_node
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     import pykka
+
+    from genrpc_actors._node import NodeMonitorRef
 
 try:
     __version__ = _metadata.version("genrpc-actors")
@@ -49,7 +57,9 @@ __all__ = [
     "NameTakenError",
     "NoNodeError",
     "Node",
+    "NodeDown",
     "NodeStatistics",
+    "NodeUp",
     "RemoteError",
     "RpcError",
     "Value",
@@ -61,7 +71,10 @@ __all__ = [
     "async_call",
     "call",
     "cast",
+    "demonitor_node",
     "eval_everywhere",
+    "monitor_node",
+    "monitor_nodes",
     "multicall",
     "nb_yield",
     "node",
@@ -186,6 +199,22 @@ async def asbcast(
 ) -> tuple[list[Any], list[Any]]:
     """``sbcast`` as a coroutine: ``(good_nodes, bad_nodes)``."""
     return await _default_node().asbcast(nodes, name, msg, timeout=timeout)
+
+
+def monitor_node(node: str, watcher: pykka.ActorRef[Any]) -> NodeMonitorRef:
+    """Tell ``watcher`` one ``NodeDown`` when ``node`` goes down; a node that is not up is
+    connected to, and reported down at once if it cannot be reached."""
+    return _default_node().monitor_node(node, watcher)
+
+
+def monitor_nodes(watcher: pykka.ActorRef[Any]) -> NodeMonitorRef:
+    """Tell ``watcher`` ``NodeUp`` and ``NodeDown`` for every node, until demonitored."""
+    return _default_node().monitor_nodes(watcher)
+
+
+def demonitor_node(mref: NodeMonitorRef) -> None:
+    """Cancel a node monitor: nothing is told for it afterwards."""
+    _default_node().demonitor_node(mref)
 
 
 def register(name: str, actor_ref: pykka.ActorRef[Any]) -> None:

@@ -85,6 +85,11 @@ GENRPC_API = {
     "RpcError",
     "Value",
     "__version__",
+    "NodeDown",
+    "NodeUp",
+    "demonitor_node",
+    "monitor_node",
+    "monitor_nodes",
     "abcast",
     "acall",
     "amulticall",
@@ -130,6 +135,9 @@ def test_error_tree():
 # Every module-level RPC function is also a Node method, with the same signature and text.
 NODE_TWINS = [
     "abcast",
+    "demonitor_node",
+    "monitor_node",
+    "monitor_nodes",
     "acall",
     "amulticall",
     "asbcast",

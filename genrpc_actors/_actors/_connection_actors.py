@@ -100,5 +100,5 @@ class ClientActor(sv.SupervisedActor):
 
     def _closed(self, connection: Connection, error: RpcError) -> None:
         logger.debug("event=client_closed target=%s reason=%r", self._target, error.reason)
-        self._table.forget(self._target, connection)
+        self._table.closed(self._target, connection, error.reason)
         sv.exit(self.actor_ref, sv.NORMAL)

@@ -51,7 +51,7 @@ class Dispatcher(sv.SupervisedActor):
                 )
             )
         except Exception as exc:
-            table.forget(target, connection)
             connection.close(BadRpc(("client_not_started", repr(exc))))
+            table.closed(target, connection, ("client_not_started", repr(exc)))
             raise BadRpc(("client_not_started", repr(exc))) from exc
         return connection

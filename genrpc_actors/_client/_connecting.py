@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from genrpc_actors._errors import BadRpc, RpcError
+from genrpc_actors._errors import BadRpc, BadTcp, RpcError
 from genrpc_actors._protocol import ClientHandshake, FrameTooLarge, HandshakeError
 from genrpc_actors._transport import _tcp
 from genrpc_actors._transport._handshake_driver import drive_handshake
@@ -82,6 +82,7 @@ def open_connection(
     to end a handshake that hangs; if it raises, the socket is closed and the error goes on.
     """
     connect_timeout = endpoint.timeouts[0]
+    deadline = time.monotonic() + connect_timeout  # for TCP, TLS and the handshake together
     try:
         sock = _tcp.connect(endpoint.host, endpoint.port, connect_timeout, endpoint.keepalive)
     except BadRpc as exc:
@@ -91,19 +92,22 @@ def open_connection(
     except BaseException:
         _tcp.shutdown(sock)
         raise
-    return sock, authenticate(endpoint, sock)
+    return sock, authenticate(endpoint, sock, deadline)
 
 
-def authenticate(endpoint: Endpoint, sock: socket.socket) -> Stream:
+def authenticate(endpoint: Endpoint, sock: socket.socket, deadline: float | None = None) -> Stream:
     """Over a connected ``sock``: TLS when the endpoint has a context (the server's certificate
-    must name the node), then the handshake. Returns what carries the frames; closes ``sock``
-    if anything fails."""
-    auth_timeout = endpoint.timeouts[1]
+    must name the node), then the handshake, both within ``authentication_timeout`` and by
+    ``deadline`` (what is left of ``connect_timeout``). Returns what carries the frames; closes
+    ``sock`` if anything fails."""
+    auth_deadline = time.monotonic() + endpoint.timeouts[1]
+    if deadline is not None:
+        auth_deadline = min(auth_deadline, deadline)
     try:
         io: Stream = sock
         if endpoint.tls is not None:
             transport = TlsTransport(sock, endpoint.tls, server=False)
-            transport.handshake(auth_timeout)
+            transport.handshake(max(0.0, auth_deadline - time.monotonic()))
             names = transport.peer_names()
             if endpoint.target not in names:
                 raise located(BadRpc("node_certificate_mismatch"), endpoint, ", ".join(names))
@@ -112,7 +116,7 @@ def authenticate(endpoint: Endpoint, sock: socket.socket) -> Stream:
             endpoint.cookie, endpoint.local_name, endpoint.target, os.urandom(32)
         )
         try:
-            drive_handshake(machine, io, time.monotonic() + auth_timeout)
+            drive_handshake(machine, io, auth_deadline)
         except HandshakeError as exc:
             refused = exc.reason == "node_certificate_mismatch"  # the peer refused ours
             hint = "refused_certificate" if refused else None
@@ -121,8 +125,10 @@ def authenticate(endpoint: Endpoint, sock: socket.socket) -> Stream:
             raise located(BadRpc("invalid_message"), endpoint) from None
     except RpcError as exc:
         _tcp.shutdown(sock)
-        if exc.node is None:  # e.g. the TLS handshake, a stream that failed in the handshake
-            raise located(exc, endpoint) from None
+        if exc.node is None:  # e.g. the TLS handshake, a stream that failed in the handshake:
+            # a connection that never carried a call could not be made (BadRpc, as a refusal)
+            failed = BadRpc(exc.reason) if isinstance(exc, BadTcp) else exc
+            raise located(failed, endpoint) from None
         raise
     except BaseException:
         _tcp.shutdown(sock)

@@ -76,6 +76,8 @@ class Connection:
         self._opener = opener
         self._ready = threading.Event()  # set once connected and authenticated, or closed
         self.on_closed: Callable[[Connection, RpcError], None] | None = None  # set by the owner
+        self.on_up: Callable[[], None] | None = None  # told once it has authenticated
+        self.was_up = False  # it has authenticated (the node was up through it)
         self._lock = threading.Lock()  # guards error, the end of _pending, and _sock
         self._pending = PendingReplies()
         self._sock: socket.socket | None = None  # from the moment it is connected
@@ -383,6 +385,9 @@ class Connection:
             if failure is not None:
                 raise failure
             self._receiver = Reader(io, _protocol.FrameDecoder(self.endpoint.max_frame))
+            self.was_up = True
+            if self.on_up is not None:
+                self.on_up()  # before any reply can be read: a call that returned finds it up
             self._io = io
             self._ready.set()
             self._serve()

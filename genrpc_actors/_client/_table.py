@@ -7,6 +7,8 @@ costs what a dict lookup costs).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from genrpc_actors._client._connection import Connection
@@ -14,14 +16,22 @@ from genrpc_actors._client._connection import Connection
 __all__ = ["ClientTable"]
 
 
+Up = Callable[[str], None]  # a connection to this node has authenticated
+Down = Callable[..., None]  # (node, *, was_up, reason): a connection to it ended
+
+
 class ClientTable:
-    """Targets to their connections; a connection is forgotten only by the one it replaced."""
+    """Targets to their connections; a connection is forgotten only by the one it replaced.
 
-    __slots__ = ("_connections", "get")
+    It reports each connection's life to ``on_up`` / ``on_down`` by node name (the node's
+    monitors), the keys of a node counting as that node."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_connections", "_on_down", "_on_up", "get")
+
+    def __init__(self, on_up: Up | None = None, on_down: Down | None = None) -> None:
         self._connections: dict[Any, Connection] = {}
         self.get = self._connections.get
+        self._on_up, self._on_down = on_up, on_down
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -31,6 +41,16 @@ class ClientTable:
 
     def add(self, target: Any, connection: Connection) -> None:
         self._connections[target] = connection
+        on_up = self._on_up
+        if on_up is not None:
+            connection.on_up = functools.partial(on_up, _node_of(target))
+
+    def closed(self, target: Any, connection: Connection, reason: Any) -> None:
+        """``connection`` has ended (or never started) with ``reason``: forget it, and tell."""
+        self.forget(target, connection)
+        on_down = self._on_down
+        if on_down is not None:
+            on_down(_node_of(target), was_up=connection.was_up, reason=reason)
 
     def forget(self, target: Any, connection: Connection) -> None:
         """Forget ``target``'s connection if it is still ``connection`` (not a newer one)."""
@@ -42,5 +62,11 @@ class ClientTable:
         return list(self._connections.items())
 
     def open_targets(self) -> list[Any]:
-        """The targets whose connection has not closed."""
-        return [target for target, c in list(self._connections.items()) if not c.closed]
+        """The targets whose connection has authenticated and not closed."""
+        return [
+            target for target, c in list(self._connections.items()) if c.was_up and not c.closed
+        ]
+
+
+def _node_of(target: Any) -> str:
+    return target if type(target) is str else str(target[0])

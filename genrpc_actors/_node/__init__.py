@@ -3,13 +3,23 @@
 ``_node`` is the ``Node`` (its tree, its life, the RPC methods); ``_routing`` takes a request to
 a connection or to the node itself; ``_multi`` sends to many nodes at once; ``_requests`` checks
 arguments and turns replies into outcomes; ``_endpoints`` says where a node is reached;
-``_registry`` holds named actors; ``_statistics`` the node's counters.
+``_registry`` holds named actors; ``_statistics`` the node's counters; ``_async_calls`` are the
+calls of an event loop; ``_node_monitors`` knows which nodes are up and who watches them.
 """
 
 from __future__ import annotations
 
 from genrpc_actors._node._multi import MultiResult
 from genrpc_actors._node._node import Node, default_node
+from genrpc_actors._node._node_monitors import NodeDown, NodeMonitorRef, NodeUp
 from genrpc_actors._node._statistics import NodeStatistics
 
-__all__ = ["MultiResult", "Node", "NodeStatistics", "default_node"]
+__all__ = [
+    "MultiResult",
+    "Node",
+    "NodeDown",
+    "NodeMonitorRef",
+    "NodeStatistics",
+    "NodeUp",
+    "default_node",
+]

@@ -33,6 +33,7 @@ from genrpc_actors._node import _async_calls, _multi
 from genrpc_actors._node._at_exit import stop_at_exit
 from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
 from genrpc_actors._node._multi import MultiResult
+from genrpc_actors._node._node_monitors import NodeMonitorRef, NodeMonitors
 from genrpc_actors._node._registry import Registry
 from genrpc_actors._node._requests import (
     check_target,
@@ -100,7 +101,8 @@ class Node:
             client_context(config.ssl_client_options) if config.ssl_client_options else None
         )
         self._endpoint_for = functools.partial(endpoint_for, config, name, cookie, client_tls)
-        self._clients = ClientTable()
+        self._monitors = NodeMonitors()
+        self._clients = ClientTable(self._monitors.connection_up, self._monitors.connection_down)
         self._registry = Registry()
         self._workers = WorkerPool(name, max_threads=config.max_worker_threads)
         self._timers = Scheduler(name, clock)
@@ -561,6 +563,34 @@ class Node:
         targets = _multi.targets_of(self._router, nodes)
         return await _async_calls.asbcast(self._router, targets, name, msg, wait)
 
+    # -- node monitoring -----------------------------------------------------------------------
+
+    def monitor_node(self, node: str, watcher: pykka.ActorRef[Any]) -> NodeMonitorRef:
+        """Tell ``watcher`` one ``NodeDown`` when ``node`` goes down; a node that is not up is
+        connected to, and reported down at once if it cannot be reached."""
+        target = check_target(node)
+        if type(target) is not str:
+            raise TypeError(f"node must be 'name@host', not {node!r}")
+        _check_watcher(watcher)
+        mref = self._monitors.monitor_node(target, watcher)
+        if target != self.name and not self._monitors.is_up(target):
+            try:
+                self._router.connection_for(target)  # it connects in its own thread
+            except RpcError as exc:
+                self._monitors.connection_down(target, was_up=False, reason=exc.reason)
+        return mref
+
+    def monitor_nodes(self, watcher: pykka.ActorRef[Any]) -> NodeMonitorRef:
+        """Tell ``watcher`` ``NodeUp`` and ``NodeDown`` for every node, until demonitored."""
+        _check_watcher(watcher)
+        return self._monitors.monitor_nodes(watcher)
+
+    def demonitor_node(self, mref: NodeMonitorRef) -> None:
+        """Cancel a node monitor: nothing is told for it afterwards."""
+        if not isinstance(mref, NodeMonitorRef):
+            raise TypeError(f"expected what monitor_node returned, not {type(mref).__name__}")
+        self._monitors.demonitor(mref)
+
     # -- named actors --------------------------------------------------------------------------
 
     def register(self, name: str, actor_ref: pykka.ActorRef[Any]) -> None:
@@ -578,6 +608,11 @@ class Node:
     def registered(self) -> list[str]:
         """The names registered to live actors, sorted."""
         return self._registry.registered()
+
+
+def _check_watcher(watcher: Any) -> None:
+    if not isinstance(watcher, pykka.ActorRef):
+        raise TypeError(f"watcher must be a pykka.ActorRef, not {type(watcher).__name__}")
 
 
 def _start_child_weakly(

@@ -681,10 +681,11 @@ def test_casts_wait_for_a_connection_without_spinning(make_master):
     uses almost no CPU meanwhile."""
     silent = "silent@127.0.0.1"
     with silent_listener() as port:
-        master = make_master({silent: port}, authentication_timeout=2.0)
+        master = make_master({silent: port}, authentication_timeout=2.0, connect_timeout=2.0)
         for _ in range(10):
             assert master.cast(silent, "time", "time") is True
-        wait_for(lambda: master.nodes() == [silent])
+        wait_for(lambda: master.statistics().connections == 1)  # being made: not up
+        assert master.nodes() == []
         cpu = time.process_time()
         threading.Event().wait(0.5)  # a window to measure CPU over, not a synchronisation
         assert time.process_time() - cpu < 0.25

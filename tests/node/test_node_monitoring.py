@@ -1,0 +1,166 @@
+"""Node up and down: ``nodes()`` lists the nodes a connection has authenticated to, and
+``monitor_node`` / ``monitor_nodes`` watchers are told ``NodeUp`` / ``NodeDown`` with the reason.
+Both drivers; the nodes that are killed are nodes of their own."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import time
+from typing import Any
+
+import pykka
+import pytest
+
+from genrpc_actors import BadRpc, Node, NodeDown, NodeUp
+from genrpc_actors.testing import silent_listener
+from tests.actors import Recorder
+from tests.node_fixtures import FAKE, SLAVE, node_settings
+from tests.waiting import WAIT
+
+WATCHER = "watching@127.0.0.1"
+VICTIM = "victim@127.0.0.1"
+HANGER = "hanger@127.0.0.1"
+
+
+@pytest.fixture
+def inbox():
+    box: queue.Queue[Any] = queue.Queue()
+    ref = Recorder.start(box)
+    yield box
+    if ref.is_alive():
+        ref.stop()
+
+
+@pytest.fixture
+def watcher(inbox):
+    refs = pykka.ActorRegistry.get_by_class(Recorder)
+    return refs[-1]
+
+
+@pytest.fixture
+def victim(make_node):
+    return make_node(VICTIM)
+
+
+@pytest.fixture
+def watching(driver, slave, victim, fake_port):
+    """A node of this process reaching the slave, the victim, the fake node and one that hangs."""
+    with silent_listener() as silent:
+        peers = {
+            SLAVE: driver.port(slave),
+            VICTIM: driver.port(victim),
+            FAKE: fake_port,
+            HANGER: silent,
+        }
+        settings = node_settings(WATCHER, driver, peers, tcp_server_port=False, connect_timeout=0.5)
+        with Node.start(WATCHER, **settings) as node:
+            yield node
+
+
+def _next(box: queue.Queue[Any], timeout: float = WAIT) -> Any:
+    return box.get(timeout=timeout)
+
+
+def test_nodes_lists_only_nodes_a_connection_has_authenticated_to(watching):
+    assert watching.nodes() == []
+    key = watching.async_call(HANGER, "os", "getpid")  # TCP accepted, the handshake hangs
+    assert watching.call(SLAVE, "os", "getpid") > 0
+    assert watching.nodes() == [SLAVE]  # the hanging node is not up
+    started = time.monotonic()
+    with pytest.raises(BadRpc) as info:
+        watching.yield_(key)
+    assert info.value.reason == "timeout"
+    assert time.monotonic() - started < 2.0  # connect_timeout (0.5 s) bounds the handshake too
+    assert watching.nodes() == [SLAVE]
+
+
+def test_a_killed_node_is_reported_down_at_once(watching, victim, watcher, inbox):
+    watching.call(VICTIM, "os", "getpid")
+    mref = watching.monitor_node(VICTIM, watcher)
+    os.kill(victim.pid, signal.SIGKILL)
+    started = time.monotonic()
+    down = _next(inbox)
+    assert time.monotonic() - started < 1.0
+    assert down == NodeDown(mref, VICTIM, down.reason)
+    assert down.reason == "closed"
+    assert VICTIM not in watching.nodes()
+    with pytest.raises(queue.Empty):  # once
+        inbox.get(timeout=0.2)
+
+
+def test_monitoring_a_node_that_cannot_be_reached_reports_it_down_at_once(watching, watcher, inbox):
+    mref = watching.monitor_node(FAKE, watcher)
+    down = _next(inbox)
+    assert down == NodeDown(mref, FAKE, "econnrefused")
+
+
+def test_monitoring_a_node_that_is_not_up_connects_to_it(watching, watcher, inbox):
+    assert SLAVE not in watching.nodes()
+    watching.monitor_node(SLAVE, watcher)
+    deadline = time.monotonic() + WAIT
+    while SLAVE not in watching.nodes():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    with pytest.raises(queue.Empty):  # it is up: nothing to tell
+        inbox.get(timeout=0.2)
+
+
+def test_monitor_nodes_sees_nodes_come_and_go_and_come_back(watching, victim, watcher, inbox):
+    mref = watching.monitor_nodes(watcher)
+    watching.call(VICTIM, "os", "getpid")
+    assert _next(inbox) == NodeUp(mref, VICTIM)
+    watching.call((VICTIM, "another key"), "os", "getpid")  # the same node: no news
+    os.kill(victim.pid, signal.SIGKILL)
+    down = _next(inbox)
+    assert (down.monitor_ref, down.node) == (mref, VICTIM)
+    victim.start()  # the same ports
+    watching.call(VICTIM, "os", "getpid")
+    assert _next(inbox) == NodeUp(mref, VICTIM)
+    watching.demonitor_node(mref)
+    watching.call(SLAVE, "os", "getpid")
+    with pytest.raises(queue.Empty):
+        inbox.get(timeout=0.2)
+
+
+def test_a_demonitored_or_dead_watcher_is_told_nothing(watching, victim, watcher, inbox):
+    watching.call(VICTIM, "os", "getpid")
+    mref = watching.monitor_node(VICTIM, watcher)
+    watching.demonitor_node(mref)
+    dead = Recorder.start()
+    watching.monitor_node(VICTIM, dead)
+    every = watching.monitor_nodes(dead)
+    dead.stop()
+    os.kill(victim.pid, signal.SIGKILL)
+    deadline = time.monotonic() + WAIT
+    while VICTIM in watching.nodes():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    with pytest.raises(queue.Empty):
+        inbox.get(timeout=0.2)
+    assert "monitors=0" in repr(watching._monitors)  # the dead watcher was dropped
+    watching.demonitor_node(every)  # harmless
+
+
+def test_a_thousand_monitors_on_a_node_cost_one_connection(watching, watcher):
+    for _ in range(1000):
+        watching.monitor_node(SLAVE, watcher)
+    deadline = time.monotonic() + WAIT
+    while SLAVE not in watching.nodes():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert watching.statistics().connections == 1
+
+
+def test_bad_arguments_fail_fast(watching, watcher):
+    with pytest.raises(TypeError):
+        watching.monitor_node(SLAVE, "not an actor")
+    with pytest.raises(TypeError):
+        watching.monitor_nodes(None)
+    with pytest.raises(ValueError):
+        watching.monitor_node("no-at-sign", watcher)
+    with pytest.raises(TypeError):
+        watching.monitor_node((SLAVE, "key"), watcher)
+    with pytest.raises(TypeError):
+        watching.demonitor_node("mref")
