@@ -94,7 +94,7 @@ class Connection:
         self._receiver: Reader | None = None
         self._receive_timeout: float | None = None  # SO_RCVTIMEO now (None: none)
         self.error: RpcError | None = None
-        self.created = self.last_activity = time.monotonic()
+        self.created = self.last_activity = self.last_heard = time.monotonic()
         self.sent = 0  # frames
         self._thread = threading.Thread(
             target=self._run, name=f"genrpc-client-{endpoint.target}", daemon=True
@@ -322,13 +322,32 @@ class Connection:
         if payloads is None:
             self.close(failure if failure is not None else BadTcp("closed"))
             return
-        self.last_activity = time.monotonic()
-        self._pending.deliver(payloads)
+        self.last_heard = now = time.monotonic()
+        if self._pending.deliver(payloads):
+            self.last_activity = now
         if self._followers:
             with self._roles:
                 if self._reader is role and self._followers:
                     role.leave()
                     self._pass_role()
+
+    def heartbeat(self, now: float, quiet: float, dead: float) -> None:
+        """The node's heartbeat (about every second): a connection that has heard nothing for
+        ``quiet`` seconds sends a PING, which any live node answers from its reading at once;
+        one that has heard nothing for ``dead`` seconds (a node frozen or cut off) is closed."""
+        if not self.was_up or self.error is not None:
+            return
+        silent = now - self.last_heard
+        if silent >= dead:
+            logger.info("event=peer_silent target=%s seconds=%.1f", self.endpoint.target, silent)
+            self.close(
+                BadTcp(
+                    "timeout", f"timeout: {self.endpoint.target} said nothing for {silent:.1f} s"
+                )
+            )
+        elif silent >= quiet:
+            ping = _protocol.message(_protocol.PING, 0, 0, b"")
+            self._outbox.put(ping, block=False, now=True)
 
     def cancel(self, request_id: int) -> None:
         """The caller stopped waiting (timeout): forget its reply, and tell the peer, which
@@ -395,10 +414,11 @@ class Connection:
             error = self._error_of(exc)
         finally:
             self.close(error)
-            # told once; the owner (which holds this connection) is not held past that
+            # told once, with the first reason (a close from outside ends the reading too);
+            # the owner (which holds this connection) is not held past that
             on_closed, self.on_closed = self.on_closed, None
             if on_closed is not None:
-                on_closed(self, error)
+                on_closed(self, self.error if self.error is not None else error)
 
     def _error_of(self, exc: Exception) -> RpcError:
         if isinstance(exc, RpcError):
@@ -469,8 +489,9 @@ class Connection:
             return False
         if payloads is None:
             raise BadTcp("closed")
-        self.last_activity = time.monotonic()
-        self._pending.deliver(payloads)
+        self.last_heard = now = time.monotonic()
+        if self._pending.deliver(payloads):
+            self.last_activity = now
         return True
 
 

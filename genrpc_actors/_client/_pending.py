@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 
 from genrpc_actors._client._reply import Reply
-from genrpc_actors._protocol import Payload, parse_message
+from genrpc_actors._protocol import PONG, Payload, parse_message
 
 __all__ = ["PendingReplies"]
 
@@ -44,13 +44,19 @@ class PendingReplies:
         slots, self.slots = self.slots, {}
         return list(slots.values())
 
-    def deliver(self, payloads: list[Payload]) -> None:
-        """Hand each received reply to its slot (a reply nobody waits for is dropped)."""
+    def deliver(self, payloads: list[Payload]) -> bool:
+        """Hand each received reply to its slot (a reply nobody waits for is dropped); False if
+        they were only PONGs (the peer lives, but nothing was answered)."""
         slots = self.slots
+        replies = False
         for payload in payloads:
             kind, flags, request_id, body = parse_message(payload)
             self.received += 1
             self.bytes_received += len(payload) + 4
+            if kind == PONG:
+                continue
+            replies = True
             slot = slots.pop(request_id, None)
             if slot is not None:
                 slot.set_raw(kind, flags, body)
+        return replies

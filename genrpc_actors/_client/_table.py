@@ -57,6 +57,10 @@ class ClientTable:
         if self._connections.get(target) is connection:
             del self._connections[target]
 
+    def connections(self) -> list[Connection]:
+        """A snapshot of the connections."""
+        return list(self._connections.values())
+
     def items(self) -> list[tuple[Any, Connection]]:
         """A snapshot, safe to iterate while connections come and go."""
         return list(self._connections.items())

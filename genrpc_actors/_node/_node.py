@@ -52,6 +52,7 @@ __all__ = ["Node", "default_node"]
 
 logger = logging.getLogger("genrpc_actors")
 SHORT_COOKIE = 16  # bytes: shorter cookies get a warning at start
+HEARTBEAT = 1.0  # seconds between the heartbeat's looks at the connections, at most
 
 _default: Node | None = None
 _default_lock = threading.Lock()
@@ -168,6 +169,7 @@ class Node:
         base = config if config is not None else Config.from_env()
         node = cls(name, base.replace(**overrides) if overrides else base)
         node._start_tree()
+        node._heartbeat()
         stop_at_exit(node)
         return node
 
@@ -220,6 +222,22 @@ class Node:
                 # a port in use, stays)
                 raise cause from cause.__cause__
             raise
+
+    def _heartbeat(self) -> None:
+        """Every second or so: each connection that has heard nothing for
+        ``socket_keepalive_idle`` pings its node, and one that has heard nothing for the whole
+        keepalive bound (idle + interval x count) is closed: the node is down. TCP keepalive
+        cannot tell a frozen node (its kernel still answers), a PING can."""
+        if self._router.stopped:
+            return
+        idle, interval, count = keepalive_of(self.config)
+        now = time.monotonic()
+        for connection in self._clients.connections():
+            connection.heartbeat(now, idle, idle + interval * count)
+        # the timer holds the node weakly: a node dropped without stop() is not kept alive
+        again = functools.partial(_call_weakly, weakref.WeakMethod(self._heartbeat))
+        # at least two looks per interval: a PING goes out before the bound has passed
+        self._timers.call_later(min(HEARTBEAT, interval / 2), again)
 
     def _publish(self) -> None:
         """Announce this node to an external source that takes announcements (e.g. etcd)."""
@@ -608,6 +626,12 @@ class Node:
     def registered(self) -> list[str]:
         """The names registered to live actors, sorted."""
         return self._registry.registered()
+
+
+def _call_weakly(method: weakref.WeakMethod[Callable[[], None]]) -> None:
+    bound = method()
+    if bound is not None:
+        bound()
 
 
 def _check_watcher(watcher: Any) -> None:

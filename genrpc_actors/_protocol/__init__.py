@@ -56,6 +56,9 @@ the sender writes them from where they lie and the receiver unpickles them from 
     CANCEL 8   body empty: the caller of request ``id`` has stopped waiting; the server drops
                it if it has not started, kills the process worker running it, and else
                sends no reply (a thread cannot be stopped)
+    PING   9   body empty: the client has heard nothing for a while; PONG follows at once,
+               from the server's reading (a node that is frozen or cut off cannot answer)
+    PONG   10  body empty, the id of the PING
 """
 
 from __future__ import annotations
@@ -98,7 +101,9 @@ from genrpc_actors._protocol._messages import (
     DILL,
     ERROR,
     OUT_OF_BAND,
+    PING,
     PLAIN_GLOBALS,
+    PONG,
     REPLY,
     SBCAST,
     SBCAST_REPLY,
@@ -136,7 +141,9 @@ __all__ = [
     "MAX_NESTING",
     "OK",
     "OUT_OF_BAND",
+    "PING",
     "PLAIN_GLOBALS",
+    "PONG",
     "PREAUTH_MAX",
     "PROOF",
     "REPLY",

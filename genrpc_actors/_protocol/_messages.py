@@ -25,7 +25,9 @@ __all__ = [
     "DILL",
     "ERROR",
     "OUT_OF_BAND",
+    "PING",
     "PLAIN_GLOBALS",
+    "PONG",
     "REPLY",
     "SBCAST",
     "SBCAST_REPLY",
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY, CANCEL = 1, 2, 3, 4, 5, 6, 7, 8
+PING, PONG = 9, 10
 DILL: Final = 0x01
 BUFFERS: Final = 0x02
 OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band

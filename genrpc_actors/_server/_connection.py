@@ -270,14 +270,21 @@ class ServerConnection:
             payloads = reader.receive()
             if payloads is None:
                 raise _Closed("closed")
-            self.last_activity = time.monotonic()
+            active = False
             for payload in payloads:
-                self._take(payload, jobs)
+                active = self._take(payload, jobs) or active
+            if active:  # a PING alone is no activity (server_inactivity_timeout)
+                self.last_activity = time.monotonic()
         return jobs
 
-    def _take(self, payload: _protocol.Payload, jobs: collections.deque[_Job]) -> None:
-        """One received message: a request becomes a job, a broadcast is delivered now."""
+    def _take(self, payload: _protocol.Payload, jobs: collections.deque[_Job]) -> bool:
+        """One received message: a request becomes a job, a broadcast is delivered now, a PING
+        is answered now (False: it was only a PING)."""
         kind, flags, request_id, body = _protocol.parse_message(payload)
+        if kind == _protocol.PING:
+            pong = _protocol.message(_protocol.PONG, 0, request_id, b"")
+            self._outbox.put(pong, block=False, now=True)
+            return False
         self.requests += 1
         processes = self.settings.processes
         if kind == _protocol.CALL:
@@ -300,6 +307,7 @@ class ServerConnection:
             self._broadcast(kind, request_id, flags, body)
         else:
             raise _Closed("invalid_message")
+        return True
 
     # -- workers ------------------------------------------------------------------------------
 

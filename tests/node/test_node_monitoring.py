@@ -13,7 +13,7 @@ from typing import Any
 import pykka
 import pytest
 
-from genrpc_actors import BadRpc, Node, NodeDown, NodeUp
+from genrpc_actors import BadRpc, BadTcp, Node, NodeDown, NodeUp
 from genrpc_actors.testing import silent_listener
 from tests.actors import Recorder
 from tests.node_fixtures import FAKE, SLAVE, node_settings
@@ -164,3 +164,48 @@ def test_bad_arguments_fail_fast(watching, watcher):
         watching.monitor_node((SLAVE, "key"), watcher)
     with pytest.raises(TypeError):
         watching.demonitor_node("mref")
+
+
+QUICK_KEEPALIVE = {  # the keepalive bound: 1 + 1 x 1 = 2 s
+    "socket_keepalive_idle": 1,
+    "socket_keepalive_interval": 1,
+    "socket_keepalive_count": 1,
+}
+
+
+@pytest.fixture
+def quick(driver, slave, victim):
+    """A watching node whose keepalive bound is 2 s."""
+    peers = {SLAVE: driver.port(slave), VICTIM: driver.port(victim)}
+    name = "quickwatch@127.0.0.1"
+    settings = node_settings(name, driver, peers, tcp_server_port=False, **QUICK_KEEPALIVE)
+    with Node.start(name, **settings) as node:
+        yield node
+
+
+def test_a_frozen_node_is_reported_down_within_the_keepalive_bound(quick, victim, watcher, inbox):
+    quick.call(VICTIM, "os", "getpid")
+    mref = quick.monitor_node(VICTIM, watcher)
+    key = quick.async_call(VICTIM, "time", "sleep", (0.5,), timeout=60)
+    os.kill(victim.pid, signal.SIGSTOP)  # its kernel still answers TCP keepalive probes
+    try:
+        started = time.monotonic()
+        down = _next(inbox, timeout=10)
+        waited = time.monotonic() - started
+        assert down == NodeDown(mref, VICTIM, "timeout")
+        assert waited < 2 + 1 + 0.5  # the bound, plus the heartbeat's second, plus slack
+        with pytest.raises(BadTcp):  # the call pending on it ends with it, not at 60 s
+            quick.yield_(key)
+        assert VICTIM not in quick.nodes()
+    finally:
+        os.kill(victim.pid, signal.SIGCONT)
+
+
+def test_a_quiet_node_that_answers_stays_up(quick):
+    quick.call(SLAVE, "os", "getpid")
+    connection_before = quick.statistics().connections
+    time.sleep(4.5)  # more than twice the keepalive bound, with nothing to say
+    assert quick.nodes() == [SLAVE]
+    assert quick.statistics().connections == connection_before
+    # a call that waits longer than the bound is not cut short either
+    assert quick.call(SLAVE, "tests.remote.functions", "sleep_then", (3.0, "done")) == "done"
