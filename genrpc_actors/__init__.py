@@ -32,6 +32,7 @@ from genrpc_actors._node import (
     NodeDown,
     NodeStatistics,
     NodeUp,
+    RemoteActorRef,
 )
 from genrpc_actors._node import default_node as _default_node
 
@@ -60,12 +61,14 @@ __all__ = [
     "NodeDown",
     "NodeStatistics",
     "NodeUp",
+    "RemoteActorRef",
     "RemoteError",
     "RpcError",
     "Value",
     "__version__",
     "abcast",
     "acall",
+    "actor",
     "amulticall",
     "asbcast",
     "async_call",
@@ -199,6 +202,12 @@ async def asbcast(
 ) -> tuple[list[Any], list[Any]]:
     """``sbcast`` as a coroutine: ``(good_nodes, bad_nodes)``."""
     return await _default_node().asbcast(nodes, name, msg, timeout=timeout)
+
+
+def actor(node: str, name: str) -> RemoteActorRef:
+    """The actor registered as ``name`` on ``node``, with no round trip: ``tell``, ``ask``,
+    ``proxy()``, ``is_alive()``."""
+    return RemoteActorRef(node, name)
 
 
 def monitor_node(node: str, watcher: pykka.ActorRef[Any]) -> NodeMonitorRef:

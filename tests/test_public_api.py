@@ -81,6 +81,7 @@ GENRPC_API = {
     "MultiResult",
     "Node",
     "NodeStatistics",
+    "RemoteActorRef",
     "RemoteError",
     "RpcError",
     "Value",
@@ -90,6 +91,7 @@ GENRPC_API = {
     "demonitor_node",
     "monitor_node",
     "monitor_nodes",
+    "actor",
     "abcast",
     "acall",
     "amulticall",
@@ -135,6 +137,7 @@ def test_error_tree():
 # Every module-level RPC function is also a Node method, with the same signature and text.
 NODE_TWINS = [
     "abcast",
+    "actor",
     "demonitor_node",
     "monitor_node",
     "monitor_nodes",

@@ -136,6 +136,15 @@ class AsyncKey:
             return None
         return Value(self.outcome())
 
+    def get(self, timeout: float | None = None) -> Any:
+        """The outcome, as Pykka's ``Future.get``: waiting up to ``timeout`` seconds (``None``:
+        without limit), then ``BadRpc("timeout")`` if it has not come; raises as call would."""
+        if not self._reply.wait(timeout):
+            from genrpc_actors._errors import BadRpc  # noqa: PLC0415 - rarely needed
+
+            raise BadRpc("timeout", f"timeout: no outcome within {timeout:g} s")
+        return self.outcome()
+
     def outcome(self) -> Any:
         if self._outcome is None:
             try:

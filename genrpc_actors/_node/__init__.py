@@ -12,6 +12,7 @@ from __future__ import annotations
 from genrpc_actors._node._multi import MultiResult
 from genrpc_actors._node._node import Node, default_node
 from genrpc_actors._node._node_monitors import NodeDown, NodeMonitorRef, NodeUp
+from genrpc_actors._node._remote_actors import RemoteActorRef, RemoteProxy
 from genrpc_actors._node._statistics import NodeStatistics
 
 __all__ = [
@@ -21,5 +22,7 @@ __all__ = [
     "NodeMonitorRef",
     "NodeStatistics",
     "NodeUp",
+    "RemoteActorRef",
+    "RemoteProxy",
     "default_node",
 ]

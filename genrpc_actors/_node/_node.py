@@ -29,12 +29,13 @@ from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import ModuleControl
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._execution._timers import Scheduler
-from genrpc_actors._node import _async_calls, _multi
+from genrpc_actors._node import _async_calls, _multi, _remote_actors
 from genrpc_actors._node._at_exit import stop_at_exit
 from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
 from genrpc_actors._node._multi import MultiResult
 from genrpc_actors._node._node_monitors import NodeMonitorRef, NodeMonitors
 from genrpc_actors._node._registry import Registry
+from genrpc_actors._node._remote_actors import RemoteActorRef
 from genrpc_actors._node._requests import (
     check_target,
     check_timeout,
@@ -64,6 +65,9 @@ def default_node() -> Node:
     if node is None:
         raise NoNodeError
     return node
+
+
+_remote_actors.default_via = default_node  # refs made without a node use the default one
 
 
 class Node:
@@ -138,6 +142,7 @@ class Node:
             processes=self._processes,
             max_pending=config.max_pending_handshakes,
             loop=self._loop,
+            lookup=self._registry.whereis,
         )
         # The router and the acceptors' ``Incoming`` are the node's and call back into it: they
         # hold those methods weakly, or node -> router -> node would be a cycle that only the
@@ -580,6 +585,29 @@ class Node:
         wait = check_timeout("timeout", timeout, self.config.sbcast_receive_timeout)
         targets = _multi.targets_of(self._router, nodes)
         return await _async_calls.asbcast(self._router, targets, name, msg, wait)
+
+    # -- actors on other nodes -----------------------------------------------------------------
+
+    def actor(self, node: str, name: str) -> RemoteActorRef:
+        """The actor registered as ``name`` on ``node``, with no round trip: ``tell``, ``ask``,
+        ``proxy()``, ``is_alive()``."""
+        return RemoteActorRef(node, name, self)
+
+    def _ask_actor(
+        self,
+        node: str,
+        name: str,
+        message: Any,
+        block: bool,
+        timeout: float | None,
+        *,
+        probe: bool = False,
+    ) -> Any:
+        default = self.config.call_receive_timeout if block else None
+        wait = check_timeout("timeout", timeout, default)
+        return _remote_actors.ask(
+            self._router, self._timers, wait, node, name, message, block=block, probe=probe
+        )
 
     # -- node monitoring -----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from genrpc_actors._execution._request import AWAITED, Finish, ModuleControl, ru
 from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
 from genrpc_actors._node._registry import Registry
 from genrpc_actors._node._requests import node_name
+from genrpc_actors._server._asks import ask_here
 
 logger = logging.getLogger("genrpc_actors")
 
@@ -105,6 +106,11 @@ class Router:
         self.check_running()
         if node_name(target) == self.name:
             slot = Reply() if reply else None
+            if kind == _protocol.ASK:  # in the actor's own thread, as a remote node's
+                assert slot is not None
+                data = body if isinstance(body, bytes) else b"".join(body)
+                ask_here(self.control, self._registry.whereis, flags, data, slot.set_raw)
+                return None, 0, slot
             processes = self._processes
             if processes is not None and processes.takes(flags, body):
                 data = body if isinstance(body, bytes) else b"".join(body)

@@ -59,6 +59,9 @@ the sender writes them from where they lie and the receiver unpickles them from 
     PING   9   body empty: the client has heard nothing for a while; PONG follows at once,
                from the server's reading (a node that is frozen or cut off cannot answer)
     PONG   10  body empty, the id of the PING
+    ASK    11  body = (name, message): the actor registered as ``name`` is asked ``message`` (in
+               its own thread, as Pykka's ask); REPLY or ERROR follows (``noproc``: no live
+               actor has the name). With flag PROBE (0x04), only whether one has: REPLY True/False
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ from genrpc_actors._protocol._handshake import (
 )
 from genrpc_actors._protocol._messages import (
     ABCAST,
+    ASK,
     BUFFERS,
     CALL,
     CANCEL,
@@ -104,6 +108,7 @@ from genrpc_actors._protocol._messages import (
     PING,
     PLAIN_GLOBALS,
     PONG,
+    PROBE,
     REPLY,
     SBCAST,
     SBCAST_REPLY,
@@ -122,6 +127,7 @@ from genrpc_actors._protocol._nesting import MAX_NESTING, NestedTooDeep, check_n
 
 __all__ = [
     "ABCAST",
+    "ASK",
     "BADNODE",
     "BAD_VERSION",
     "BUFFERS",
@@ -145,6 +151,7 @@ __all__ = [
     "PLAIN_GLOBALS",
     "PONG",
     "PREAUTH_MAX",
+    "PROBE",
     "PROOF",
     "REPLY",
     "RESULT",

@@ -18,6 +18,7 @@ from genrpc_actors._protocol._nesting import MAX_NESTING, check_nesting
 
 __all__ = [
     "ABCAST",
+    "ASK",
     "BUFFERS",
     "CALL",
     "CANCEL",
@@ -28,6 +29,7 @@ __all__ = [
     "PING",
     "PLAIN_GLOBALS",
     "PONG",
+    "PROBE",
     "REPLY",
     "SBCAST",
     "SBCAST_REPLY",
@@ -45,6 +47,8 @@ __all__ = [
 
 CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY, CANCEL = 1, 2, 3, 4, 5, 6, 7, 8
 PING, PONG = 9, 10
+ASK = 11
+PROBE: Final = 0x04  # on an ASK: only whether the name is a live actor (a REPLY of a bool)
 DILL: Final = 0x01
 BUFFERS: Final = 0x02
 OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band
@@ -231,6 +235,9 @@ PLAIN_GLOBALS: Final = frozenset(
         ("pathlib", "PurePosixPath"),
         ("ipaddress", "IPv4Address"),
         ("ipaddress", "IPv6Address"),
+        # what a remote actor's proxy sends: inert tuples, that the actor reads as Pykka's own
+        *(("pykka.messages", name) for name in ("ProxyCall", "ProxyGetAttr", "ProxySetAttr")),
+        ("genrpc_actors._node._remote_actors", "RemoteActorRef"),  # a node and a name
     }
 )
 

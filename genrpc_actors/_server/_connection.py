@@ -34,6 +34,7 @@ from genrpc_actors._execution._request import (
     run_request,
 )
 from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
+from genrpc_actors._server._asks import Lookup, ask_here
 from genrpc_actors._transport import _tcp
 from genrpc_actors._transport._outbox import Frame, Outbox
 from genrpc_actors._transport._reader import Reader
@@ -56,6 +57,7 @@ class ServerSettings:
         "deliver",
         "inactivity",
         "keepalive",
+        "lookup",
         "loop",
         "max_frame",
         "max_pending",
@@ -81,6 +83,7 @@ class ServerSettings:
         processes: ProcessWorkers | None = None,
         max_pending: int = 1000,
         loop: EventLoop | None = None,
+        lookup: Lookup | None = None,
     ) -> None:
         self.name, self.cookie, self.control, self.workers = name, cookie, control, workers
         self.processes = processes  # where requests of process_modules run, if anywhere
@@ -92,6 +95,7 @@ class ServerSettings:
         self.keepalive, self.max_frame, self.deliver = keepalive, max_frame, deliver
         self.max_pending = max_pending  # connections in their handshake at once, node-wide
         self.loop = loop  # where awaitables that functions return are awaited
+        self.lookup: Lookup = lookup or _nobody  # a live actor by its registered name (ASK)
 
 
 class ServerConnection:
@@ -298,6 +302,10 @@ class ServerConnection:
                 jobs.append((self._call, (request_id, flags, body)))
         elif kind == _protocol.CANCEL:
             self._cancel(request_id)
+        elif kind == _protocol.ASK:
+            self._open[request_id] = None
+            send = functools.partial(self._reply_later, request_id)
+            ask_here(self.settings.control, self.settings.lookup, flags, body, send)
         elif kind == _protocol.CAST:
             if processes is not None and processes.takes(flags, body):
                 processes.submit(processes.ticket(flags, body, None))
@@ -358,9 +366,14 @@ class ServerConnection:
         if request_id is None:
             if kind == _protocol.ERROR:
                 logger.debug("event=cast_failed peer=%s error=%r", self.peer_name, value)
-        elif self._answered(request_id):
+        else:
+            self._reply_later(request_id, kind, flags, out)
+
+    def _reply_later(self, request_id: int, kind: int, flags: int, out: _protocol.Body) -> None:
+        """A reply from a thread that must not block (the event loop's, an actor's)."""
+        if self._answered(request_id):
             frame = _protocol.message_parts(kind, flags, request_id, out)
-            self._outbox.put(frame, block=False)
+            self._outbox.put(frame, block=False, now=True)
 
     def _answered(self, request_id: int) -> bool:
         """The call is over: True if its caller still waits for the reply."""
@@ -410,6 +423,10 @@ class ServerConnection:
     def _send_failed(self, error: RpcError) -> None:
         logger.info("event=reply_failed peer=%s reason=%s", self.peer, error.reason)
         self.close()
+
+
+def _nobody(_name: str) -> None:
+    return None
 
 
 HAND_OVER_SPLIT = 4  # groups the requests read with one that runs long are handed over in

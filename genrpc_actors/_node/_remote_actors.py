@@ -1,0 +1,191 @@
+"""Actors on other nodes: ``RemoteActorRef`` (tell, ask, proxy, is_alive) and its proxy.
+
+A ``RemoteActorRef`` names an actor by its node and its registered name; making one costs no
+round trip, and it is equal and hashable by the two. ``tell`` is an ABCAST to one node (dropped
+when no actor has the name); ``ask`` is one ASK round trip, handled on the remote node in the
+actor's own thread, as Pykka's ``ask``; ``proxy()`` sends Pykka's own proxy messages the same
+way, so the actor runs the method or reads the attribute itself. A ref works through the node
+it was made by (``Node.actor``), else through the process's default node.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pykka.messages import ProxyCall, ProxyGetAttr
+
+from genrpc_actors import _protocol
+from genrpc_actors._client._reply import AsyncKey, Reply
+from genrpc_actors._errors import BadRpc, NoNodeError, RpcError
+from genrpc_actors._node._requests import check_target, resolve, timed_out
+
+if TYPE_CHECKING:
+    from genrpc_actors._execution._timers import Scheduler
+    from genrpc_actors._node._routing import Router
+
+
+class Via(Protocol):
+    """What a ref works through: a node (``Node``)."""
+
+    def abcast(self, nodes: Any, name: str, msg: Any) -> None: ...
+
+    def _ask_actor(
+        self,
+        node: str,
+        name: str,
+        message: Any,
+        block: bool,
+        timeout: float | None,
+        *,
+        probe: bool = False,
+    ) -> Any: ...
+
+
+def _no_default() -> Via:
+    raise NoNodeError
+
+
+default_via: Callable[[], Via] = _no_default  # the process's default node (set by _node)
+
+__all__ = ["RemoteActorRef", "RemoteProxy", "ask"]
+
+
+class RemoteActorRef:
+    """The actor registered as ``name`` on ``node``: ``tell``, ``ask``, ``proxy()``,
+    ``is_alive()``. Equal and hashable by node and name; it may itself be sent to other nodes."""
+
+    __slots__ = ("_via", "name", "node")
+
+    def __init__(self, node: str, name: str, via: Via | None = None) -> None:
+        if type(check_target(node)) is not str:
+            raise TypeError(f"node must be 'name@host', not {node!r}")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty str, not {name!r}")
+        self.node, self.name, self._via = node, name, via
+
+    def __repr__(self) -> str:
+        return f"<RemoteActorRef {self.name!r} on {self.node}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RemoteActorRef):
+            return NotImplemented
+        return (self.node, self.name) == (other.node, other.name)
+
+    def __hash__(self) -> int:
+        return hash((RemoteActorRef, self.node, self.name))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RemoteActorRef, (self.node, self.name))  # the node it is used through stays
+
+    def _node(self) -> Via:
+        return self._via if self._via is not None else default_via()
+
+    def tell(self, message: Any) -> None:
+        """Fire and forget (an ``abcast`` to one node): dropped if no live actor has the name."""
+        self._node().abcast([self.node], self.name, message)
+
+    def ask(self, message: Any, *, block: bool = True, timeout: float | None = None) -> Any:
+        """The actor's answer (its ``on_receive`` return value), or what ``call`` would raise
+        (``BadRpc("noproc")``: no live actor has the name; ``RemoteError``: the actor raised).
+        ``block=False``: an ``AsyncKey`` at once (``.get(timeout)``, ``yield_``, ``await``)."""
+        return self._node()._ask_actor(self.node, self.name, message, block, timeout)  # noqa: SLF001
+
+    def is_alive(self) -> bool:
+        """Whether a live actor has the name there: one round trip (``False`` when the node
+        cannot be reached either)."""
+        try:
+            return bool(self._node()._ask_actor(self.node, self.name, None, True, None, probe=True))  # noqa: SLF001
+        except RpcError:
+            return False
+
+    def proxy(self) -> RemoteProxy:
+        """A Pykka-style proxy: ``proxy.method(1, 2).get(timeout)``, ``proxy.attribute.get()``,
+        ``await proxy.method(...)``; each one round trip, run by the actor itself."""
+        return RemoteProxy(self, ())
+
+
+class RemoteProxy:
+    """Methods and attributes of a remote actor, as Pykka's ``ActorProxy`` gives them."""
+
+    __slots__ = ("_path", "_ref")
+
+    def __init__(self, ref: RemoteActorRef, path: tuple[str, ...]) -> None:
+        self._ref, self._path = ref, path
+
+    def __repr__(self) -> str:
+        where = ".".join(self._path) or "the actor"
+        return f"<RemoteProxy {where} of {self._ref!r}>"
+
+    def __getattr__(self, name: str) -> RemoteProxy:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return RemoteProxy(self._ref, (*self._path, name))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> AsyncKey:
+        """Call the method: an ``AsyncKey`` for its result (``.get(timeout)``, ``await``)."""
+        key: AsyncKey = self._ref.ask(ProxyCall(self._path, args, kwargs), block=False)
+        return key
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Read the attribute (one round trip)."""
+        return self._ref.ask(ProxyGetAttr(self._path), timeout=timeout)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        key: AsyncKey = self._ref.ask(ProxyGetAttr(self._path), block=False)
+        return key.__await__()
+
+
+def ask(
+    router: Router,
+    timers: Scheduler,
+    wait: float | None,
+    target: str,
+    name: str,
+    message: Any,
+    *,
+    block: bool,
+    probe: bool = False,
+) -> Any:
+    """One ASK (or PROBE) to ``name`` on ``target``: its outcome, or an ``AsyncKey``."""
+    try:
+        body, flags = _protocol.encode_body((name, message))
+    except Exception as exc:
+        raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
+    if probe:
+        flags |= _protocol.PROBE
+    control = router.control
+    resolving = functools.partial(
+        resolve, allowed=control.reply_unpickling, max_nesting=control.max_nesting
+    )
+    try:
+        connection, request_id, slot = router.submit(
+            target, _protocol.ASK, body, flags, None, reply=True, lead=block
+        )
+    except RpcError as exc:
+        if block:
+            raise
+        connection, request_id, slot = None, 0, Reply()
+        slot.set_error(exc)
+    assert slot is not None
+    if not block:
+        if wait is not None and not slot.done:
+            timers.call_later(
+                wait, functools.partial(_expire, target, connection, request_id, slot, wait)
+            )
+        return AsyncKey(target, slot, resolving)
+    if connection is not None:
+        if not connection.wait(request_id, slot, wait):
+            raise timed_out(target, connection, wait)
+    elif not slot.wait(wait):
+        raise timed_out(target, None, wait)
+    return resolving(slot)
+
+
+def _expire(target: Any, connection: Any, request_id: int, slot: Reply, wait: float) -> None:
+    if slot.done:
+        return
+    if connection is not None:
+        connection.cancel(request_id)
+    slot.set_error(timed_out(target, connection, wait))

@@ -1,0 +1,49 @@
+"""Actors that tests start on remote nodes (through calls, by name) and then reach as
+``RemoteActorRef``s."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pykka
+
+import genrpc_actors
+
+
+class Counter(pykka.ThreadingActor):
+    """Counts what it is told and asked; ``"boom"`` raises, ``("sleep", s)`` sleeps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "boom":
+            raise ValueError("boom")
+        if message == "thread":
+            return threading.current_thread().name
+        if isinstance(message, tuple) and message[:1] == ("sleep",):
+            time.sleep(message[1])
+            return "slept"
+        self.count += 1
+        return ("got", message, self.count)
+
+    def add(self, n: int) -> int:
+        self.count += n
+        return self.count
+
+
+def start_counter(name: str) -> bool:
+    """Start a ``Counter`` here, registered as ``name`` (replacing a dead one)."""
+    genrpc_actors.register(name, Counter.start())
+    return True
+
+
+def stop_actor(name: str) -> bool:
+    ref = genrpc_actors.whereis(name)
+    if ref is None:
+        return False
+    ref.stop()
+    return True
