@@ -29,7 +29,7 @@ from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import ModuleControl
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._execution._timers import Scheduler
-from genrpc_actors._node import _async_calls, _multi, _remote_actors
+from genrpc_actors._node import _async_calls, _exports, _multi, _remote_actors
 from genrpc_actors._node._at_exit import stop_at_exit
 from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
 from genrpc_actors._node._multi import MultiResult
@@ -68,6 +68,15 @@ def default_node() -> Node:
 
 
 _remote_actors.default_via = default_node  # refs made without a node use the default one
+
+
+def _export(ref: pykka.ActorRef[Any]) -> tuple[str, str]:
+    """A local actor pickled to travel: exported by the default node (``_exports``)."""
+    node = default_node()
+    return node.name, node._registry.exports.export(ref)  # noqa: SLF001 - the node's own
+
+
+_exports.install(_export)
 
 
 class Node:

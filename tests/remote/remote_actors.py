@@ -47,3 +47,19 @@ def stop_actor(name: str) -> bool:
         return False
     ref.stop()
     return True
+
+
+def ask_ref(ref: Any, message: Any) -> Any:
+    """Ask an actor that a ref (sent here) names: a reply-to address at work."""
+    return ref.ask(message, timeout=10)
+
+
+def tell_ref(ref: Any, message: Any) -> str:
+    ref.tell(message)
+    return repr(ref)
+
+
+def forward(node: str, ref: Any, message: Any) -> str:
+    """Send the ref on to ``node``, which tells it ``message``."""
+    result: str = genrpc_actors.call(node, __name__, "tell_ref", (ref, message))
+    return result
