@@ -42,11 +42,8 @@ def test_a_reply_to_address_crosses_three_nodes(master, make_node, driver, maste
     second = make_node(
         "second@127.0.0.1", {MASTER: master_port, "third@127.0.0.1": driver.port(third)}
     )
-    caller = master.actor(SLAVE, "x")  # the master reaches second through a fresh mapping
-    del caller
-    from genrpc_actors import Node
-    from tests.node_fixtures import node_settings
-
+    # a node of this process that reaches only the second; the recorder is exported by the
+    # process's default node (the master), which the third one reaches
     name = "threehops@127.0.0.1"
     settings = node_settings(
         name, driver, {"second@127.0.0.1": driver.port(second)}, tcp_server_port=False
