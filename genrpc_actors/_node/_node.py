@@ -29,7 +29,7 @@ from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import ModuleControl
 from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._execution._timers import Scheduler
-from genrpc_actors._node import _async_calls, _exports, _multi, _remote_actors
+from genrpc_actors._node import _asking, _async_calls, _exports, _multi, _remote_actors
 from genrpc_actors._node._at_exit import stop_at_exit
 from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
 from genrpc_actors._node._multi import MultiResult
@@ -614,7 +614,7 @@ class Node:
     ) -> Any:
         default = self.config.call_receive_timeout if block else None
         wait = check_timeout("timeout", timeout, default)
-        return _remote_actors.ask(
+        return _asking.ask(
             self._router, self._timers, wait, node, name, message, block=block, probe=probe
         )
 

@@ -10,20 +10,14 @@ it was made by (``Node.actor``), else through the process's default node.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from pykka.messages import ProxyCall, ProxyGetAttr
 
-from genrpc_actors import _protocol
-from genrpc_actors._client._reply import AsyncKey, Reply
-from genrpc_actors._errors import BadRpc, NoNodeError, RpcError
-from genrpc_actors._node._requests import check_target, resolve, timed_out
-
-if TYPE_CHECKING:
-    from genrpc_actors._execution._timers import Scheduler
-    from genrpc_actors._node._routing import Router
+from genrpc_actors._client._reply import AsyncKey
+from genrpc_actors._errors import NoNodeError, RpcError
+from genrpc_actors._node._requests import check_target
 
 
 class Via(Protocol):
@@ -49,7 +43,7 @@ def _no_default() -> Via:
 
 default_via: Callable[[], Via] = _no_default  # the process's default node (set by _node)
 
-__all__ = ["RemoteActorRef", "RemoteProxy", "ask"]
+__all__ = ["RemoteActorRef", "RemoteProxy", "Via", "default_via"]
 
 
 class RemoteActorRef:
@@ -135,57 +129,3 @@ class RemoteProxy:
     def __await__(self) -> Generator[Any, None, Any]:
         key: AsyncKey = self._ref.ask(ProxyGetAttr(self._path), block=False)
         return key.__await__()
-
-
-def ask(
-    router: Router,
-    timers: Scheduler,
-    wait: float | None,
-    target: str,
-    name: str,
-    message: Any,
-    *,
-    block: bool,
-    probe: bool = False,
-) -> Any:
-    """One ASK (or PROBE) to ``name`` on ``target``: its outcome, or an ``AsyncKey``."""
-    try:
-        body, flags = _protocol.encode_body((name, message))
-    except Exception as exc:
-        raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
-    if probe:
-        flags |= _protocol.PROBE
-    control = router.control
-    resolving = functools.partial(
-        resolve, allowed=control.reply_unpickling, max_nesting=control.max_nesting
-    )
-    try:
-        connection, request_id, slot = router.submit(
-            target, _protocol.ASK, body, flags, None, reply=True, lead=block
-        )
-    except RpcError as exc:
-        if block:
-            raise
-        connection, request_id, slot = None, 0, Reply()
-        slot.set_error(exc)
-    assert slot is not None
-    if not block:
-        if wait is not None and not slot.done:
-            timers.call_later(
-                wait, functools.partial(_expire, target, connection, request_id, slot, wait)
-            )
-        return AsyncKey(target, slot, resolving)
-    if connection is not None:
-        if not connection.wait(request_id, slot, wait):
-            raise timed_out(target, connection, wait)
-    elif not slot.wait(wait):
-        raise timed_out(target, None, wait)
-    return resolving(slot)
-
-
-def _expire(target: Any, connection: Any, request_id: int, slot: Reply, wait: float) -> None:
-    if slot.done:
-        return
-    if connection is not None:
-        connection.cancel(request_id)
-    slot.set_error(timed_out(target, connection, wait))
