@@ -47,6 +47,7 @@ logger = logging.getLogger("genrpc_actors")
 GRACE = 0.005  # seconds without callers before the connection's thread reads again
 _SLACK = 0.002  # how far past a caller's deadline its receive may wait
 _OWN = object()  # the reading role's holder when it is the connection's own thread
+_running_loop = asyncio.events._get_running_loop  # noqa: SLF001 - the C accessor, no raise
 LOOP_LOOK = 0.1  # seconds between looks, while an event loop holds the role, at whether it lives
 
 
@@ -241,9 +242,11 @@ class Connection:
             sock = self._sock
             if sock is None or loop.is_closed() or not loop.is_running():
                 continue
+            if loop is _running_loop():  # a blocking call made in that loop's own thread
+                continue  # must not hand it the role: it reads nothing until the call ends
             role = LoopRole(loop, sock)
             try:
-                loop.call_soon_threadsafe(role.watch, self._read_in_loop)
+                loop.call_soon_threadsafe(role.watch, self._read_in_loop, self._holds)
             except RuntimeError:  # closed just now
                 role.leave()
                 continue
@@ -275,7 +278,7 @@ class Connection:
                 assert sock is not None
                 role = LoopRole(loop, sock)
                 self._reader = role
-                role.watch(self._read_in_loop)
+                role.watch(self._read_in_loop, self._holds)
                 return
             if plain and loop not in self._loops:
                 self._loops.append(loop)
@@ -291,7 +294,11 @@ class Connection:
         if isinstance(reader, LoopRole):
             if reader.loop not in self._loops:
                 self._loops.append(reader.loop)
+            reader.let_go()
             self._reader = None
+
+    def _holds(self, role: LoopRole) -> bool:
+        return self._reader is role and self.error is None
 
     def _drop_dead_loop(self) -> None:
         """A loop that has stopped holds the role for nobody: let it go (``_roles`` held)."""

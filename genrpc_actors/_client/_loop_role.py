@@ -25,22 +25,27 @@ class LoopRole:
     so that a connection closed from another thread can never leave the loop watching a number
     the system has given to another socket meanwhile."""
 
-    __slots__ = ("_watched", "loop")
+    __slots__ = ("_done", "_sock", "_watched", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
-        self.loop = loop
-        self._watched: socket.socket | None = sock.dup()
+        self.loop, self._sock = loop, sock
+        self._watched: socket.socket | None = None  # the duplicate, made by watch()
+        self._done = False
 
     def __repr__(self) -> str:
         return f"<LoopRole {self.loop!r} watching={self._watched is not None}>"
 
-    def watch(self, readable: Callable[[LoopRole], None]) -> None:
-        """Have the loop call ``readable(self)`` whenever the socket has data (loop thread)."""
-        assert self._watched is not None
+    def watch(self, readable: Callable[[LoopRole], None], held: Callable[[LoopRole], bool]) -> None:
+        """Have the loop call ``readable(self)`` whenever the socket has data (in the loop's
+        thread), unless the role has gone meanwhile (``held(self)`` is False, or it was let go)."""
+        if self._done or not held(self):
+            return
+        self._watched = self._sock.dup()
         self.loop.add_reader(self._watched.fileno(), readable, self)
 
     def leave(self) -> None:
         """Stop watching (the loop's thread, or any thread once the loop has closed)."""
+        self._done = True
         watched, self._watched = self._watched, None
         if watched is None:
             return
@@ -51,6 +56,7 @@ class LoopRole:
 
     def let_go(self) -> None:
         """``leave`` from any thread: in the loop's thread if it runs, else here."""
+        self._done = True  # a watch() still to come will not start
         if self._watched is None:
             return
         if self.alive():

@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+import psutil
 import pytest
 
 from genrpc_actors import BadTcp
@@ -93,3 +94,22 @@ def test_the_end_of_the_connection_fails_a_loop_that_reads(pair):
             resolve(slot)
 
     asyncio.run(main())
+
+
+def test_blocking_calls_made_in_the_loops_own_thread_leave_nothing_behind(pair):
+    """A blocking call inside a coroutine blocks the loop: the role must not be handed back
+    to that loop meanwhile (a duplicate descriptor per call piled up until none was left)."""
+    process = psutil.Process()
+
+    async def main():
+        assert (await acall(pair, "add", 1, 1))[0] == 2  # the loop holds the role
+        before = process.num_fds()
+        for i in range(2000):
+            assert call(pair, "add", i, 1) == i + 1
+        grown = process.num_fds() - before
+        result, _ = await acall(pair, "add", 2, 2)  # and the loop reads again
+        return grown, result
+
+    grown, result = asyncio.run(main())
+    assert grown <= 2
+    assert result == 4
