@@ -85,6 +85,7 @@ __all__ = [
     "register",
     "registered",
     "sbcast",
+    "spawn",
     "start",
     "stop",
     "unregister",
@@ -208,6 +209,21 @@ def actor(node: str, name: str) -> RemoteActorRef:
     """The actor registered as ``name`` on ``node``, with no round trip: ``tell``, ``ask``,
     ``proxy()``, ``is_alive()``."""
     return RemoteActorRef(node, name)
+
+
+def spawn(
+    node: str,
+    actor_class: Any,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    timeout: float | None = None,
+) -> RemoteActorRef:
+    """Start a Pykka actor on ``node`` (a class named ``"module:Class"``; a class object
+    only when module control is off there), registered as ``name`` if given; linked to this
+    node: when this node goes down for ``node``, the actor stops."""
+    return _default_node().spawn(node, actor_class, args, kwargs, name=name, timeout=timeout)
 
 
 def monitor_node(node: str, watcher: pykka.ActorRef[Any]) -> NodeMonitorRef:

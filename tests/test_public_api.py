@@ -107,6 +107,7 @@ GENRPC_API = {
     "register",
     "registered",
     "sbcast",
+    "spawn",
     "start",
     "stop",
     "unregister",
@@ -137,6 +138,7 @@ def test_error_tree():
 # Every module-level RPC function is also a Node method, with the same signature and text.
 NODE_TWINS = [
     "abcast",
+    "spawn",
     "actor",
     "demonitor_node",
     "monitor_node",

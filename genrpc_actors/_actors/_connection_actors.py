@@ -39,6 +39,14 @@ class Incoming:
             f" pending_handshakes={self.gate.pending}>"
         )
 
+    def left(self, connection: ServerConnection) -> None:
+        """``connection`` has ended: when it was its node's last, that node is gone for this
+        one (the actors it spawned here stop)."""
+        self.connections.discard(connection)
+        peer = connection.peer_name
+        if peer and not any(other.peer_name == peer for other in list(self.connections)):
+            self.settings.peer_gone(peer)
+
     def accept(self, connection: ServerConnection) -> None:
         """Start an acceptor for ``connection``, authenticated (raises what the supervisor
         raises if it cannot)."""
@@ -69,7 +77,7 @@ class AcceptorActor(sv.SupervisedActor):
     def on_stop(self) -> None:
         self.connection.close()
         self.connection.join(5.0)
-        self._incoming.connections.discard(self.connection)
+        self._incoming.left(self.connection)
 
     def _closed(self, reason: str) -> None:
         # What a peer does (close, stall, send garbage) ends its connection normally: only a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from genrpc_actors import _protocol
@@ -12,7 +13,7 @@ from genrpc_actors._execution._timers import Scheduler
 from genrpc_actors._node._requests import resolve, timed_out
 from genrpc_actors._node._routing import Router
 
-__all__ = ["ask"]
+__all__ = ["ask", "spawn"]
 
 
 def ask(
@@ -67,3 +68,43 @@ def _expire(target: Any, connection: Any, request_id: int, slot: Reply, wait: fl
     if connection is not None:
         connection.cancel(request_id)
     slot.set_error(timed_out(target, connection, wait))
+
+
+def spawn(
+    router: Router,
+    wait: float | None,
+    target: Any,
+    actor_class: Any,
+    args: Any,
+    kwargs: Any,
+    name: Any,
+) -> tuple[str, str]:
+    """One SPAWN to ``target``: ``(node, name)`` of the actor started there."""
+    if isinstance(actor_class, str):
+        if actor_class.count(":") != 1 or not all(actor_class.split(":")):
+            raise ValueError(f"name the class as 'module:Class', not {actor_class!r}")
+    elif not isinstance(actor_class, type):
+        raise TypeError(f"actor_class must be 'module:Class' or a class, not {actor_class!r}")
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise TypeError(f"args must be a sequence, not {type(args).__name__}")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise TypeError(f"kwargs must be a mapping or None, not {type(kwargs).__name__}")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"name must be a non-empty str or None, not {name!r}")
+    request = (actor_class, tuple(args), dict(kwargs or {}), name)
+    try:
+        body, flags = _protocol.encode_body(request)
+    except Exception as exc:
+        raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
+    connection, request_id, slot = router.submit(
+        target, _protocol.ASK, body, flags | _protocol.SPAWN, None, reply=True, lead=True
+    )
+    assert slot is not None
+    if connection is not None:
+        if not connection.wait(request_id, slot, wait):
+            raise timed_out(target, connection, wait)
+    elif not slot.wait(wait):
+        raise timed_out(target, None, wait)
+    control = router.control
+    node, actor_name = resolve(slot, control.reply_unpickling, control.max_nesting)
+    return str(node), str(actor_name)

@@ -45,6 +45,7 @@ from genrpc_actors._node._requests import (
 )
 from genrpc_actors._node._requests import resolve as _resolve
 from genrpc_actors._node._routing import Router
+from genrpc_actors._node._spawning import Spawned, spawn_here
 from genrpc_actors._node._statistics import NodeStatistics
 from genrpc_actors._server._connection import ServerSettings
 from genrpc_actors._transport._tls import client_context, server_context
@@ -118,11 +119,15 @@ class Node:
         self._monitors = NodeMonitors()
         self._clients = ClientTable(self._monitors.connection_up, self._monitors.connection_down)
         self._registry = Registry()
+        self._spawned = Spawned()  # actors started here for other nodes, linked to them
         self._workers = WorkerPool(name, max_threads=config.max_worker_threads)
         self._timers = Scheduler(name, clock)
         self._loop = EventLoop(name)  # started when a function first returns an awaitable
         control = ModuleControl(
             config.rpc_module_control, config.rpc_module_list, config.max_nesting
+        )
+        self._spawn_here = functools.partial(
+            spawn_here, control, self._registry, self._spawned, name
         )
         count = worker_count(config)
         self._processes = (
@@ -152,6 +157,8 @@ class Node:
             max_pending=config.max_pending_handshakes,
             loop=self._loop,
             lookup=self._registry.whereis,
+            spawn=self._spawn_here,
+            peer_gone=self._spawned.peer_gone,
         )
         # The router and the acceptors' ``Incoming`` are the node's and call back into it: they
         # hold those methods weakly, or node -> router -> node would be a cycle that only the
@@ -171,6 +178,7 @@ class Node:
             functools.partial(_find_dispatcher_weakly, weakref.WeakMethod(self._find_dispatcher)),
             self._processes,
             self._loop,
+            self._spawn_here,
         )
         self._tree: sv.Supervisor | None = None
 
@@ -601,6 +609,25 @@ class Node:
         """The actor registered as ``name`` on ``node``, with no round trip: ``tell``, ``ask``,
         ``proxy()``, ``is_alive()``."""
         return RemoteActorRef(node, name, self)
+
+    def spawn(
+        self,
+        node: str,
+        actor_class: Any,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> RemoteActorRef:
+        """Start a Pykka actor on ``node`` (a class named ``"module:Class"``; a class object
+        only when module control is off there), registered as ``name`` if given; linked to this
+        node: when this node goes down for ``node``, the actor stops."""
+        wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
+        where, actor_name = _asking.spawn(
+            self._router, wait, check_target(node), actor_class, args, kwargs, name
+        )
+        return RemoteActorRef(where, actor_name, self)
 
     def _ask_actor(
         self,

@@ -23,7 +23,13 @@ from genrpc_actors._client._table import ClientTable
 from genrpc_actors._errors import BadRpc, NoNodeError
 from genrpc_actors._execution._event_loop import EventLoop, close_awaitable
 from genrpc_actors._execution._process_workers import ProcessWorkers
-from genrpc_actors._execution._request import AWAITED, Finish, ModuleControl, run_request
+from genrpc_actors._execution._request import (
+    AWAITED,
+    Finish,
+    ModuleControl,
+    Outcome,
+    run_request,
+)
 from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
 from genrpc_actors._node._registry import Registry
 from genrpc_actors._node._requests import node_name
@@ -49,6 +55,7 @@ class Router:
         "_loop",
         "_processes",
         "_registry",
+        "_spawn",
         "_workers",
         "control",
         "name",
@@ -65,9 +72,11 @@ class Router:
         find_dispatcher: Callable[[], pykka.ActorRef[Any] | None],
         processes: ProcessWorkers | None = None,
         loop: EventLoop | None = None,
+        spawn: Callable[[str, int, Any], Outcome] | None = None,
     ) -> None:
         self.name, self.control = name, control
         self._loop = loop
+        self._spawn = spawn
         self._clients, self._workers, self._registry = clients, workers, registry
         self._find_dispatcher = find_dispatcher
         self._dispatcher: pykka.ActorRef[Any] | None = None
@@ -109,7 +118,10 @@ class Router:
             if kind == _protocol.ASK:  # in the actor's own thread, as a remote node's
                 assert slot is not None
                 data = body if isinstance(body, bytes) else b"".join(body)
-                ask_here(self.control, self._registry.whereis, flags, data, slot.set_raw)
+                if flags & _protocol.SPAWN and self._spawn is not None:
+                    slot.set_raw(*self._spawn(self.name, flags, data))
+                else:
+                    ask_here(self.control, self._registry.whereis, flags, data, slot.set_raw)
                 return None, 0, slot
             processes = self._processes
             if processes is not None and processes.takes(flags, body):

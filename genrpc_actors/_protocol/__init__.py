@@ -61,7 +61,9 @@ the sender writes them from where they lie and the receiver unpickles them from 
     PONG   10  body empty, the id of the PING
     ASK    11  body = (name, message): the actor registered as ``name`` is asked ``message`` (in
                its own thread, as Pykka's ask); REPLY or ERROR follows (``noproc``: no live
-               actor has the name). With flag PROBE (0x04), only whether one has: REPLY True/False
+               actor has the name). With flag PROBE (0x04), only whether one has: REPLY True/False.
+               With flag SPAWN (0x08), body = (class, args, kwargs, name): start a Pykka actor,
+               linked to the asking node; REPLY (node, name)
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ from genrpc_actors._protocol._messages import (
     REPLY,
     SBCAST,
     SBCAST_REPLY,
+    SPAWN,
     Body,
     Inert,
     RefusedGlobal,
@@ -158,6 +161,7 @@ __all__ = [
     "SBCAST",
     "SBCAST_REPLY",
     "SPARE_MAX",
+    "SPAWN",
     "STATUS_REASONS",
     "VERSION",
     "Body",

@@ -33,6 +33,7 @@ __all__ = [
     "REPLY",
     "SBCAST",
     "SBCAST_REPLY",
+    "SPAWN",
     "Body",
     "Inert",
     "RefusedGlobal",
@@ -49,6 +50,7 @@ CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY, CANCEL = 1, 2, 3, 4, 5, 
 PING, PONG = 9, 10
 ASK = 11
 PROBE: Final = 0x04  # on an ASK: only whether the name is a live actor (a REPLY of a bool)
+SPAWN: Final = 0x08  # on an ASK: body = (class, args, kwargs, name); REPLY (node, name)
 DILL: Final = 0x01
 BUFFERS: Final = 0x02
 OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band

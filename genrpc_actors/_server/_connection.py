@@ -62,8 +62,10 @@ class ServerSettings:
         "max_frame",
         "max_pending",
         "name",
+        "peer_gone",
         "processes",
         "send_timeout",
+        "spawn",
         "workers",
     )
 
@@ -84,6 +86,8 @@ class ServerSettings:
         max_pending: int = 1000,
         loop: EventLoop | None = None,
         lookup: Lookup | None = None,
+        spawn: Spawn | None = None,
+        peer_gone: Callable[[str], None] | None = None,
     ) -> None:
         self.name, self.cookie, self.control, self.workers = name, cookie, control, workers
         self.processes = processes  # where requests of process_modules run, if anywhere
@@ -96,6 +100,8 @@ class ServerSettings:
         self.max_pending = max_pending  # connections in their handshake at once, node-wide
         self.loop = loop  # where awaitables that functions return are awaited
         self.lookup: Lookup = lookup or _nobody  # a live actor by its registered name (ASK)
+        self.spawn: Spawn = spawn or _no_spawn  # (peer, flags, body) -> the reply (SPAWN)
+        self.peer_gone: Callable[[str], None] = peer_gone or _told  # its last connection ended
 
 
 class ServerConnection:
@@ -303,9 +309,7 @@ class ServerConnection:
         elif kind == _protocol.CANCEL:
             self._cancel(request_id)
         elif kind == _protocol.ASK:
-            self._open[request_id] = None
-            send = functools.partial(self._reply_later, request_id)
-            ask_here(self.settings.control, self.settings.lookup, flags, body, send)
+            self._ask(request_id, flags, body)
         elif kind == _protocol.CAST:
             if processes is not None and processes.takes(flags, body):
                 processes.submit(processes.ticket(flags, body, None))
@@ -316,6 +320,15 @@ class ServerConnection:
         else:
             raise _Closed("invalid_message")
         return True
+
+    def _ask(self, request_id: int, flags: int, body: Any) -> None:
+        """An ASK for a named actor (answered from its thread), or a SPAWN (answered now)."""
+        self._open[request_id] = None
+        if flags & _protocol.SPAWN:
+            self._reply_later(request_id, *self.settings.spawn(self.peer_name, flags, body))
+        else:
+            send = functools.partial(self._reply_later, request_id)
+            ask_here(self.settings.control, self.settings.lookup, flags, body, send)
 
     # -- workers ------------------------------------------------------------------------------
 
@@ -427,6 +440,13 @@ class ServerConnection:
 
 def _nobody(_name: str) -> None:
     return None
+
+
+Spawn = Callable[[str, int, Any], tuple[int, int, _protocol.Body]]
+
+
+def _no_spawn(_peer: str, _flags: int, _body: Any) -> tuple[int, int, _protocol.Body]:
+    return _protocol.ERROR, 0, error_body("unauthorized")
 
 
 HAND_OVER_SPLIT = 4  # groups the requests read with one that runs long are handed over in

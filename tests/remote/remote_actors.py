@@ -63,3 +63,9 @@ def forward(node: str, ref: Any, message: Any) -> str:
     """Send the ref on to ``node``, which tells it ``message``."""
     result: str = genrpc_actors.call(node, __name__, "tell_ref", (ref, message))
     return result
+
+
+def spawn_on(node: str, actor_class: str, name: str) -> bool:
+    """Spawn an actor on ``node`` from this node (which it is then linked to)."""
+    ref = genrpc_actors.spawn(node, actor_class, name=name)
+    return bool(ref.is_alive())
