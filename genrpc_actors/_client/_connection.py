@@ -245,12 +245,13 @@ class Connection:
             if loop is _running_loop():  # a blocking call made in that loop's own thread
                 continue  # must not hand it the role: it reads nothing until the call ends
             role = LoopRole(loop, sock)
+            self._reader = role  # before the loop can look at it: watch() checks it holds
             try:
                 loop.call_soon_threadsafe(role.watch, self._read_in_loop, self._holds)
             except RuntimeError:  # closed just now
                 role.leave()
+                self._reader = None
                 continue
-            self._reader = role
             return
         if self._pending.slots or self.error is not None:
             self._reader = _OWN
