@@ -175,3 +175,21 @@ def test_a_coroutine_in_a_process_worker_runs_on_that_workers_loop(make_node, dr
         assert caller.call(peer, ASYNC, "thread_name") == "MainThread"
         worker_pid = caller.call(peer, ASYNC, "pid")
         assert worker_pid not in (node.pid, os.getpid())
+
+
+def test_a_long_timeout_ends_the_wait_on_time_too(master, tmp_path):
+    """Waits of a second or more share their loop's timers (to within 0.1 s)."""
+    record = tmp_path / "long.txt"
+
+    async def main():
+        started = time.monotonic()
+        with pytest.raises(BadRpc) as info:
+            await master.acall(
+                SLAVE, ASYNC, "record_cancellation", args=(str(record),), timeout=1.0
+            )
+        return info.value.reason, time.monotonic() - started
+
+    reason, waited = asyncio.run(main())
+    assert reason == "timeout"
+    assert 1.0 <= waited < 1.6
+    wait_for(lambda: _lines(record) == ["started", "cancelled", "finally"])
