@@ -9,6 +9,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+from genrpc_actors._errors import BadRpc
+
 __all__ = ["AsyncKey", "Reply", "Value"]
 
 
@@ -140,8 +142,6 @@ class AsyncKey:
         """The outcome, as Pykka's ``Future.get``: waiting up to ``timeout`` seconds (``None``:
         without limit), then ``BadRpc("timeout")`` if it has not come; raises as call would."""
         if not self._reply.wait(timeout):
-            from genrpc_actors._errors import BadRpc  # noqa: PLC0415 - rarely needed
-
             raise BadRpc("timeout", f"timeout: no outcome within {timeout:g} s")
         return self.outcome()
 

@@ -10,7 +10,7 @@ from genrpc_actors import _protocol
 from genrpc_actors._client._reply import AsyncKey, Reply
 from genrpc_actors._errors import BadRpc, RpcError
 from genrpc_actors._execution._timers import Scheduler
-from genrpc_actors._node._requests import resolve, timed_out
+from genrpc_actors._node._requests import expire, resolve, wait_reply
 from genrpc_actors._node._routing import Router
 
 __all__ = ["ask", "spawn"]
@@ -51,23 +51,11 @@ def ask(
     if not block:
         if wait is not None and not slot.done:
             timers.call_later(
-                wait, functools.partial(_expire, target, connection, request_id, slot, wait)
+                wait, functools.partial(expire, target, connection, request_id, slot, wait)
             )
         return AsyncKey(target, slot, resolving)
-    if connection is not None:
-        if not connection.wait(request_id, slot, wait):
-            raise timed_out(target, connection, wait)
-    elif not slot.wait(wait):
-        raise timed_out(target, None, wait)
+    wait_reply(target, connection, request_id, slot, wait)
     return resolving(slot)
-
-
-def _expire(target: Any, connection: Any, request_id: int, slot: Reply, wait: float) -> None:
-    if slot.done:
-        return
-    if connection is not None:
-        connection.cancel(request_id)
-    slot.set_error(timed_out(target, connection, wait))
 
 
 def spawn(
@@ -100,11 +88,7 @@ def spawn(
         target, _protocol.ASK, body, flags | _protocol.SPAWN, None, reply=True, lead=True
     )
     assert slot is not None
-    if connection is not None:
-        if not connection.wait(request_id, slot, wait):
-            raise timed_out(target, connection, wait)
-    elif not slot.wait(wait):
-        raise timed_out(target, None, wait)
+    wait_reply(target, connection, request_id, slot, wait)
     control = router.control
     node, actor_name = resolve(slot, control.reply_unpickling, control.max_nesting)
     return str(node), str(actor_name)

@@ -19,7 +19,6 @@ from genrpc_actors._actors._connection_actors import Incoming
 from genrpc_actors._actors._dispatcher import Dispatcher
 from genrpc_actors._actors._listener import ListenAddress, TcpListener
 from genrpc_actors._actors._worker_processes import WorkerProcesses
-from genrpc_actors._client._connection import Connection
 from genrpc_actors._client._reply import AsyncKey, Reply, Value
 from genrpc_actors._client._table import ClientTable
 from genrpc_actors._config import Config, resolve_cookie, worker_count
@@ -40,8 +39,9 @@ from genrpc_actors._node._requests import (
     check_target,
     check_timeout,
     encode_request,
+    expire,
     node_name,
-    timed_out,
+    wait_reply,
 )
 from genrpc_actors._node._requests import resolve as _resolve
 from genrpc_actors._node._routing import Router
@@ -431,11 +431,7 @@ class Node:
             target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
         )
         assert slot is not None
-        if connection is not None:
-            if not connection.wait(request_id, slot, wait):
-                raise timed_out(target, connection, wait)
-        elif not slot.wait(wait):
-            raise timed_out(target, None, wait)
+        wait_reply(target, connection, request_id, slot, wait)
         return _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
 
     def cast(
@@ -484,7 +480,7 @@ class Node:
             slot.set_error(exc)
         assert slot is not None
         if ttl is not None and not slot.done:
-            expired = functools.partial(_expire, target, connection, request_id, slot, ttl)
+            expired = functools.partial(expire, target, connection, request_id, slot, ttl)
             self._timers.call_later(ttl, expired)
         return AsyncKey(
             target,
@@ -719,13 +715,3 @@ def _find_dispatcher_weakly(
 ) -> pykka.ActorRef[Any] | None:
     find_dispatcher = method()
     return None if find_dispatcher is None else find_dispatcher()
-
-
-def _expire(
-    target: Any, connection: Connection | None, request_id: int, slot: Reply, ttl: float
-) -> None:
-    if slot.done:
-        return
-    if connection is not None:
-        connection.cancel(request_id)
-    slot.set_error(timed_out(target, connection, ttl))

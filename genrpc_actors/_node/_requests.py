@@ -19,9 +19,11 @@ __all__ = [
     "check_target",
     "check_timeout",
     "encode_request",
+    "expire",
     "node_name",
     "resolve",
     "timed_out",
+    "wait_reply",
 ]
 
 
@@ -47,6 +49,30 @@ def timed_out(target: Any, connection: Connection | None, seconds: float | None)
     error = BadRpc("timeout", f"timeout: no reply from {where}{within}")
     error.node, error.host, error.port, error.driver = name, endpoint.host, endpoint.port, driver
     return error
+
+
+def wait_reply(
+    target: Any, connection: Connection | None, request_id: int, slot: Reply, wait: float | None
+) -> None:
+    """Wait up to ``wait`` for the reply to a request sent with ``lead`` (read here when nobody
+    else reads); ``timed_out`` if it has not come (the remote request is then cancelled)."""
+    if connection is not None:
+        if not connection.wait(request_id, slot, wait):
+            raise timed_out(target, connection, wait)
+    elif not slot.wait(wait):
+        raise timed_out(target, None, wait)
+
+
+def expire(
+    target: Any, connection: Connection | None, request_id: int, slot: Reply, wait: float
+) -> None:
+    """An async request's time is up (a timer's callback): unless answered, it is cancelled
+    and fails with ``timeout``."""
+    if slot.done:
+        return
+    if connection is not None:
+        connection.cancel(request_id)
+    slot.set_error(timed_out(target, connection, wait))
 
 
 def check_target(node: Any) -> Any:
