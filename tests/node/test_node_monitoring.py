@@ -10,14 +10,13 @@ import signal
 import time
 from typing import Any
 
-import pykka
 import pytest
 
 from genrpc_actors import BadRpc, BadTcp, Node, NodeDown, NodeUp
 from genrpc_actors.testing import silent_listener
 from tests.actors import Recorder
 from tests.node_fixtures import FAKE, SLAVE, node_settings
-from tests.waiting import WAIT
+from tests.waiting import WAIT, wait_for
 
 WATCHER = "watching@127.0.0.1"
 VICTIM = "victim@127.0.0.1"
@@ -25,18 +24,23 @@ HANGER = "hanger@127.0.0.1"
 
 
 @pytest.fixture
-def inbox():
+def recorder():
+    """A watcher actor and the queue of what it is told."""
     box: queue.Queue[Any] = queue.Queue()
     ref = Recorder.start(box)
-    yield box
+    yield ref, box
     if ref.is_alive():
         ref.stop()
 
 
 @pytest.fixture
-def watcher(inbox):
-    refs = pykka.ActorRegistry.get_by_class(Recorder)
-    return refs[-1]
+def inbox(recorder):
+    return recorder[1]
+
+
+@pytest.fixture
+def watcher(recorder):
+    return recorder[0]
 
 
 @pytest.fixture
@@ -99,10 +103,7 @@ def test_monitoring_a_node_that_cannot_be_reached_reports_it_down_at_once(watchi
 def test_monitoring_a_node_that_is_not_up_connects_to_it(watching, watcher, inbox):
     assert SLAVE not in watching.nodes()
     watching.monitor_node(SLAVE, watcher)
-    deadline = time.monotonic() + WAIT
-    while SLAVE not in watching.nodes():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for(lambda: SLAVE in watching.nodes())
     with pytest.raises(queue.Empty):  # it is up: nothing to tell
         inbox.get(timeout=0.2)
 
@@ -133,10 +134,7 @@ def test_a_demonitored_or_dead_watcher_is_told_nothing(watching, victim, watcher
     every = watching.monitor_nodes(dead)
     dead.stop()
     os.kill(victim.pid, signal.SIGKILL)
-    deadline = time.monotonic() + WAIT
-    while VICTIM in watching.nodes():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for(lambda: VICTIM not in watching.nodes())
     with pytest.raises(queue.Empty):
         inbox.get(timeout=0.2)
     assert "monitors=0" in repr(watching._monitors)  # the dead watcher was dropped
@@ -146,10 +144,7 @@ def test_a_demonitored_or_dead_watcher_is_told_nothing(watching, victim, watcher
 def test_a_thousand_monitors_on_a_node_cost_one_connection(watching, watcher):
     for _ in range(1000):
         watching.monitor_node(SLAVE, watcher)
-    deadline = time.monotonic() + WAIT
-    while SLAVE not in watching.nodes():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for(lambda: SLAVE in watching.nodes())
     assert watching.statistics().connections == 1
 
 
