@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Any
 
+import pykka
+
 _tick_lock = threading.Lock()
 _ticks = 0
 
@@ -85,3 +87,10 @@ def setup_process(pin: int | None) -> None:
     raise_fd_limit()
     if pin is not None:
         pin_process(pin)
+
+
+class EchoActor(pykka.ThreadingActor):
+    """The actor that ``actor_ask`` asks: it answers each message with the message."""
+
+    def on_receive(self, message: Any) -> Any:
+        return message

@@ -354,8 +354,13 @@ class Connection:
                 )
             )
         elif silent >= quiet:
-            ping = _protocol.message(_protocol.PING, 0, 0, b"")
-            self._outbox.put(ping, block=False, now=True)
+            self._outbox.put(self._ping(), block=False, now=True)
+
+    def _ping(self) -> bytes:
+        """A PING, its body the seconds of silence after which this node is down to the
+        peer: its keepalive bound (idle + interval x count), which its heartbeat keeps."""
+        idle, interval, count = self.endpoint.keepalive
+        return _protocol.message(_protocol.PING, 0, 0, b"%d" % (idle + interval * count))
 
     def cancel(self, request_id: int) -> None:
         """The caller stopped waiting (timeout): forget its reply, and tell the peer, which
@@ -412,6 +417,9 @@ class Connection:
             if failure is not None:
                 raise failure
             self._receiver = Reader(io, _protocol.FrameDecoder(self.endpoint.max_frame))
+            # the first PING says how long this node may stay silent: past that, the peer may
+            # take it for frozen or cut off (and stop what it linked to it: spawned actors)
+            self._outbox.put(self._ping(), block=False, now=True)
             self.was_up = True
             if self.on_up is not None:
                 self.on_up()  # before any reply can be read: a call that returned finds it up

@@ -249,13 +249,17 @@ class Node:
         """Every second or so: each connection that has heard nothing for
         ``socket_keepalive_idle`` pings its node, and one that has heard nothing for the whole
         keepalive bound (idle + interval x count) is closed: the node is down. TCP keepalive
-        cannot tell a frozen node (its kernel still answers), a PING can."""
+        cannot tell a frozen node (its kernel still answers), a PING can. An incoming
+        connection whose node has said nothing for a second past the bound its PINGs name is
+        closed too (the actors that node spawned here stop)."""
         if self._router.stopped:
             return
         idle, interval, count = keepalive_of(self.config)
         now = time.monotonic()
         for connection in self._clients.connections():
             connection.heartbeat(now, idle, idle + interval * count)
+        for incoming in list(self._incoming.connections):
+            incoming.heartbeat(now)
         # the timer holds the node weakly: a node dropped without stop() is not kept alive
         again = functools.partial(_call_weakly, weakref.WeakMethod(self._heartbeat))
         # at least two looks per interval: a PING goes out before the bound has passed

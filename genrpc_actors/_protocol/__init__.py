@@ -56,8 +56,11 @@ the sender writes them from where they lie and the receiver unpickles them from 
     CANCEL 8   body empty: the caller of request ``id`` has stopped waiting; the server drops
                it if it has not started, kills the process worker running it, and else
                sends no reply (a thread cannot be stopped)
-    PING   9   body empty: the client has heard nothing for a while; PONG follows at once,
-               from the server's reading (a node that is frozen or cut off cannot answer)
+    PING   9   body = the client's bound in ASCII digits (seconds of silence after which it is
+               down): sent once the connection is up, and whenever the client has heard
+               nothing for a while; PONG follows at once, from the server's reading (a node
+               that is frozen or cut off cannot answer). A server closes a connection whose
+               client has said nothing for a second past that bound. An empty body names none
     PONG   10  body empty, the id of the PING
     ASK    11  body = (name, message): the actor registered as ``name`` is asked ``message`` (in
                its own thread, as Pykka's ask); REPLY or ERROR follows (``noproc``: no live

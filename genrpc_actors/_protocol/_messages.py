@@ -195,7 +195,10 @@ def _dill_pickler() -> Any:
                 pickler.save_reduce(importlib.import_module, (module.__name__,), obj=module)
 
         class ModulesByName(dill.Pickler):  # type: ignore[misc]
-            dispatch = dill.Pickler.dispatch.copy()
+            # of dill's own kind (not dict.copy's plain dict): it finds the saver of a class
+            # whose metaclass is not ``type`` (an ABC, a Pykka actor), which travels by value
+            # from a script as any other class
+            dispatch = type(dill.Pickler.dispatch)(dill.Pickler.dispatch)
 
         ModulesByName.dispatch[types.ModuleType] = save_module
         _DILL_PICKLER = ModulesByName

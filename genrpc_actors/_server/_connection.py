@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import math
 import select
 import socket
 import threading
@@ -127,7 +128,10 @@ class ServerConnection:
         self._open: dict[int, Ticket | LoopTask | None] = {}
         self._cancelled: set[int] = set()
         self.requests = 0
-        self.last_activity = time.monotonic()
+        self.last_activity = self.last_heard = time.monotonic()
+        # the seconds of silence after which the peer's node is down, as its PINGs say (its
+        # keepalive bound, which its heartbeat keeps); None: it said nothing of it
+        self.peer_bound: float | None = None
 
     def describe(self) -> dict[str, Any]:
         """This connection's counters, as plain data (for ``genrpc stats``)."""
@@ -175,6 +179,17 @@ class ServerConnection:
             self._closed = True
         self._outbox.close()
         _tcp.shutdown(self.sock)
+
+    def heartbeat(self, now: float) -> None:
+        """The node's heartbeat (about every second): a peer that has said nothing for a
+        second past its bound (its PINGs say it) is frozen or cut off, and this connection is
+        closed, as it would be by TCP keepalive for one cut off (what was linked to it, the
+        actors it spawned here, stop)."""
+        bound = self.peer_bound
+        if bound is not None and now - self.last_heard >= bound + 1 and not self._closed:
+            silent = now - self.last_heard
+            logger.info("event=peer_silent node=%s seconds=%.1f", self.peer_name, silent)
+            self.close()
 
     def wait_authenticated(self, timeout: float | None = None) -> bool:
         """Wait until the peer has authenticated; False if it did not within ``timeout``."""
@@ -283,8 +298,9 @@ class ServerConnection:
             active = False
             for payload in payloads:
                 active = self._take(payload, jobs) or active
+            self.last_heard = now = time.monotonic()
             if active:  # a PING alone is no activity (server_inactivity_timeout)
-                self.last_activity = time.monotonic()
+                self.last_activity = now
         return jobs
 
     def _take(self, payload: _protocol.Payload, jobs: collections.deque[_Job]) -> bool:
@@ -292,6 +308,8 @@ class ServerConnection:
         is answered now (False: it was only a PING)."""
         kind, flags, request_id, body = _protocol.parse_message(payload)
         if kind == _protocol.PING:
+            if body:
+                self.peer_bound = _bound(body)
             pong = _protocol.message(_protocol.PONG, 0, request_id, b"")
             self._outbox.put(pong, block=False, now=True)
             return False
@@ -488,3 +506,13 @@ def _told(_reason: str) -> None:
 
 class _Closed(Exception):  # noqa: N818 - a reason to close, carried to the reader's exit
     pass
+
+
+def _bound(body: memoryview) -> float | None:
+    """The seconds a PING's body names (None if it names none: a peer's PING is no reason to
+    close its connection)."""
+    try:
+        bound = float(bytes(body[:32]))
+    except ValueError:
+        return None
+    return bound if math.isfinite(bound) and bound > 0 else None
