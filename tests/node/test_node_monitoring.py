@@ -21,6 +21,7 @@ from tests.waiting import WAIT, wait_for
 WATCHER = "watching@127.0.0.1"
 VICTIM = "victim@127.0.0.1"
 HANGER = "hanger@127.0.0.1"
+COUNTER = "tests.remote.remote_actors:Counter"
 
 
 @pytest.fixture
@@ -63,6 +64,16 @@ def watching(driver, slave, victim, fake_port):
             yield node
 
 
+def _asleep(sleeper: Any) -> bool:
+    """Whether the sleeper is busy with its ask: a second ask waits behind it."""
+    probe = sleeper.ask("count", block=False, timeout=0.05)
+    try:
+        probe.get()
+    except BadRpc:
+        return True  # no answer within 50 ms: it is asleep
+    return False
+
+
 def _next(box: queue.Queue[Any], timeout: float = WAIT) -> Any:
     return box.get(timeout=timeout)
 
@@ -83,12 +94,18 @@ def test_nodes_lists_only_nodes_a_connection_has_authenticated_to(watching):
 def test_a_killed_node_is_reported_down_at_once(watching, victim, watcher, inbox):
     watching.call(VICTIM, "os", "getpid")
     mref = watching.monitor_node(VICTIM, watcher)
+    sleeper = watching.spawn(VICTIM, COUNTER)
+    pending = sleeper.ask(("sleep", 60), block=False, timeout=120)  # an ask it is answering
+    wait_for(lambda: _asleep(sleeper))
     os.kill(victim.pid, signal.SIGKILL)
     started = time.monotonic()
     down = _next(inbox)
     assert time.monotonic() - started < 1.0
     assert down == NodeDown(mref, VICTIM, down.reason)
     assert down.reason == "closed"
+    with pytest.raises(BadTcp):  # the pending ask ends with its node, at once
+        pending.get(timeout=1)
+    assert time.monotonic() - started < 2.0
     assert VICTIM not in watching.nodes()
     with pytest.raises(queue.Empty):  # once
         inbox.get(timeout=0.2)
@@ -182,6 +199,7 @@ def test_a_frozen_node_is_reported_down_within_the_keepalive_bound(quick, victim
     quick.call(VICTIM, "os", "getpid")
     mref = quick.monitor_node(VICTIM, watcher)
     key = quick.async_call(VICTIM, "time", "sleep", (0.5,), timeout=60)
+    asked = quick.spawn(VICTIM, COUNTER).ask(("sleep", 0.5), block=False, timeout=60)
     os.kill(victim.pid, signal.SIGSTOP)  # its kernel still answers TCP keepalive probes
     try:
         started = time.monotonic()
@@ -191,6 +209,8 @@ def test_a_frozen_node_is_reported_down_within_the_keepalive_bound(quick, victim
         assert waited < 2 + 1 + 0.5  # the bound, plus the heartbeat's second, plus slack
         with pytest.raises(BadTcp):  # the call pending on it ends with it, not at 60 s
             quick.yield_(key)
+        with pytest.raises(BadTcp):  # and so does the ask
+            asked.get(timeout=1)
         assert VICTIM not in quick.nodes()
     finally:
         os.kill(victim.pid, signal.SIGCONT)

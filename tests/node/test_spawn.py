@@ -84,7 +84,7 @@ def _class_by_value() -> type:
 
 
 def test_a_class_object_spawns_by_name_or_by_value_with_module_control_off(master):
-    from tests.remote.remote_actors import Counter  # noqa: PLC0415 - the class itself
+    from tests.remote.remote_actors import Counter
 
     by_name = master.spawn(SLAVE, Counter)  # an importable class travels by name
     try:
