@@ -19,6 +19,7 @@ genrpc_actors and ``grpc.aio`` have one; ``grpc.aio`` has nothing else (``blocki
 
 from __future__ import annotations
 
+import logging
 import pickle
 import threading
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from benchmarks.servers import (
     GENRPC_PROCESSES,
     GRPC,
     GRPC_SERVICE,
+    RAY,
     SERVER_NODE,
 )
 
@@ -48,6 +50,11 @@ class Client(Protocol):
     def close(self) -> None: ...
 
 
+class Asker(Protocol):
+    def ask(self) -> Any: ...
+    def close(self) -> None: ...
+
+
 class AsyncClient(Protocol):
     async def add(self) -> Any: ...
     async def nap(self, seconds: float, value: Any) -> Any: ...
@@ -58,6 +65,7 @@ class Session:
     shared_callers = False
     casts = True
     blocking = True  # whether it has blocking clients (``client``)
+    actors = False  # whether it has remote actors to ask (``actor_client``)
 
     def __init__(self, address: Any, pin: int | None) -> None:
         self.address = address
@@ -66,6 +74,9 @@ class Session:
         raise NotImplementedError
 
     def async_client(self) -> AsyncClient:
+        raise NotImplementedError
+
+    def actor_client(self) -> Asker:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -149,8 +160,22 @@ class _GenrpcAsyncClient:
         pass  # the node's connection, closed when it stops
 
 
+class _GenrpcAsker:
+    """An ``EchoActor`` spawned on the server node, asked through its ``RemoteActorRef``."""
+
+    def __init__(self, node: Any) -> None:
+        self.ref = node.spawn(SERVER_NODE, f"{TARGETS}:EchoActor")
+
+    def ask(self) -> Any:
+        return self.ref.ask(1)
+
+    def close(self) -> None:
+        self.ref.proxy().stop().get(timeout=10)
+
+
 class GenrpcSession(Session):
     shared_callers = True
+    actors = True
 
     def __init__(self, port: int, pin: int | None) -> None:
         from genrpc_actors import Node  # noqa: PLC0415
@@ -169,6 +194,9 @@ class GenrpcSession(Session):
 
     def async_client(self) -> AsyncClient:
         return _GenrpcAsyncClient(self.node, SERVER_NODE)
+
+    def actor_client(self) -> Asker:
+        return _GenrpcAsker(self.node)
 
     def close(self) -> None:
         self.node.stop()
@@ -203,7 +231,22 @@ class _Pyro5Client:
         self.proxy._pyroRelease()
 
 
+class _Pyro5Asker:
+    """Pyro5's remote object is its actor: a proxy's method call (``echo(1)``) is the ask."""
+
+    def __init__(self, uri: str) -> None:
+        self.client = _Pyro5Client(uri)
+
+    def ask(self) -> Any:
+        return self.client.proxy.echo(1)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 class Pyro5Session(Session):
+    actors = True
+
     def __init__(self, uri: str, pin: int | None) -> None:
         from Pyro5 import config  # noqa: PLC0415
 
@@ -213,6 +256,9 @@ class Pyro5Session(Session):
 
     def client(self, lane: Any = None) -> Client:
         return _Pyro5Client(self.uri)
+
+    def actor_client(self) -> Asker:
+        return _Pyro5Asker(self.uri)
 
 
 class _RpycClient:
@@ -348,6 +394,64 @@ class GrpcSession(Session):
         return _GrpcAsyncClient(self.port)
 
 
+def _ray_echo_class() -> Any:
+    """Ray's actor class, made here so that Ray ships it by value to its worker process (which
+    does not have this repository on its path)."""
+    import ray  # noqa: PLC0415
+
+    @ray.remote(num_cpus=0)
+    class RayEcho:
+        def echo(self, value: Any) -> Any:
+            return value
+
+    return RayEcho
+
+
+class _RayAsker:
+    def __init__(self) -> None:
+        import ray  # noqa: PLC0415
+
+        self._get = ray.get
+        self.actor = _ray_echo_class().remote()
+
+    def ask(self) -> Any:
+        return self._get(self.actor.echo.remote(1))
+
+    def close(self) -> None:
+        import ray  # noqa: PLC0415
+
+        ray.kill(self.actor)
+
+
+class RaySession(Session):
+    """Ray: this process starts a Ray cluster of this machine (GCS, raylet, one CPU) and its
+    actor runs in a Ray worker process of it, pinned as this process is. Only actor asks."""
+
+    blocking = False
+    casts = False
+    actors = True
+
+    def __init__(self, address: None, pin: int | None) -> None:
+        import ray  # noqa: PLC0415
+
+        ray.init(
+            _node_ip_address="127.0.0.1",
+            num_cpus=1,
+            include_dashboard=False,
+            object_store_memory=100 * 1024 * 1024,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
+
+    def actor_client(self) -> Asker:
+        return _RayAsker()
+
+    def close(self) -> None:
+        import ray  # noqa: PLC0415
+
+        ray.shutdown()
+
+
 SESSIONS: dict[str, type[Session]] = {
     "floor": FloorSession,
     GENRPC: GenrpcSession,
@@ -356,4 +460,5 @@ SESSIONS: dict[str, type[Session]] = {
     "rpyc": RpycSession,
     "managers": ManagersSession,
     GRPC: GrpcSession,
+    RAY: RaySession,
 }

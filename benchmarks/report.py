@@ -123,6 +123,11 @@ ROWS = (
         "{:.2f}",
         compare=False,
     ),
+    Row("actor_ask.asks_per_s", "remote actor asks, one at a time: asks/s", True),
+    Row("actor_ask.p50_us", "remote actor asks: p50 us", False),
+    Row("actor_ask.p99_us", "remote actor asks: p99 us", False),
+    Row("actor_ask.calls_per_s", "  calls of a function, same run: calls/s", True, compare=False),
+    Row("actor_ask.ratio_to_call", "  asks / calls per s", True, "{:.2f}", compare=False),
 )
 
 
@@ -335,6 +340,7 @@ def target_list(settings: dict[str, Any]) -> list[Target]:
         Target(f"{conns:,} keyed connections all work", "connections.worked", None, conns, True),
         Target("RSS per connection < 200 KB (each side)", "connections.rss_kb", None, 200.0, False),
         *asyncio_targets(settings.get("fanout", FANOUT)),
+        Target("remote actor asks/s >= 0.8x calls/s", "actor_ask.ratio_to_call", None, 0.8, True),
     ]
 
 

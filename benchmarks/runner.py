@@ -19,9 +19,9 @@ from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 from benchmarks import targets
-from benchmarks.servers import GENRPC, GENRPC_PROCESSES, GRPC, ServerHandle
+from benchmarks.servers import GENRPC, GENRPC_PROCESSES, GRPC, RAY, ServerHandle
 
-PEERS = ("floor", GENRPC, GENRPC_PROCESSES, "Pyro5", "rpyc", "managers", GRPC)
+PEERS = ("floor", GENRPC, GENRPC_PROCESSES, "Pyro5", "rpyc", "managers", GRPC, RAY)
 WORKLOADS = (
     "sequential",
     "callers8",
@@ -36,10 +36,12 @@ WORKLOADS = (
     "kill_latency",
     "asyncio_fanout",
     "asyncio_sequential",
+    "actor_ask",
 )
 CPU_WORKLOADS = ("cpu_parallel", "noisy_neighbour", "overhead", "kill_latency")
 ASYNC_WORKLOADS = ("asyncio_fanout", "asyncio_sequential")
-REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc", GRPC: "grpc"}  # peer -> the module it needs
+# peer -> the module it needs
+REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc", GRPC: "grpc", RAY: "ray"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,10 @@ def installed(peers: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
 
 
 def _applies(peer: str, workload: str, casts: bool) -> bool:
+    if workload == "actor_ask":
+        return peer in (GENRPC, "Pyro5", RAY)
+    if peer == RAY:  # it is there for the remote actors
+        return False
     if workload in ASYNC_WORKLOADS:
         return peer in (GENRPC, GRPC)
     if peer == GRPC:  # it is there for the asyncio workloads
@@ -115,6 +121,8 @@ def _run_workload(workload: str, session: Any, peer: str, plan: Plan, server_pid
         return async_workloads.asyncio_fanout(session, server_pid, plan.fanout)
     if workload == "asyncio_sequential":
         return async_workloads.asyncio_sequential(session, plan.seconds)
+    if workload == "actor_ask":
+        return w.actor_ask(session, plan.seconds)
     if workload == "sequential":
         return w.sequential(session, plan.seconds)
     if workload.startswith("callers"):

@@ -406,3 +406,40 @@ def kill_latency(session: Any) -> dict[str, float]:
         "replaced_ms": (replaced - answered) * 1000,
         "start_ms": new[0]["started_s"] * 1000,
     }
+
+
+def actor_ask(session: Session, seconds: float) -> dict[str, float]:
+    """Sequential asks of a remote actor (genrpc_actors: ``RemoteActorRef.ask``; Pyro5: proxy
+    method calls; Ray: actor method calls with ``ray.get``), and, where the peer has them,
+    sequential calls of a function in the same run, alternating in slices, for the ratio."""
+    asker = session.actor_client()
+    try:
+        for _ in range(200):  # warm up: the actor started, the connection made
+            asker.ask()
+        caller = session.client() if session.blocking else None
+        ask_samples: list[float] = []
+        call_samples: list[float] = []
+        asked = called = 0.0
+        slices = 4
+        for _ in range(slices):
+            start = time.perf_counter()
+            timed_loop(asker.ask, start + seconds / slices, ask_samples)
+            asked += time.perf_counter() - start
+            if caller is not None:
+                start = time.perf_counter()
+                timed_loop(caller.add, start + seconds / slices, call_samples)
+                called += time.perf_counter() - start
+        asks = latencies(ask_samples, asked)
+        figures = {
+            "asks_per_s": asks["calls_per_s"],
+            "p50_us": asks["p50_us"],
+            "p99_us": asks["p99_us"],
+        }
+        if caller is not None:
+            caller.close()
+            calls_per_s = latencies(call_samples, called)["calls_per_s"]
+            figures["calls_per_s"] = calls_per_s
+            figures["ratio_to_call"] = figures["asks_per_s"] / calls_per_s
+        return figures
+    finally:
+        asker.close()

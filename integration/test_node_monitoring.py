@@ -59,6 +59,7 @@ def test_a_killed_node_is_down_at_once_and_comes_back_up(runner, lab, cluster, w
     second = box.get(timeout=5)
     assert {first.monitor_ref, second.monitor_ref} == {every, once}
     assert (first.node, first.reason, second.reason) == (name, "closed", "closed")
+    print(f"detected: killed node down after {took:.3f} s")
     assert took < 1.0
     victim.start()
     assert runner.call(name, "os", "getpid", timeout=5) == victim.pid
@@ -77,6 +78,7 @@ def test_a_cut_off_node_is_down_within_the_keepalive_bound(runner, lab, watcher)
         down, took = _down_within(box, BOUND + 1)
         assert down == NodeDown(mref, host.name, down.reason)
         assert down.reason == "timeout"
+        print(f"detected: cut-off node down after {took:.2f} s (bound {BOUND} s)")
         assert took < BOUND + 1 + 0.5
         assert host.name not in runner.nodes()
     finally:
@@ -94,6 +96,7 @@ def test_a_frozen_node_is_down_within_the_keepalive_bound(runner, lab, cluster, 
     try:
         down, took = _down_within(box, BOUND + 1)
         assert down == NodeDown(mref, name, "timeout")
+        print(f"detected: frozen node down after {took:.2f} s (bound {BOUND} s)")
         assert took < BOUND + 1 + 0.5
     finally:
         os.kill(frozen.pid, signal.SIGCONT)
