@@ -89,17 +89,19 @@ class Supervisor:
         return stats
 
     def which_children(self, *, timeout: float | None = None) -> list[ChildInfo]:
-        """Every child spec, in start order; ``ref`` is ``None`` for a child not running now."""
+        """Every child spec, in start order; ``ref`` is ``None`` for a child not running now (a
+        child on another node: as far as the supervisor has heard)."""
         infos: list[ChildInfo] = self._request("which_children", None, timeout)
         return [
-            info
-            if info.ref is None or info.ref.is_alive()
-            else ChildInfo(info.id, None, info.restart)
+            ChildInfo(info.id, None, info.restart)
+            if isinstance(info.ref, pykka.ActorRef) and not info.ref.is_alive()
+            else info
             for info in infos
         ]
 
-    def child(self, child_id: str, *, timeout: float | None = None) -> pykka.ActorRef[Any] | None:
-        """The running child ``child_id``'s current ref, or ``None`` (also for an unknown id)."""
+    def child(self, child_id: str, *, timeout: float | None = None) -> Any:
+        """The running child ``child_id``'s current ref (a ``pykka.ActorRef``, or a foreign ref
+        for a child on another node), or ``None`` (also for an unknown id)."""
         for info in self.which_children(timeout=timeout):
             if info.id == child_id and info.ref is not None:
                 return info.ref

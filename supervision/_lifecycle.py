@@ -183,6 +183,11 @@ class Lifecycle:
         with self._lock:
             self._links.pop(peer.urn, None)
 
+    def linked(self, urn: str) -> Lifecycle | None:
+        """The peer linked under ``urn``, if any."""
+        with self._lock:
+            return self._links.get(urn)
+
     # -- signals -------------------------------------------------------------------------------
 
     def exit_signal(self, sender: pykka.ActorRef[Any], reason: ExitReason) -> None:

@@ -9,62 +9,99 @@ from typing import Any
 
 import pykka
 
+from supervision._foreign import ForeignLifecycle, ForeignRef, watchable_of
 from supervision._lifecycle import Lifecycle, lifecycle_of
 from supervision._signals import Down, ExitReason, MonitorRef
 
-__all__ = ["demonitor", "exit", "link", "monitor", "unlink"]
+__all__ = ["demonitor", "exit", "exit_signal", "link", "monitor", "unlink"]
 
 _monitor_ids = itertools.count(1)
 # monitor id -> (target's lifecycle, token at the target, token at the watcher or None)
-_monitors: dict[int, tuple[Lifecycle, int, Lifecycle | None, int | None]] = {}
+_Entry = tuple[Lifecycle | ForeignLifecycle, Any, Lifecycle | None, int | None]
+_monitors: dict[int, _Entry] = {}
 _monitors_lock = threading.Lock()
 
 
-def link(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
+def link(a: Any, b: Any) -> None:
     """Link two supervised actors: when either dies abnormally, the other dies with the same reason.
 
     An actor with ``trap_exits = True`` receives ``Exit(ref, reason)`` instead, for every exit of
     the other, normal ones included. Linking to an actor that is already dead signals at once.
+    Either may be a foreign ref (another node's actor, see ``ForeignRef``); two foreign refs
+    are linked where the first one's actor lives.
     """
-    first, second = lifecycle_of(a), lifecycle_of(b)
+    if isinstance(a, ForeignRef) and isinstance(b, ForeignRef):
+        a.sv_link(b)
+        return
+    if isinstance(a, ForeignRef):
+        a, b = b, a
+    first = lifecycle_of(a)
+    if isinstance(b, ForeignRef):
+        if first.linked(repr(b)) is not None:
+            return  # linked already: one link, as Erlang's
+        second: Lifecycle | ForeignLifecycle = ForeignLifecycle(b)
+    else:
+        second = lifecycle_of(b)
     if first is second:
         return
     reason = second.add_link(first)
     if reason is not None:
         first.exit_signal(b, reason)
         return
-    reason = first.add_link(second)
+    reason = first.add_link(second)  # type: ignore[arg-type]  # a Lifecycle's peer may be foreign
     if reason is not None:
         second.remove_link(first)
         second.exit_signal(a, reason)
 
 
-def exit(ref: pykka.ActorRef[Any], reason: ExitReason) -> None:
+def exit(ref: Any, reason: ExitReason) -> None:
     """Stop the supervised actor ``ref`` with ``reason``, from any thread, without waiting.
 
     The actor stops as soon as the message it is handling (if any) is done, before anything still
     queued; ``on_stop`` runs; links, monitors and its supervisor see ``reason``. Nothing happens
-    if it is already dead.
+    if it is already dead. ``ref`` may be a foreign ref (another node's actor).
     """
-    lifecycle_of(ref).kill(reason)
+    watchable_of(ref).kill(reason)
 
 
-def unlink(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
-    """Remove the link between ``a`` and ``b``, if any."""
-    first, second = lifecycle_of(a), lifecycle_of(b)
+def exit_signal(ref: pykka.ActorRef[Any], sender: Any, reason: ExitReason) -> None:
+    """Deliver to the supervised actor ``ref`` the exit signal of ``sender``, an actor linked to
+    it that died with ``reason``: ``ref`` receives ``Exit(sender, reason)`` if it traps exits,
+    else it dies with ``reason`` unless that is ``NORMAL``. What a ``ForeignRef``'s
+    ``sv_signal`` does where its actor lives."""
+    lifecycle_of(ref).exit_signal(sender, reason)
+
+
+def unlink(a: Any, b: Any) -> None:
+    """Remove the link between ``a`` and ``b``, if any (either may be a foreign ref)."""
+    if isinstance(a, ForeignRef) and isinstance(b, ForeignRef):
+        a.sv_unlink(b)
+        return
+    if isinstance(a, ForeignRef):
+        a, b = b, a
+    first = lifecycle_of(a)
+    if isinstance(b, ForeignRef):
+        peer = first.linked(repr(b))
+        if peer is not None:
+            first.remove_link(peer)
+            peer.remove_link(first)
+        return
+    second = lifecycle_of(b)
     first.remove_link(second)
     second.remove_link(first)
 
 
-def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> MonitorRef:
+def monitor(watcher: pykka.ActorRef[Any], target: Any) -> MonitorRef:
     """Tell ``watcher`` a :class:`~supervision.Down` once ``target`` has died.
 
-    ``watcher`` may be any Pykka actor; ``target`` must be a supervised actor. If it is already
-    dead, the ``Down`` is sent at once. A monitor held by a supervised watcher ends with it.
+    ``watcher`` may be any Pykka actor; ``target`` must be a supervised actor, or a foreign ref
+    (another node's actor: its ``Down`` also comes when it can no longer be reached, with the
+    reason its ref gives). If it is already dead, the ``Down`` is sent at once. A monitor held
+    by a supervised watcher ends with it.
     """
     if not isinstance(watcher, pykka.ActorRef):
         raise TypeError(f"watcher must be a pykka.ActorRef, not {type(watcher).__name__}")
-    target_lifecycle = lifecycle_of(target)
+    target_lifecycle = watchable_of(target)
     mref = MonitorRef(next(_monitor_ids), target)
 
     def on_target_exit(reason: ExitReason) -> None:
@@ -76,7 +113,11 @@ def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> Monito
     watcher_lifecycle = getattr(watcher, "_sv_lifecycle", None)
     with _monitors_lock:
         _monitors[mref.id] = (target_lifecycle, 0, None, None)
-    token = target_lifecycle.add_exit_listener(on_target_exit)
+    try:
+        token = target_lifecycle.add_exit_listener(on_target_exit)
+    except BaseException:  # a foreign ref that cannot be watched (TypeError), or unreachable
+        _forget(mref.id)
+        raise
     watcher_token = None
     if isinstance(watcher_lifecycle, Lifecycle):
         watcher_token = watcher_lifecycle.add_exit_listener(lambda _reason: demonitor(mref))
@@ -101,6 +142,6 @@ def demonitor(mref: MonitorRef) -> None:
         watcher_lifecycle.remove_exit_listener(watcher_token)
 
 
-def _forget(monitor_id: int) -> tuple[Lifecycle, int, Lifecycle | None, int | None] | None:
+def _forget(monitor_id: int) -> _Entry | None:
     with _monitors_lock:
         return _monitors.pop(monitor_id, None)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from supervision._errors import StartError, SupervisionError
-from supervision._lifecycle import Lifecycle, lifecycle_of
+from supervision._foreign import ForeignLifecycle, watchable_of
+from supervision._lifecycle import Lifecycle
 from supervision._messages import (
     ChildExited,
     ChildStarted,
@@ -50,8 +51,8 @@ class Child:
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
-        self.ref: pykka.ActorRef[Any] | None = None
-        self.lifecycle: Lifecycle | None = None
+        self.ref: Any = None  # a pykka.ActorRef or a foreign ref, while it runs
+        self.lifecycle: Lifecycle | ForeignLifecycle | None = None
         self.urn = ""  # of the current or last incarnation
         self.state = STOPPED
 
@@ -209,25 +210,34 @@ class Operations:
     def _start(self, child: Child) -> Generator[Wait, Any, StartError | None]:
         """Start ``child`` and wait for its ``on_start``; a StartError if it failed."""
         try:
-            ref = child.spec.start()
+            ref = child.spec.launch()
         except Exception as exc:  # noqa: BLE001 - whatever the child's __init__ raised
             error = StartError(child.spec.id, "failed in start()")
             error.__cause__ = exc
             return error
         try:
-            lifecycle = lifecycle_of(ref)
+            lifecycle = watchable_of(ref, incarnation=True)
         except TypeError as exc:
-            ref.stop(block=False)  # a plain Pykka actor: it could never be supervised
+            if isinstance(ref, pykka.ActorRef):
+                ref.stop(block=False)  # a plain Pykka actor: it could never be supervised
             error = StartError(child.spec.id, "is not a SupervisedActor")
             error.__cause__ = exc
             return error
-        urn = ref.actor_urn
+        urn = lifecycle.urn
         child.ref, child.lifecycle, child.urn, child.state = ref, lifecycle, urn, STARTING
         lifecycle.parent = self._sv
         self._by_urn[urn] = child
         me = self.actor_ref
         lifecycle.when_started(lambda ok, reason: tell_if_alive(me, ChildStarted(urn, ok, reason)))
-        lifecycle.add_exit_listener(lambda reason: tell_if_alive(me, ChildExited(urn, reason)))
+        try:
+            lifecycle.add_exit_listener(lambda reason: tell_if_alive(me, ChildExited(urn, reason)))
+        except Exception as exc:  # noqa: BLE001 - a foreign child that cannot be watched
+            self._by_urn.pop(urn, None)
+            child.state, child.ref, child.lifecycle = STOPPED, None, None
+            lifecycle.kill(SHUTDOWN)
+            error = StartError(child.spec.id, "cannot be watched")
+            error.__cause__ = exc
+            return error
         ok, reason = yield WaitStarted(urn)
         if ok:
             child.state = RUNNING

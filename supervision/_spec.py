@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,10 @@ __all__ = ["ChildInfo", "ChildSpec", "SupervisorStatistics", "check_intensity"]
 @dataclass(frozen=True)
 class ChildSpec:
     """How to start one child: ``actor_class.start(*args, **kwargs)`` must return an ``ActorRef``
-    of a :class:`~supervision.SupervisedActor` (``supervision.Supervisor`` qualifies).
+    of a :class:`~supervision.SupervisedActor` (``supervision.Supervisor`` qualifies); or, in
+    its place, ``start``, a factory called with no arguments that returns such an ``ActorRef``
+    or a foreign ref (``ForeignRef``: another node's actor, which the factory starts there; it
+    is called again for each restart, and may place the new actor elsewhere).
 
     ``restart`` is ``"permanent"``, ``"transient"`` or ``"temporary"``; ``shutdown`` is how many
     seconds a stopping child may take before it is abandoned (``None``: no limit, as OTP's
@@ -25,17 +28,28 @@ class ChildSpec:
     """
 
     id: str
-    actor_class: Any
+    actor_class: Any = None
     args: Sequence[Any] = ()
     kwargs: Mapping[str, Any] | None = None
     restart: RestartType = "permanent"
     shutdown: float | None = 5.0
+    start: Callable[[], Any] | None = None
     _kwargs: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
             raise TypeError(f"ChildSpec id must be a non-empty str, not {self.id!r}")
-        if not callable(getattr(self.actor_class, "start", None)):
+        if self.start is not None:
+            if self.actor_class is not None or self.args or self.kwargs:
+                raise TypeError(
+                    f"ChildSpec {self.id!r}: give start, or actor_class with args and kwargs,"
+                    " not both"
+                )
+            if not callable(self.start):
+                raise TypeError(
+                    f"ChildSpec {self.id!r}: start must be callable, not {self.start!r}"
+                )
+        elif not callable(getattr(self.actor_class, "start", None)):
             raise TypeError(f"ChildSpec {self.id!r}: {self.actor_class!r} has no start()")
         if isinstance(self.args, str | bytes) or not isinstance(self.args, Sequence):
             raise TypeError(f"ChildSpec {self.id!r}: args must be a sequence, not {self.args!r}")
@@ -50,8 +64,11 @@ class ChildSpec:
                 raise ValueError(f"ChildSpec {self.id!r}: shutdown must be >= 0 and finite")
         object.__setattr__(self, "_kwargs", dict(self.kwargs or {}))
 
-    def start(self) -> pykka.ActorRef[Any]:
-        """Start one incarnation of the child (in the calling thread, as OTP's start function)."""
+    def launch(self) -> Any:
+        """Start one incarnation of the child (in the calling thread, as OTP's start function):
+        its ``ActorRef``, or the foreign ref that ``start`` returned."""
+        if self.start is not None:
+            return self.start()
         ref = self.actor_class.start(*self.args, **self._kwargs)
         if not isinstance(ref, pykka.ActorRef):
             raise TypeError(f"{self.actor_class!r}.start() returned {ref!r}, not an ActorRef")
@@ -63,7 +80,7 @@ class ChildInfo:
     """One row of ``which_children()``: ``ref`` is ``None`` while the child is not running."""
 
     id: str
-    ref: pykka.ActorRef[Any] | None
+    ref: Any  # a pykka.ActorRef, a foreign ref, or None
     restart: RestartType
 
 

@@ -39,6 +39,7 @@ SUPERVISION_ORDER = [  # lowest first; each module imports only modules before i
     "supervision._policy",
     "supervision._spec",
     "supervision._lifecycle",
+    "supervision._foreign",
     "supervision._actor",
     "supervision._links",
     "supervision._messages",

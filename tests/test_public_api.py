@@ -18,6 +18,7 @@ SUPERVISION_API = {
     "DynamicSupervisor",
     "Exit",
     "ExitReason",
+    "ForeignRef",  # the protocol of refs it does not own (another node's actors)
     "MonitorRef",
     "StartError",
     "SupervisedActor",
@@ -26,6 +27,7 @@ SUPERVISION_API = {
     "SupervisorStatistics",
     "demonitor",
     "exit",
+    "exit_signal",  # what a ForeignRef's sv_signal does where its actor lives
     "handle",
     "link",
     "monitor",

@@ -35,6 +35,7 @@ from genrpc_actors._node._multi import MultiResult
 from genrpc_actors._node._node_monitors import NodeMonitorRef, NodeMonitors
 from genrpc_actors._node._registry import Registry
 from genrpc_actors._node._remote_actors import RemoteActorRef
+from genrpc_actors._node._remote_supervision import ActorSupervision
 from genrpc_actors._node._requests import (
     check_target,
     check_timeout,
@@ -47,7 +48,9 @@ from genrpc_actors._node._requests import resolve as _resolve
 from genrpc_actors._node._routing import Router
 from genrpc_actors._node._spawning import Spawned, spawn_here
 from genrpc_actors._node._statistics import NodeStatistics
+from genrpc_actors._node._watches import Watches
 from genrpc_actors._server._connection import ServerSettings
+from genrpc_actors._server._supervising import Watching, supervise_here
 from genrpc_actors._transport._tls import client_context, server_context
 
 __all__ = ["Node", "default_node"]
@@ -120,6 +123,7 @@ class Node:
         self._clients = ClientTable(self._monitors.connection_up, self._monitors.connection_down)
         self._registry = Registry()
         self._spawned = Spawned()  # actors started here for other nodes, linked to them
+        self._watches = Watches()  # actors here that other nodes watch (links, monitors)
         self._workers = WorkerPool(name, max_threads=config.max_worker_threads)
         self._timers = Scheduler(name, clock)
         self._loop = EventLoop(name)  # started when a function first returns an awaitable
@@ -159,6 +163,7 @@ class Node:
             lookup=self._registry.whereis,
             spawn=self._spawn_here,
             peer_gone=self._spawned.peer_gone,
+            watch=self._watches.watch,
         )
         # The router and the acceptors' ``Incoming`` are the node's and call back into it: they
         # hold those methods weakly, or node -> router -> node would be a cycle that only the
@@ -181,6 +186,15 @@ class Node:
             self._spawn_here,
         )
         self._tree: sv.Supervisor | None = None
+        here = functools.partial(
+            supervise_here, control, self._registry.whereis, self._watches.watch
+        )
+        self._supervision = ActorSupervision(  # holds the node weakly (no cycle)
+            self._router,
+            functools.partial(_here, here),
+            functools.partial(_probe_weakly, weakref.WeakMethod(self._ask_actor)),
+            config.call_receive_timeout,
+        )
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -291,6 +305,7 @@ class Node:
                 logger.exception("event=withdraw_failed node=%s", self.name)
         if self._tree is not None:
             self._tree.stop()
+        self._watches.stop()
         self._stop_services()
 
     def _stop_services(self) -> None:
@@ -350,7 +365,8 @@ class Node:
         return self._child(supervisor_id).start_child(spec)
 
     def _find_dispatcher(self) -> pykka.ActorRef[Any] | None:
-        return self.tree.child("dispatcher")
+        dispatcher: pykka.ActorRef[Any] | None = self.tree.child("dispatcher")
+        return dispatcher
 
     # -- introspection -------------------------------------------------------------------------
 
@@ -719,3 +735,21 @@ def _find_dispatcher_weakly(
 ) -> pykka.ActorRef[Any] | None:
     find_dispatcher = method()
     return None if find_dispatcher is None else find_dispatcher()
+
+
+def _probe_weakly(method: weakref.WeakMethod[Callable[..., Any]], node: str, name: str) -> Any:
+    ask_actor = method()
+    if ask_actor is None:
+        raise BadRpc(("not_running", "node"))
+    return ask_actor(node, name, None, True, None, probe=True)
+
+
+def _here(
+    supervise: Callable[..., None],
+    flags: int,
+    body: _protocol.Body,
+    send: Callable[[int, int, Any], None],
+    watching: Watching,
+) -> None:
+    """A SUPERVISE for this node's own actors, carried out here as one from another node."""
+    supervise(flags, body if isinstance(body, bytes) else b"".join(body), send, watching)

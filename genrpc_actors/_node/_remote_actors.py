@@ -10,7 +10,7 @@ it was made by (``Node.actor``), else through the process's default node.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Hashable
 from typing import Any, Protocol
 
 from pykka.messages import ProxyCall, ProxyGetAttr
@@ -20,8 +20,20 @@ from genrpc_actors._errors import NoNodeError, RpcError
 from genrpc_actors._node._requests import check_target
 
 
+class Supervising(Protocol):
+    """What a ref's ``supervision`` methods go through: a node's ``ActorSupervision``."""
+
+    def watch(self, node: str, name: str, on_exit: Callable[[Any], None]) -> Hashable: ...
+    def unwatch(self, token: Any) -> None: ...
+    def tell(self, node: str, name: str, op: str, arg: Any) -> None: ...
+    def link(self, node: str, name: str, op: str, other: Any) -> None: ...
+
+
 class Via(Protocol):
     """What a ref works through: a node (``Node``)."""
+
+    @property
+    def _supervision(self) -> Supervising: ...
 
     def abcast(self, nodes: Any, name: str, msg: Any) -> None: ...
 
@@ -43,7 +55,7 @@ def _no_default() -> Via:
 
 default_via: Callable[[], Via] = _no_default  # the process's default node (set by _node)
 
-__all__ = ["RemoteActorRef", "RemoteProxy", "Via", "default_via"]
+__all__ = ["RemoteActorRef", "RemoteProxy", "Supervising", "Via", "default_via"]
 
 
 class RemoteActorRef:
@@ -98,6 +110,36 @@ class RemoteActorRef:
         """A Pykka-style proxy: ``proxy.method(1, 2).get(timeout)``, ``proxy.attribute.get()``,
         ``await proxy.method(...)``; each one round trip, run by the actor itself."""
         return RemoteProxy(self, ())
+
+    # -- supervision's protocol for refs it does not own (supervision.ForeignRef) ------------
+
+    def sv_watch(self, on_exit: Callable[[Any], None]) -> Hashable:
+        """Call ``on_exit(reason)`` once the actor dies (its exit reason, or its ``repr`` when
+        it cannot be unpickled here), or its node goes down for this one
+        (``("noconnection", node)``); ``"noproc"`` at once if no live actor has the name.
+        ``TypeError`` if it is not a ``supervision.SupervisedActor``. One round trip."""
+        return self._node()._supervision.watch(self.node, self.name, on_exit)  # noqa: SLF001
+
+    def sv_unwatch(self, token: Hashable) -> None:
+        """No ``on_exit`` for that watch afterwards."""
+        self._node()._supervision.unwatch(token)  # noqa: SLF001
+
+    def sv_exit(self, reason: Any) -> None:
+        """Stop the actor with ``reason`` (``supervision.exit`` there); nothing waits."""
+        self._node()._supervision.tell(self.node, self.name, "exit", reason)  # noqa: SLF001
+
+    def sv_signal(self, sender: Any, reason: Any) -> None:
+        """``sender``, linked to the actor, died with ``reason``: its exit signal, delivered
+        there (``supervision.exit_signal``); nothing waits."""
+        self._node()._supervision.tell(self.node, self.name, "signal", (sender, reason))  # noqa: SLF001
+
+    def sv_link(self, other: Any) -> None:
+        """Link the actor and ``other`` (a ref), there."""
+        self._node()._supervision.link(self.node, self.name, "link", other)  # noqa: SLF001
+
+    def sv_unlink(self, other: Any) -> None:
+        """Unlink the actor and ``other``, there."""
+        self._node()._supervision.link(self.node, self.name, "unlink", other)  # noqa: SLF001
 
 
 class RemoteProxy:

@@ -67,6 +67,11 @@ the sender writes them from where they lie and the receiver unpickles them from 
                actor has the name). With flag PROBE (0x04), only whether one has: REPLY True/False.
                With flag SPAWN (0x08), body = (class, args, kwargs, name): start a Pykka actor,
                linked to the asking node; REPLY (node, name)
+    SUPERVISE 12  body = (op, name, arg): what another node's links, monitors and supervisors
+               ask of an actor here. "watch": REPLY of its exit reason when it dies (ERROR
+               noproc / not_supervised at once; a CANCEL ends it); "exit" (arg: a reason) and
+               "signal" (arg: (sender, reason)): no reply; "link" / "unlink" (arg: a ref):
+               REPLY True. A reason is ("normal",), ("shutdown",) or ("reason", repr, pickle)
 """
 
 from __future__ import annotations
@@ -118,6 +123,7 @@ from genrpc_actors._protocol._messages import (
     SBCAST,
     SBCAST_REPLY,
     SPAWN,
+    SUPERVISE,
     Body,
     Inert,
     RefusedGlobal,
@@ -166,6 +172,7 @@ __all__ = [
     "SPARE_MAX",
     "SPAWN",
     "STATUS_REASONS",
+    "SUPERVISE",
     "VERSION",
     "Body",
     "ClientHandshake",

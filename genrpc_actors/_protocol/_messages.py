@@ -34,6 +34,7 @@ __all__ = [
     "SBCAST",
     "SBCAST_REPLY",
     "SPAWN",
+    "SUPERVISE",
     "Body",
     "Inert",
     "RefusedGlobal",
@@ -49,6 +50,7 @@ __all__ = [
 CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY, CANCEL = 1, 2, 3, 4, 5, 6, 7, 8
 PING, PONG = 9, 10
 ASK = 11
+SUPERVISE = 12  # body = (op, name, arg): watch, exit, signal, link, unlink (see _server)
 PROBE: Final = 0x04  # on an ASK: only whether the name is a live actor (a REPLY of a bool)
 SPAWN: Final = 0x08  # on an ASK: body = (class, args, kwargs, name); REPLY (node, name)
 DILL: Final = 0x01

@@ -36,6 +36,7 @@ from genrpc_actors._execution._request import (
 )
 from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
 from genrpc_actors._server._asks import Lookup, ask_here
+from genrpc_actors._server._supervising import Watch, Watching, supervise_here
 from genrpc_actors._transport import _tcp
 from genrpc_actors._transport._outbox import Frame, Outbox
 from genrpc_actors._transport._reader import Reader
@@ -67,6 +68,7 @@ class ServerSettings:
         "processes",
         "send_timeout",
         "spawn",
+        "watch",
         "workers",
     )
 
@@ -89,6 +91,7 @@ class ServerSettings:
         lookup: Lookup | None = None,
         spawn: Spawn | None = None,
         peer_gone: Callable[[str], None] | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.name, self.cookie, self.control, self.workers = name, cookie, control, workers
         self.processes = processes  # where requests of process_modules run, if anywhere
@@ -103,6 +106,7 @@ class ServerSettings:
         self.lookup: Lookup = lookup or _nobody  # a live actor by its registered name (ASK)
         self.spawn: Spawn = spawn or _no_spawn  # (peer, flags, body) -> the reply (SPAWN)
         self.peer_gone: Callable[[str], None] = peer_gone or _told  # its last connection ended
+        self.watch: Watch = watch or _no_watch  # (ref, on_exit) -> cancel (SUPERVISE "watch")
 
 
 class ServerConnection:
@@ -125,7 +129,7 @@ class ServerConnection:
         self.peer_name = ""
         # calls read and not yet answered (with their process worker's ticket, if any), and
         # those of them whose caller has stopped waiting (CANCEL)
-        self._open: dict[int, Ticket | LoopTask | None] = {}
+        self._open: dict[int, Ticket | LoopTask | Watching | None] = {}
         self._cancelled: set[int] = set()
         self.requests = 0
         self.last_activity = self.last_heard = time.monotonic()
@@ -268,6 +272,9 @@ class ServerConnection:
             self._done.set()
         logger.debug("event=acceptor_closed peer=%s reason=%s", self.peer, reason)
         self.close()
+        for entry in list(self._open.values()):
+            if isinstance(entry, Watching):  # the watching node is gone for this connection
+                entry.cancel()
         # told once; the owner (which holds this connection) is not held past that
         on_closed, self.on_closed = self.on_closed, _told
         on_closed(reason)
@@ -326,8 +333,8 @@ class ServerConnection:
                 jobs.append((self._call, (request_id, flags, body)))
         elif kind == _protocol.CANCEL:
             self._cancel(request_id)
-        elif kind == _protocol.ASK:
-            self._ask(request_id, flags, body)
+        elif kind == _protocol.ASK or kind == _protocol.SUPERVISE:  # noqa: PLR1714 - ints, fast
+            self._ask(kind, request_id, flags, body)
         elif kind == _protocol.CAST:
             if processes is not None and processes.takes(flags, body):
                 processes.submit(processes.ticket(flags, body, None))
@@ -339,14 +346,31 @@ class ServerConnection:
             raise _Closed("invalid_message")
         return True
 
-    def _ask(self, request_id: int, flags: int, body: Any) -> None:
-        """An ASK for a named actor (answered from its thread), or a SPAWN (answered now)."""
+    def _ask(self, kind: int, request_id: int, flags: int, body: Any) -> None:
+        """An ASK for a named actor (answered from its thread), a SPAWN (answered now), or a
+        SUPERVISE."""
+        if kind == _protocol.SUPERVISE:
+            self._supervise(request_id, flags, body)
+            return
         self._open[request_id] = None
         if flags & _protocol.SPAWN:
             self._reply_later(request_id, *self.settings.spawn(self.peer_name, flags, body))
         else:
             send = functools.partial(self._reply_later, request_id)
             ask_here(self.settings.control, self.settings.lookup, flags, body, send)
+
+    def _supervise(self, request_id: int, flags: int, body: Any) -> None:
+        """A SUPERVISE: answered now, or at an actor's death for a watch, filed until then (a
+        CANCEL, or the connection's end, cancels it)."""
+        watching = Watching()
+        self._open[request_id] = watching
+        settings = self.settings
+        send = functools.partial(self._reply_later, request_id)
+        supervise_here(
+            settings.control, settings.lookup, settings.watch, flags, body, send, watching
+        )
+        if not watching.open:  # answered already, or nothing to answer (an exit, a signal)
+            self._open.pop(request_id, None)
 
     # -- workers ------------------------------------------------------------------------------
 
@@ -498,6 +522,10 @@ def closing_reason(exc: Exception, peer: object) -> str:
         return str(exc)
     logger.error("event=acceptor_failed peer=%s", peer, exc_info=exc)
     return "internal_error"
+
+
+def _no_watch(_ref: Any, _on_exit: Callable[[Any], None]) -> Callable[[], None]:
+    raise TypeError("this node watches no actor for others")
 
 
 def _told(_reason: str) -> None:

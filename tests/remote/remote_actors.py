@@ -10,6 +10,7 @@ from typing import Any
 import pykka
 
 import genrpc_actors
+import supervision as sv
 
 
 class Counter(pykka.ThreadingActor):
@@ -69,3 +70,59 @@ def spawn_on(node: str, actor_class: str, name: str) -> bool:
     """Spawn an actor on ``node`` from this node (which it is then linked to)."""
     ref = genrpc_actors.spawn(node, actor_class, name=name)
     return bool(ref.is_alive())
+
+
+class Worker(sv.SupervisedActor):
+    """A supervised actor for remote links, monitors and children: ``"crash"`` raises,
+    ``"stop"`` stops it normally, ``"node"`` answers its node, ``"exits"`` the ``sv.Exit``
+    messages it trapped (with ``trap_exits=True``)."""
+
+    def __init__(self, trap_exits: bool = False, tag: Any = None) -> None:
+        super().__init__()
+        self.trap_exits = trap_exits
+        self.tag = tag
+        self.exits: list[tuple[Any, Any]] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, sv.Exit):
+            self.exits.append((message.ref, message.reason))
+            return None
+        if message == "crash":
+            raise WorkerCrashed(f"{self.tag} crashed")
+        if message == "stop":
+            self.stop()
+            return None
+        if message == "node":
+            return genrpc_actors.node()
+        if message == "exits":
+            return list(self.exits)
+        return ("worker", self.tag, message)
+
+
+class WorkerCrashed(Exception):  # noqa: N818 - an exit reason
+    """What a ``Worker`` told ``"crash"`` dies of."""
+
+
+class Unpicklable(Exception):  # noqa: N818 - an exit reason
+    """An exit reason that cannot travel: it holds a lock."""
+
+    def __init__(self) -> None:
+        super().__init__("holds a lock")
+        self.lock = threading.Lock()
+
+
+class Fragile(sv.SupervisedActor):
+    """Dies, when told ``"die"``, of an exception that cannot be pickled."""
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "die":
+            raise Unpicklable
+        return message
+
+
+def link_here(name: str, other: Any) -> bool:
+    """Link the actor registered here as ``name`` and ``other`` (a ref sent here)."""
+    ref = genrpc_actors.whereis(name)
+    assert ref is not None
+    sv.link(ref, other)
+    return True
