@@ -126,3 +126,14 @@ def link_here(name: str, other: Any) -> bool:
     assert ref is not None
     sv.link(ref, other)
     return True
+
+
+_supervisors: list[Any] = []  # kept alive here until this node stops
+
+
+def supervise_remote(node: str, name: str) -> bool:
+    """Start, on this node, a supervisor whose one child is a ``Worker`` spawned on ``node``
+    and registered there as ``name``."""
+    spec = sv.ChildSpec("w", start=lambda: genrpc_actors.spawn(node, Worker, name=name))
+    _supervisors.append(sv.start_supervisor([spec]))
+    return True
