@@ -10,6 +10,7 @@ it on its event loop). Kept free of heavy imports: servers import it by name.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import resource
 import threading
@@ -17,6 +18,8 @@ import time
 from typing import Any
 
 import pykka
+
+import supervision as sv
 
 _tick_lock = threading.Lock()
 _ticks = 0
@@ -94,3 +97,20 @@ class EchoActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         return message
+
+
+class CrashingChild(sv.SupervisedActor):
+    """The remote child of ``supervisor_restart --remote``: answers ``"ping"``, dies of
+    anything else."""
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "ping":
+            return "pong"
+        raise RuntimeError(f"crash on {message!r}")
+
+
+def quiet_logs() -> bool:
+    """Crashes on purpose are not news: the benchmark's server logs none of them."""
+    for name in ("supervision", "genrpc_actors"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    return True

@@ -36,9 +36,11 @@ if TYPE_CHECKING:
 
     from supervision._signals import ExitReason
 
-__all__ = ["ForeignLifecycle", "ForeignRef", "watchable_of"]
+__all__ = ["ForeignLifecycle", "ForeignRef", "is_foreign", "watchable_of"]
 
 _incarnations = itertools.count(1)
+_METHODS = ("sv_watch", "sv_unwatch", "sv_exit", "sv_signal", "sv_link", "sv_unlink")
+_FOREIGN_TYPES: dict[type, bool] = {}  # by type: isinstance of a runtime Protocol costs ~90 us
 
 
 @runtime_checkable
@@ -58,18 +60,30 @@ class ForeignRef(Protocol):
     def sv_unlink(self, other: Any) -> None: ...
 
 
+def is_foreign(ref: Any) -> bool:
+    """Whether ``ref`` is a foreign ref (has every method of ``ForeignRef``); cheap."""
+    kind = type(ref)
+    known = _FOREIGN_TYPES.get(kind)
+    if known is None:
+        known = all(callable(getattr(kind, method, None)) for method in _METHODS)
+        if len(_FOREIGN_TYPES) < 1024:  # noqa: PLR2004 - a bound on a cache of types
+            _FOREIGN_TYPES[kind] = known
+    return known
+
+
 class ForeignLifecycle:
     """What a link, a monitor or a supervisor holds for a foreign ref: the parts of a
-    ``Lifecycle`` they use, carried out through the ref."""
+    ``Lifecycle`` they use, carried out through the ref. Its ``link_key`` is the ref itself
+    (a link is found again by the ref's equality); its ``urn``, unique to this holder."""
 
-    def __init__(self, ref: ForeignRef, *, incarnation: bool = False) -> None:
+    def __init__(self, ref: ForeignRef) -> None:
         self.ref = ref
-        # a link's is the ref's own (unlink finds it again); a supervisor's child's, one of its
-        # own (a restarted actor under the same name is another incarnation)
-        self.urn = f"{ref!r}#{next(_incarnations)}" if incarnation else repr(ref)
+        self.link_key: Hashable = ("foreign", ref)
+        # a restarted actor under the same name is another incarnation, never the old one
+        self.urn = f"{ref!r}#{next(_incarnations)}"
         self.name = repr(ref)
         self.parent: Lifecycle | None = None
-        self._link_tokens: dict[str, Hashable] = {}  # local peer's urn -> its watch
+        self._link_tokens: dict[Hashable, Hashable] = {}  # local peer's link key -> its watch
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -94,30 +108,37 @@ class ForeignLifecycle:
         self.ref.sv_signal(sender, reason)
 
     def add_link(self, peer: Lifecycle) -> ExitReason | None:
-        """Link the local ``peer`` to this actor: when it dies, ``peer`` gets its exit signal
-        (a death found by the watch itself arrives through it, so this never returns one)."""
+        """Link the local ``peer`` to this actor: when it dies, ``peer`` gets its exit signal.
+        If the watch finds it dead while it is being made, its reason is returned instead (the
+        caller signals ``peer``, and no link is made), as ``Lifecycle.add_link`` does."""
+        registering, early = True, []
 
         def on_exit(reason: ExitReason) -> None:
             with self._lock:
-                self._link_tokens.pop(peer.urn, None)
+                if registering:
+                    early.append(reason)
+                    return
+                self._link_tokens.pop(peer.link_key, None)
             peer.remove_link(self)  # type: ignore[arg-type]  # a Lifecycle's peers may be foreign
-            peer.exit_signal(self.ref, reason)  # type: ignore[arg-type]
+            peer.exit_signal(self.ref, reason)
 
         token = self.ref.sv_watch(on_exit)
         with self._lock:
-            self._link_tokens[peer.urn] = token
-        return None
+            registering = False
+            if not early:
+                self._link_tokens[peer.link_key] = token
+        return early[0] if early else None
 
     def remove_link(self, peer: Lifecycle) -> None:
         with self._lock:
-            token = self._link_tokens.pop(peer.urn, None)
+            token = self._link_tokens.pop(peer.link_key, None)
         if token is not None:
             self.ref.sv_unwatch(token)
 
 
-def watchable_of(ref: Any, *, incarnation: bool = False) -> Lifecycle | ForeignLifecycle:
+def watchable_of(ref: Any) -> Lifecycle | ForeignLifecycle:
     """The lifecycle of a supervised actor's ref, or one standing for a foreign ref;
     ``TypeError`` for anything else (a plain Pykka actor's ref among them)."""
-    if isinstance(ref, ForeignRef):
-        return ForeignLifecycle(ref, incarnation=incarnation)
+    if is_foreign(ref):
+        return ForeignLifecycle(ref)
     return lifecycle_of(ref)

@@ -22,7 +22,7 @@ from pykka._envelope import Envelope
 from supervision._signals import NORMAL, Exit, ExitReason
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Hashable
 
     import pykka
     from pykka._actor import ActorInbox
@@ -76,6 +76,7 @@ class Lifecycle:
         # (which holds it) or the actor's thread.
         self._ref = weakref.ref(actor.actor_ref)
         self.urn = actor.actor_ref.actor_urn
+        self.link_key: Hashable = self.urn  # what its links are filed under (see _foreign)
         self.name = str(actor.actor_ref)  # what the ref's str() says
         self._actor = weakref.ref(actor)
         self._inbox: Inbox = actor.actor_inbox  # type: ignore[assignment]
@@ -83,7 +84,7 @@ class Lifecycle:
         self.state = STARTING
         self.ran = False  # it reached RUNNING, however briefly
         self.reason: ExitReason | None = None
-        self._links: dict[str, Lifecycle] = {}
+        self._links: dict[Hashable, Lifecycle] = {}
         self._exit_listeners: dict[int, Callable[[ExitReason], None]] = {}
         self._start_listeners: list[Callable[[bool, ExitReason | None], None]] = []
         self.started = threading.Event()  # set once RUNNING or DEAD
@@ -176,21 +177,21 @@ class Lifecycle:
         with self._lock:
             if self.state == DEAD:
                 return self.reason
-            self._links[peer.urn] = peer
+            self._links[peer.link_key] = peer
             return None
 
     def remove_link(self, peer: Lifecycle) -> None:
         with self._lock:
-            self._links.pop(peer.urn, None)
+            self._links.pop(peer.link_key, None)
 
-    def linked(self, urn: str) -> Lifecycle | None:
-        """The peer linked under ``urn``, if any."""
+    def linked(self, key: Hashable) -> Lifecycle | None:
+        """The peer linked under ``key`` (its ``link_key``), if any."""
         with self._lock:
-            return self._links.get(urn)
+            return self._links.get(key)
 
     # -- signals -------------------------------------------------------------------------------
 
-    def exit_signal(self, sender: pykka.ActorRef[Any], reason: ExitReason) -> None:
+    def exit_signal(self, sender: Any, reason: ExitReason) -> None:
         """A linked actor died: trap it as an ``Exit`` message, or die of it unless normal."""
         actor = self._actor()
         if actor is None or self.dead.is_set():

@@ -9,7 +9,7 @@ from typing import Any
 
 import pykka
 
-from supervision._foreign import ForeignLifecycle, ForeignRef, watchable_of
+from supervision._foreign import ForeignLifecycle, is_foreign, watchable_of
 from supervision._lifecycle import Lifecycle, lifecycle_of
 from supervision._signals import Down, ExitReason, MonitorRef
 
@@ -30,16 +30,16 @@ def link(a: Any, b: Any) -> None:
     Either may be a foreign ref (another node's actor, see ``ForeignRef``); two foreign refs
     are linked where the first one's actor lives.
     """
-    if isinstance(a, ForeignRef) and isinstance(b, ForeignRef):
+    if is_foreign(a) and is_foreign(b):
         a.sv_link(b)
         return
-    if isinstance(a, ForeignRef):
+    if is_foreign(a):
         a, b = b, a
     first = lifecycle_of(a)
-    if isinstance(b, ForeignRef):
-        if first.linked(repr(b)) is not None:
-            return  # linked already: one link, as Erlang's
+    if is_foreign(b):
         second: Lifecycle | ForeignLifecycle = ForeignLifecycle(b)
+        if first.linked(second.link_key) is not None:
+            return  # linked already: one link, as Erlang's
     else:
         second = lifecycle_of(b)
     if first is second:
@@ -74,14 +74,14 @@ def exit_signal(ref: pykka.ActorRef[Any], sender: Any, reason: ExitReason) -> No
 
 def unlink(a: Any, b: Any) -> None:
     """Remove the link between ``a`` and ``b``, if any (either may be a foreign ref)."""
-    if isinstance(a, ForeignRef) and isinstance(b, ForeignRef):
+    if is_foreign(a) and is_foreign(b):
         a.sv_unlink(b)
         return
-    if isinstance(a, ForeignRef):
+    if is_foreign(a):
         a, b = b, a
     first = lifecycle_of(a)
-    if isinstance(b, ForeignRef):
-        peer = first.linked(repr(b))
+    if is_foreign(b):
+        peer = first.linked(ForeignLifecycle(b).link_key)
         if peer is not None:
             first.remove_link(peer)
             peer.remove_link(first)

@@ -216,7 +216,7 @@ class Operations:
             error.__cause__ = exc
             return error
         try:
-            lifecycle = watchable_of(ref, incarnation=True)
+            lifecycle = watchable_of(ref)
         except TypeError as exc:
             if isinstance(ref, pykka.ActorRef):
                 ref.stop(block=False)  # a plain Pykka actor: it could never be supervised
@@ -234,7 +234,10 @@ class Operations:
         except Exception as exc:  # noqa: BLE001 - a foreign child that cannot be watched
             self._by_urn.pop(urn, None)
             child.state, child.ref, child.lifecycle = STOPPED, None, None
-            lifecycle.kill(SHUTDOWN)
+            try:
+                lifecycle.kill(SHUTDOWN)  # not supervised there: it is stopped all the same
+            except Exception:  # noqa: BLE001 - the start error says what matters
+                logger.warning("event=unwatchable_child_left child=%s", child.spec.id)
             error = StartError(child.spec.id, "cannot be watched")
             error.__cause__ = exc
             return error

@@ -32,7 +32,9 @@ class _Atom:
 NORMAL: Final = _Atom("normal")
 SHUTDOWN: Final = _Atom("shutdown")
 
-ExitReason: TypeAlias = _Atom | BaseException
+# NORMAL, SHUTDOWN or an exception; from a foreign ref (another node's actor) also what its
+# carrier reports: "noproc", ("noconnection", node), or the repr of a reason that cannot travel
+ExitReason: TypeAlias = _Atom | BaseException | str | tuple[Any, ...]
 
 
 def is_clean_exit(reason: ExitReason) -> bool:
@@ -41,9 +43,10 @@ def is_clean_exit(reason: ExitReason) -> bool:
 
 
 class Exit(NamedTuple):
-    """Delivered to a linked actor that sets ``trap_exits = True`` when ``ref`` has died."""
+    """Delivered to a linked actor that sets ``trap_exits = True`` when ``ref`` has died
+    (``ref``: a ``pykka.ActorRef``, or a foreign ref)."""
 
-    ref: pykka.ActorRef[Any]
+    ref: pykka.ActorRef[Any] | Any
     reason: ExitReason
 
 
@@ -51,7 +54,7 @@ class MonitorRef(NamedTuple):
     """What :func:`supervision.monitor` returns; pass it to :func:`supervision.demonitor`."""
 
     id: int
-    target: pykka.ActorRef[Any]
+    target: pykka.ActorRef[Any] | Any  # or a foreign ref
 
     def __repr__(self) -> str:
         return f"<MonitorRef #{self.id} on {self.target}>"
@@ -61,5 +64,5 @@ class Down(NamedTuple):
     """Delivered to a monitoring actor once the monitored actor ``ref`` has died."""
 
     monitor_ref: MonitorRef
-    ref: pykka.ActorRef[Any]
+    ref: pykka.ActorRef[Any] | Any  # or a foreign ref
     reason: ExitReason

@@ -66,8 +66,9 @@ def spawn(
     args: Any,
     kwargs: Any,
     name: Any,
-) -> tuple[str, str]:
-    """One SPAWN to ``target``: ``(node, name)`` of the actor started there."""
+) -> tuple[str, str, bool]:
+    """One SPAWN to ``target``: ``(node, name)`` of the actor started there, and whether it is
+    a ``supervision.SupervisedActor``."""
     if isinstance(actor_class, str):
         if actor_class.count(":") != 1 or not all(actor_class.split(":")):
             raise ValueError(f"name the class as 'module:Class', not {actor_class!r}")
@@ -90,5 +91,5 @@ def spawn(
     assert slot is not None
     wait_reply(target, connection, request_id, slot, wait)
     control = router.control
-    node, actor_name = resolve(slot, control.reply_unpickling, control.max_nesting)
-    return str(node), str(actor_name)
+    node, actor_name, supervised = resolve(slot, control.reply_unpickling, control.max_nesting)
+    return str(node), str(actor_name), bool(supervised)

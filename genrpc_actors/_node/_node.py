@@ -640,10 +640,10 @@ class Node:
         only when module control is off there), registered as ``name`` if given; linked to this
         node: when this node goes down for ``node``, the actor stops."""
         wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
-        where, actor_name = _asking.spawn(
+        where, actor_name, supervised = _asking.spawn(
             self._router, wait, check_target(node), actor_class, args, kwargs, name
         )
-        return RemoteActorRef(where, actor_name, self)
+        return RemoteActorRef(where, actor_name, self, watchable=supervised)
 
     def _ask_actor(
         self,

@@ -23,7 +23,9 @@ from genrpc_actors._node._requests import check_target
 class Supervising(Protocol):
     """What a ref's ``supervision`` methods go through: a node's ``ActorSupervision``."""
 
-    def watch(self, node: str, name: str, on_exit: Callable[[Any], None]) -> Hashable: ...
+    def watch(
+        self, node: str, name: str, on_exit: Callable[[Any], None], *, known: bool = False
+    ) -> Hashable: ...
     def unwatch(self, token: Any) -> None: ...
     def tell(self, node: str, name: str, op: str, arg: Any) -> None: ...
     def link(self, node: str, name: str, op: str, other: Any) -> None: ...
@@ -62,14 +64,18 @@ class RemoteActorRef:
     """The actor registered as ``name`` on ``node``: ``tell``, ``ask``, ``proxy()``,
     ``is_alive()``. Equal and hashable by node and name; it may itself be sent to other nodes."""
 
-    __slots__ = ("_via", "name", "node")
+    __slots__ = ("_via", "_watchable", "name", "node")
 
-    def __init__(self, node: str, name: str, via: Via | None = None) -> None:
+    def __init__(
+        self, node: str, name: str, via: Via | None = None, *, watchable: bool = False
+    ) -> None:
         if type(check_target(node)) is not str:
             raise TypeError(f"node must be 'name@host', not {node!r}")
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, not {name!r}")
         self.node, self.name, self._via = node, name, via
+        # spawned just now as a supervision.SupervisedActor: a watch need not ask whether it is
+        self._watchable = watchable
 
     def __repr__(self) -> str:
         return f"<RemoteActorRef {self.name!r} on {self.node}>"
@@ -118,7 +124,8 @@ class RemoteActorRef:
         it cannot be unpickled here), or its node goes down for this one
         (``("noconnection", node)``); ``"noproc"`` at once if no live actor has the name.
         ``TypeError`` if it is not a ``supervision.SupervisedActor``. One round trip."""
-        return self._node()._supervision.watch(self.node, self.name, on_exit)  # noqa: SLF001
+        supervision = self._node()._supervision  # noqa: SLF001
+        return supervision.watch(self.node, self.name, on_exit, known=self._watchable)
 
     def sv_unwatch(self, token: Hashable) -> None:
         """No ``on_exit`` for that watch afterwards."""

@@ -44,8 +44,13 @@ class ActorSupervision:
     def __repr__(self) -> str:
         return f"<ActorSupervision {self._router.name}>"
 
-    def watch(self, node: str, name: str, on_exit: Callable[[Any], None]) -> WatchToken:
-        return watch(self._router, self._here, self._probe, node, name, on_exit)
+    def watch(
+        self, node: str, name: str, on_exit: Callable[[Any], None], *, known: bool = False
+    ) -> WatchToken:
+        """``known``: the actor was spawned by this node as a ``SupervisedActor``: the watch
+        does not wait to learn whether it can be watched (a death meanwhile comes as news)."""
+        probe = None if known else self._probe
+        return watch(self._router, self._here, probe, node, name, on_exit)
 
     def unwatch(self, token: Any) -> None:
         if not isinstance(token, WatchToken):
@@ -77,7 +82,7 @@ class WatchToken:
 def watch(
     router: Router,
     here: Here,
-    probe: Probe,
+    probe: Probe | None,
     node: str,
     name: str,
     on_exit: Callable[[Any], None],
@@ -101,8 +106,9 @@ def watch(
             return WatchToken(None, 0, None)
         assert reply is not None
         slot, token = reply, WatchToken(connection, request_id, None)
-        with contextlib.suppress(RpcError):
-            probe(node, name)  # after it, whatever the watch was answered at once is here
+        if probe is not None:
+            with contextlib.suppress(RpcError):
+                probe(node, name)  # after it, whatever the watch was answered at once is here
     if slot.done and slot.error is None:
         _refuse_at_once(router, slot)  # not_supervised, unauthorized: raised, never told
     slot.add_callback(functools.partial(_told, router, node, token, on_exit))

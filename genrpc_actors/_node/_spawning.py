@@ -16,6 +16,7 @@ from typing import Any
 
 import pykka
 
+import supervision as sv
 from genrpc_actors import _protocol
 from genrpc_actors._errors import NameTakenError
 from genrpc_actors._execution._request import ModuleControl, Outcome, awaited_outcome, error_body
@@ -62,7 +63,8 @@ def spawn_here(
     flags: int,
     body: Any,
 ) -> Outcome:
-    """Carry out a SPAWN from ``peer``: the reply is ``(node, the actor's name)``."""
+    """Carry out a SPAWN from ``peer``: the reply is ``(node, the actor's name, whether it is
+    a supervision.SupervisedActor)``."""
     if not control.allows("pykka") or (flags & _protocol.DILL and control.enabled):
         return _protocol.ERROR, 0, error_body("unauthorized")
     try:
@@ -89,4 +91,4 @@ def spawn_here(
         return awaited_outcome(False, exc)
     if peer != node:
         spawned.add(peer, ref)
-    return awaited_outcome(True, (node, name))
+    return awaited_outcome(True, (node, name, issubclass(cls, sv.SupervisedActor)))

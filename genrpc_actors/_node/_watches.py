@@ -1,14 +1,13 @@
 """The actors of this node that other nodes watch: a SUPERVISE "watch" becomes a
-``supervision.monitor`` of the actor, whose ``Down`` a relay actor turns into the call of that
-watch's ``on_exit`` (which sends the reply).
+``supervision.monitor`` of the actor, whose ``Down`` calls that watch's ``on_exit`` (which sends
+the reply) in the dying actor's own thread.
 
-One relay per node, started on the first watch and stopped with the node. ``supervision``
-tells a monitor's ``Down`` to an actor, so the relay is that actor; its thread sends the replies.
+``supervision`` tells a monitor's ``Down`` to an actor ref; the watcher here is a ref whose
+``tell`` is that call (``_CallbackRef``): no relay thread to wake, and nothing to stop.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,16 +21,22 @@ __all__ = ["Watches"]
 OnExit = Callable[[Any], None]
 
 
-class _Relay(pykka.ThreadingActor):
-    """Receives the ``Down`` of every watched actor and calls its watch's ``on_exit``."""
+class _CallbackRef(pykka.ActorRef[Any]):
+    """The watcher of every monitor a node holds for others: ``tell(Down)`` calls ``down``."""
 
-    def __init__(self, watches: Watches) -> None:
-        super().__init__()
-        self._watches = watches
+    def __init__(self, down: Callable[[int, Any], None]) -> None:  # no actor behind it
+        self._down = down
+        self.actor_urn = "genrpc-watches"
 
-    def on_receive(self, message: Any) -> None:
+    def __repr__(self) -> str:
+        return "<the watches of this node>"
+
+    def is_alive(self) -> bool:
+        return True
+
+    def tell(self, message: Any) -> None:
         if isinstance(message, sv.Down):
-            self._watches.down(message.monitor_ref.id, message.reason)
+            self._down(message.monitor_ref.id, message.reason)
 
 
 class Watches:
@@ -39,9 +44,12 @@ class Watches:
     it. Thread-safe."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._relay: pykka.ActorRef[Any] | None = None
+        # reentrant: the Down of an actor dead already comes during the monitor, in its thread
+        self._lock = threading.RLock()
+        self._watcher = _CallbackRef(self.down)
         self._on_exit: dict[int, OnExit] = {}
+        self._early: dict[int, Any] = {}  # what came during a monitor, in its own thread
+        self._registering = False
         self._stopped = False
 
     def __len__(self) -> int:
@@ -53,11 +61,20 @@ class Watches:
     def watch(self, ref: pykka.ActorRef[Any], on_exit: OnExit) -> Callable[[], None]:
         """Call ``on_exit(reason)`` once ``ref`` dies (at once if it is dead); ``TypeError``
         if it is not a ``supervision.SupervisedActor``."""
-        relay = self._relay_ref()
-        # under the lock: a Down (told to the relay, never called here) waits until it is filed
+        # under the lock: a Down from the actor's thread waits until the watch is filed
         with self._lock:
-            mref = sv.monitor(relay, ref)
-            self._on_exit[mref.id] = on_exit
+            if self._stopped:
+                raise TypeError("the node stops: it watches no actor any more")
+            self._registering = True
+            try:
+                mref = sv.monitor(self._watcher, ref)
+            finally:
+                self._registering = False
+            early = self._early.pop(mref.id, _NOT_YET)
+            if early is _NOT_YET:
+                self._on_exit[mref.id] = on_exit
+        if early is not _NOT_YET:
+            on_exit(early)
 
         def cancel() -> None:
             with self._lock:
@@ -69,21 +86,15 @@ class Watches:
     def down(self, monitor_id: int, reason: Any) -> None:
         with self._lock:
             on_exit = self._on_exit.pop(monitor_id, None)
+            if on_exit is None and self._registering:  # during the monitor, in this thread
+                self._early[monitor_id] = reason
         if on_exit is not None:  # else it was cancelled
             on_exit(reason)
 
     def stop(self) -> None:
         with self._lock:
-            relay, self._relay, self._stopped = self._relay, None, True
+            self._stopped = True
             self._on_exit.clear()
-        if relay is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                relay.stop()
 
-    def _relay_ref(self) -> pykka.ActorRef[Any]:
-        with self._lock:
-            if self._stopped:
-                raise TypeError("the node stops: it watches no actor any more")
-            if self._relay is None:
-                self._relay = _Relay.start(self)
-            return self._relay
+
+_NOT_YET: Any = object()

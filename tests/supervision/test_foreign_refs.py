@@ -31,16 +31,22 @@ NOPROC = "noproc"
 
 
 class _Relay(sv.SupervisedActor):
-    """Holds a LoopbackRef's monitors: hands each ``Down`` it receives to ``deliver``."""
+    """Holds a LoopbackRef's monitors: hands each ``Down`` it receives to ``deliver``; calls
+    ``lost`` when it stops (its monitors end with it: the carrier's end is gone)."""
 
-    def __init__(self, deliver: Callable[[sv.MonitorRef, Any], None]) -> None:
+    def __init__(
+        self, deliver: Callable[[sv.MonitorRef, Any], None], lost: Callable[[], None]
+    ) -> None:
         super().__init__()
-        self.deliver = deliver
+        self.deliver, self.lost = deliver, lost
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, sv.Down):
             self.deliver(message.monitor_ref, message.reason)
         return None
+
+    def on_stop(self) -> None:
+        self.lost()
 
 
 class LoopbackRef:
@@ -57,7 +63,7 @@ class LoopbackRef:
         self.calls: list[tuple[str, Any]] = []
         self._tokens = itertools.count(1)
         self._lock = threading.Lock()
-        self._watches: dict[int, tuple[Callable[[Any], None], sv.MonitorRef]] = {}
+        self._watches: dict[Hashable, tuple[Callable[[Any], None], sv.MonitorRef]] = {}
         self._relay: pykka.ActorRef[Any] | None = None
         self._cut = False
 
@@ -82,7 +88,7 @@ class LoopbackRef:
             cut = self._cut
             if not cut and not lifecycle.dead.is_set():
                 if self._relay is None:
-                    self._relay = _Relay.start(self._deliver)
+                    self._relay = _Relay.start(self._deliver, self._lost)
                 # under the lock: the relay cannot look the Down up before it is recorded
                 self._watches[token] = (on_exit, sv.monitor(self._relay, self.ref))
                 return token
@@ -91,7 +97,7 @@ class LoopbackRef:
 
     def sv_unwatch(self, token: Hashable) -> None:
         with self._lock:
-            entry = self._watches.pop(token, None)  # type: ignore[call-overload]
+            entry = self._watches.pop(token, None)
         if entry is not None:
             sv.demonitor(entry[1])
 
@@ -147,6 +153,15 @@ class LoopbackRef:
         if relay is not None:
             relay.ask(None, timeout=WAIT)
 
+    def _lost(self) -> None:
+        """The relay stopped (the tree fixture stops it with everything else): whoever still
+        watches hears ``noconnection``, as from a carrier whose connection dropped."""
+        with self._lock:
+            watches, self._watches = list(self._watches.values()), {}
+            self._relay = None
+        for on_exit, _ in watches:
+            on_exit(NOCONNECTION)
+
     def _deliver(self, mref: sv.MonitorRef, reason: Any) -> None:
         with self._lock:
             token = next((t for t, (_, m) in self._watches.items() if m.id == mref.id), None)
@@ -174,6 +189,18 @@ def plain_actors() -> Iterator[list[pykka.ActorRef[Any]]]:
 
 def loopback(name: str = "w") -> LoopbackRef:
     return LoopbackRef(Worker.start(name))
+
+
+def down(mref: sv.MonitorRef, ref: Any, reason: Any) -> sv.Down:
+    """The ``Down`` expected about a foreign ref (built from untyped values: ``Down``'s fields
+    are typed for a local ref and supervision's own reasons, not a foreign ref and a reason of
+    its carrier's, such as ``"noproc"``)."""
+    return sv.Down(mref, ref, reason)
+
+
+def exit_of(ref: Any, reason: Any) -> sv.Exit:
+    """The ``Exit`` expected about a foreign ref (untyped, as ``down``)."""
+    return sv.Exit(ref, reason)
 
 
 def get(inbox: queue.Queue[Any]) -> Any:
@@ -284,7 +311,7 @@ def test_monitor_of_a_foreign_ref_delivers_down_with_the_reason(how: str) -> Non
         foreign.cut()
         expected = NOCONNECTION
 
-    assert get(inbox) == sv.Down(mref, foreign, expected)
+    assert get(inbox) == down(mref, foreign, expected)
     assert foreign.watching == 0
 
 
@@ -297,7 +324,7 @@ def test_demonitor_before_the_death_of_a_foreign_ref_sends_no_down() -> None:
 
     foreign.ref.stop()
 
-    assert get(inbox) == sv.Down(later, foreign, sv.NORMAL)
+    assert get(inbox) == down(later, foreign, sv.NORMAL)
     foreign.flush()
     watcher.ask("sync", timeout=WAIT)
     assert get(inbox) == "sync"
@@ -311,8 +338,8 @@ def test_monitor_of_a_dead_foreign_ref_delivers_noproc_at_once() -> None:
 
     mref = sv.monitor(watcher, foreign)
 
-    assert get(inbox) == sv.Down(mref, foreign, NOPROC)
-    assert not sv._links._monitors.get(mref.id)
+    assert get(inbox) == down(mref, foreign, NOPROC)
+    assert mref.id not in sv._links._monitors
 
 
 def test_monitoring_a_foreign_ref_to_a_plain_actor_raises_and_leaves_no_monitor(
@@ -366,9 +393,9 @@ def test_a_trapping_local_actor_gets_exit_from_a_foreign_one(local_first: bool) 
     link_both_ways(trapper, stopping, local_first)
 
     reason = crash(crashing)
-    assert get(inbox) == sv.Exit(crashing, reason)
+    assert get(inbox) == exit_of(crashing, reason)
     stopping.ref.stop()
-    assert get(inbox) == sv.Exit(stopping, sv.NORMAL)
+    assert get(inbox) == exit_of(stopping, sv.NORMAL)
     assert_alive(trapper)
 
 
@@ -446,7 +473,7 @@ def test_linking_twice_to_a_foreign_actor_is_one_link() -> None:
     foreign.flush()  # any Exit has been put in the trapper's mailbox by now
 
     assert trapper.ask("sync", timeout=WAIT) == "sync"
-    assert [get(inbox), get(inbox)] == [sv.Exit(foreign, sv.NORMAL), "sync"]
+    assert [get(inbox), get(inbox)] == [exit_of(foreign, sv.NORMAL), "sync"]
     assert inbox.empty()
 
 
@@ -459,17 +486,13 @@ def test_linking_to_a_dead_foreign_actor_signals_noproc_at_once() -> None:
     assert exit_reason(local) == NOPROC
 
 
-@pytest.mark.parametrize("foreign", [False, True], ids=["local", "foreign"])
+@pytest.mark.parametrize(
+    "foreign",
+    [False, True],
+    ids=["local", "foreign"],
+)
 def test_a_trapping_actor_linking_twice_to_a_dead_actor_gets_two_exits(foreign: bool) -> None:
-    """As with a local actor (no link is recorded to a dead one, so each link signals)."""
-    if foreign:
-        pytest.xfail(
-            "supervision/_links.py link(): ForeignLifecycle.add_link returns None even when the"
-            " watch fired at once (a carrier may call on_exit before sv_watch returns), so"
-            " link() goes on to record first.add_link(second): the local actor keeps a link to"
-            " the dead foreign ref, and the second link() is taken for a duplicate (no second"
-            " Exit). A local dead actor is never recorded as linked, and signals every time."
-        )
+    """As with a local actor: no link is recorded to a dead one, so each link() signals."""
     trapper, inbox = recorder(trap=True)
     dead: Any = Worker.start()
     dead.stop()
@@ -479,8 +502,9 @@ def test_a_trapping_actor_linking_twice_to_a_dead_actor_gets_two_exits(foreign: 
     sv.link(trapper, dead)
     sv.link(trapper, dead)
 
-    reason = NOPROC if foreign else sv.NORMAL
-    assert [get(inbox), get(inbox)] == [sv.Exit(dead, reason), sv.Exit(dead, reason)]
+    assert trapper.ask("sync", timeout=WAIT) == "sync"  # the Exits were queued by link()
+    exit_ = exit_of(dead, NOPROC if foreign else sv.NORMAL)
+    assert [get(inbox) for _ in range(inbox.qsize())] == [exit_, exit_, "sync"]
 
 
 def test_linking_two_foreign_refs_is_done_by_the_first_one() -> None:
@@ -505,6 +529,43 @@ def test_unlinking_two_foreign_refs_is_done_by_the_first_one() -> None:
     crash(b)
     b.flush()
     assert_alive(a.ref)
+
+
+class StateInRepr(LoopbackRef):
+    """A carrier whose repr shows its state (its pending watches), as STYLE.md #10 asks."""
+
+    def __repr__(self) -> str:
+        return f"<LoopbackRef {NODE} {self.ref.actor_urn} watches={len(self._watches)}>"
+
+
+class NameInRepr(LoopbackRef):
+    """A carrier whose repr names the node and the actor class only (not unique)."""
+
+    def __repr__(self) -> str:
+        return f"<LoopbackRef {NODE} {self.ref.actor_class.__name__}>"
+
+
+def test_a_foreign_ref_whose_repr_shows_its_state_can_be_unlinked() -> None:
+    local, foreign = Worker.start("local"), StateInRepr(Worker.start())
+    sv.link(local, foreign)
+
+    sv.unlink(local, foreign)
+
+    crash(foreign)
+    foreign.flush()
+    assert_alive(local)
+
+
+def test_two_foreign_refs_with_the_same_repr_are_two_links() -> None:
+    local = Worker.start("local")
+    first, second = NameInRepr(Worker.start("a")), NameInRepr(Worker.start("b"))
+    sv.link(local, first)
+
+    sv.link(local, second)
+
+    assert second.watching == 1  # fails at once rather than waiting for a death that never comes
+    reason = crash(second)
+    assert exit_reason(local) is reason
 
 
 # -- exit --------------------------------------------------------------------------------------
@@ -604,6 +665,7 @@ def test_a_cut_foreign_child_is_restarted() -> None:
 
     assert sup.child("w") is second and second != first
     assert sup.statistics().restarts == 1
+    assert_alive(first.ref)  # unreachable, not dead: the tree fixture stops it
 
 
 @pytest.mark.parametrize("foreign", [False, True], ids=["local", "foreign"])
@@ -672,18 +734,39 @@ def test_a_foreign_child_is_reported_by_child_and_which_children() -> None:
     assert sup.which_children() == [sv.ChildInfo("w", foreign, "transient")]
 
 
-def test_a_foreign_child_around_a_plain_actor_makes_start_supervisor_raise(
-    plain_actors: list[pykka.ActorRef[Any]],
-) -> None:
+@pytest.fixture
+def plain_child(plain_actors: list[pykka.ActorRef[Any]]) -> Callable[[], LoopbackRef]:
+    """A start factory returning a LoopbackRef around a new plain Pykka actor."""
+
     def start() -> LoopbackRef:
         plain_actors.append(plain := Plain.start())
         return LoopbackRef(plain)
 
+    return start
+
+
+def test_a_foreign_child_around_a_plain_actor_makes_start_supervisor_raise(
+    plain_child: Callable[[], LoopbackRef],
+) -> None:
     with pytest.raises(sv.StartError) as caught:
-        sv.start_supervisor([sv.ChildSpec("w", start=start)])
+        sv.start_supervisor([sv.ChildSpec("w", start=plain_child)])
 
     assert caught.value.child_id == "w"
     assert isinstance(caught.value.__cause__, TypeError)
+
+
+def test_start_child_of_a_foreign_ref_around_a_plain_actor_raises_and_the_supervisor_lives(
+    plain_child: Callable[[], LoopbackRef],
+) -> None:
+    sup = sv.start_dynamic_supervisor()
+    sibling = sup.start_child(sv.ChildSpec("s", Worker), timeout=WAIT)
+
+    with pytest.raises(sv.StartError) as caught:
+        sup.start_child(sv.ChildSpec("w", start=plain_child), timeout=WAIT)
+
+    assert caught.value.child_id == "w"
+    assert sup.is_alive()
+    assert_alive(sibling)
 
 
 def test_a_dynamic_supervisor_starts_and_terminates_foreign_children() -> None:
