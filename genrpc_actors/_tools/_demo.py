@@ -11,6 +11,7 @@ from typing import Any
 import pykka
 
 import genrpc_actors
+from genrpc_actors._tools import _demo_actors
 from genrpc_actors.testing import LocalNode, free_port
 
 __all__ = ["Greeter", "crunch", "end_this_process", "run_demo", "start_greeter"]
@@ -93,8 +94,16 @@ def run_demo(nodes: int = 3, out: Any = None) -> int:  # noqa: PLR0915 - a tour 
     print(f"Starting {nodes} node processes and this one ({me})...", file=tour.out, flush=True)
     with ExitStack() as stack:
         cluster: dict[str, LocalNode] = {}
+        # each node knows where the others listen: their actors reach one another
+        known = {me: my_port, **{name: free_port() for name in names}}
         for name in names:
-            local = LocalNode(name, cookie=COOKIE, client_config_per_node={me: my_port})
+            local = LocalNode(
+                name,
+                cookie=COOKIE,
+                tcp_server_port=known[name],
+                client_config_per_node=known,
+                log_level=logging.CRITICAL,  # the crashes and kills of the tour are on purpose
+            )
             cluster[name] = stack.enter_context(local)
         workers = "workers@127.0.0.1"  # a node whose CPU-bound requests run in processes
         cluster[workers] = stack.enter_context(
@@ -183,6 +192,9 @@ def run_demo(nodes: int = 3, out: Any = None) -> int:  # noqa: PLR0915 - a tour 
             "the node goes on: call(..., 'operator', 'add')",
             node.call(workers, "operator", "add", (2, 3)),
         )
+
+        _demo_actors.remote_actors(tour, node, cluster, names)
+        _demo_actors.supervision(tour, node, cluster, names)
 
         tour.say(f"failure: kill {first} (SIGKILL) under a pending call, then restart it")
         pending = node.async_call(first, "time", "sleep", (30,))

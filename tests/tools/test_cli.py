@@ -142,6 +142,15 @@ def test_demo_tours_a_cluster_and_stops_everything():
         "every process stopped",
         "while it crunches in a worker",
         "BadRpc(('killed', 'exit 3'))",
+        "\"node1@127.0.0.1 heard 'hello'\"",  # a remote actor asked
+        "('node2@127.0.0.1', 'passes on', \"node1@127.0.0.1 heard 'where are you?'\")",
+        "node='node3@127.0.0.1', reason='closed')",  # NodeDown
+        "NodeUp(",
+        "it crashes; its monitor says                         -> RuntimeError('told to crash')",
+        "restarted by the supervisor, on                      -> 'node2@127.0.0.1'",
+        "-> ('noconnection', 'node2@127.0.0.1')",
+        "restarted elsewhere, on                              -> 'node3@127.0.0.1'",
+        "intensity 2 exceeded: the supervisor exits           -> supervision.SHUTDOWN",
     ):
         assert expected in out, expected
     assert out.count("call('node") == 3
