@@ -16,7 +16,15 @@ import pykka
 import genrpc_actors
 import supervision as sv
 
-__all__ = ["Clerk", "Listener", "Worker", "ask_and_reply", "remote_actors", "supervision"]
+__all__ = [
+    "Clerk",
+    "Listener",
+    "Worker",
+    "ask_and_reply",
+    "keep_a_worker",
+    "remote_actors",
+    "supervision",
+]
 
 WAIT = 10.0  # seconds any step of a scene may take
 
@@ -65,6 +73,17 @@ def ask_and_reply(clerk: Any, question: Any, reply_to: Any) -> str:
     answer = clerk.ask(question, timeout=WAIT)
     reply_to.tell((genrpc_actors.node(), "passes on", answer))
     return genrpc_actors.node()
+
+
+_kept: list[sv.Supervisor] = []  # the supervisors keep_a_worker started, while this node runs
+
+
+def keep_a_worker(node: str, name: str) -> bool:
+    """Run on a node (by RPC): a supervisor here that keeps a ``Worker`` on ``node``,
+    registered there as ``name`` (spawned by this node, so linked to it)."""
+    spec = sv.ChildSpec("worker", start=lambda: genrpc_actors.spawn(node, Worker, name=name))
+    _kept.append(sv.start_supervisor([spec]))
+    return True
 
 
 def remote_actors(tour: Any, node: Any, cluster: dict[str, Any], names: list[str]) -> None:
