@@ -51,10 +51,10 @@ class PendingReplies:
         replies = False
         for payload in payloads:
             kind, flags, request_id, body = parse_message(payload)
-            self.received += 1
             self.bytes_received += len(payload) + 4
-            if kind == PONG:
+            if kind == PONG:  # a heartbeat's answer: counted as bytes, not as a reply
                 continue
+            self.received += 1
             replies = True
             slot = slots.pop(request_id, None)
             if slot is not None:

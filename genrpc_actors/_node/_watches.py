@@ -9,6 +9,7 @@ the reply) in the dying actor's own thread.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +25,8 @@ OnExit = Callable[[Any], None]
 class _CallbackRef(pykka.ActorRef[Any]):
     """The watcher of every monitor a node holds for others: ``tell(Down)`` calls ``down``."""
 
-    def __init__(self, down: Callable[[int, Any], None]) -> None:  # no actor behind it
-        self._down = down
+    def __init__(self, down: weakref.WeakMethod[Callable[[int, Any], None]]) -> None:
+        self._down = down  # weakly: the watches hold this ref (no actor behind it)
         self.actor_urn = "genrpc-watches"
 
     def __repr__(self) -> str:
@@ -35,8 +36,9 @@ class _CallbackRef(pykka.ActorRef[Any]):
         return True
 
     def tell(self, message: Any) -> None:
-        if isinstance(message, sv.Down):
-            self._down(message.monitor_ref.id, message.reason)
+        down = self._down()
+        if down is not None and isinstance(message, sv.Down):
+            down(message.monitor_ref.id, message.reason)
 
 
 class Watches:
@@ -46,7 +48,7 @@ class Watches:
     def __init__(self) -> None:
         # reentrant: the Down of an actor dead already comes during the monitor, in its thread
         self._lock = threading.RLock()
-        self._watcher = _CallbackRef(self.down)
+        self._watcher = _CallbackRef(weakref.WeakMethod(self.down))
         self._on_exit: dict[int, OnExit] = {}
         self._early: dict[int, Any] = {}  # what came during a monitor, in its own thread
         self._registering = False
