@@ -5,7 +5,9 @@ managers' settings); ``session.client(lane)`` opens one connection (for genrpc_a
 target: ``lane=None`` is the node itself, its default connection, any other lane is the key of
 a connection of its own). Every client offers the same six operations, each one request:
 ``add`` (the small call), ``echo``, ``work`` (about 50 ms of pure-Python work), ``cast`` (fire
-and forget), ``reset`` and ``sync(count)`` (returns once ``count`` casts have run on the server).
+and forget), ``reset`` and ``sync(count)`` (returns once ``count`` casts have run on the server);
+and, where the peer can have many calls in flight on one connection (``session.pipelines``),
+``pipeline(count)``: ``count`` small calls started at once, then every result awaited.
 
 ``shared_callers``: whether concurrent callers share one client (genrpc_actors: every thread
 calls through one connection, the library's default) or each open their own (the others: a
@@ -20,6 +22,7 @@ genrpc_actors and ``grpc.aio`` have one; ``grpc.aio`` has nothing else (``blocki
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import threading
 from typing import Any, Protocol
@@ -47,6 +50,7 @@ class Client(Protocol):
     def cast(self) -> None: ...
     def reset(self) -> None: ...
     def sync(self, count: int) -> int: ...
+    def pipeline(self, count: int) -> Any: ...
     def close(self) -> None: ...
 
 
@@ -64,6 +68,7 @@ class AsyncClient(Protocol):
 class Session:
     shared_callers = False
     casts = True
+    pipelines = False  # whether its clients have ``pipeline``
     blocking = True  # whether it has blocking clients (``client``)
     actors = False  # whether it has remote actors to ask (``actor_client``)
 
@@ -107,11 +112,16 @@ class _FloorClient:
     def sync(self, count: int) -> int:
         return int(self.conn.call(targets.wait_ticks, count))
 
+    def pipeline(self, count: int) -> Any:
+        return self.conn.pipeline(count, targets.add, 1, 2)
+
     def close(self) -> None:
         self.conn.close()
 
 
 class FloorSession(Session):
+    pipelines = True
+
     def __init__(self, port: int, pin: int | None) -> None:
         self.port = port
 
@@ -141,6 +151,14 @@ class _GenrpcClient:
 
     def sync(self, count: int) -> int:
         return int(self.node.call(self.target, TARGETS, "wait_ticks", (count,), timeout=600))
+
+    def pipeline(self, count: int) -> Any:
+        node, target = self.node, self.target
+        keys = [node.async_call(target, TARGETS, "add", (1, 2)) for _ in range(count)]
+        last = None
+        for key in keys:
+            last = node.yield_(key)
+        return last
 
     def close(self) -> None:
         pass  # the node closes its connections when it stops
@@ -174,14 +192,17 @@ class _GenrpcAsker:
 
 
 class GenrpcSession(Session):
+    """A client node named after its process: the ``incoming`` workload runs several at once."""
+
     shared_callers = True
+    pipelines = True
     actors = True
 
     def __init__(self, port: int, pin: int | None) -> None:
         from genrpc_actors import Node  # noqa: PLC0415
 
         self.node = Node.start(
-            "bench-client@127.0.0.1",
+            f"bench-client-{os.getpid()}@127.0.0.1",
             cookie=COOKIE,
             tcp_server_port=False,
             client_config_per_node={SERVER_NODE: port},
@@ -227,6 +248,9 @@ class _Pyro5Client:
     def sync(self, count: int) -> int:
         return int(self.proxy.wait_ticks(count))
 
+    def pipeline(self, count: int) -> Any:
+        raise NotImplementedError("a Pyro5 proxy has one call in flight at a time")
+
     def close(self) -> None:
         self.proxy._pyroRelease()
 
@@ -269,7 +293,7 @@ class _RpycClient:
         root = self.conn.root
         # Bound once: each `root.name` would be a round trip of its own.
         self._add, self._echo, self._work = root.add, root.echo, root.work
-        self._tick = rpyc.async_(root.tick)
+        self._tick, self._add_async = rpyc.async_(root.tick), rpyc.async_(root.add)
         self._reset, self._wait = root.reset_ticks, root.wait_ticks
         self._casts = 0
 
@@ -294,11 +318,20 @@ class _RpycClient:
     def sync(self, count: int) -> int:
         return int(self._wait(count))
 
+    def pipeline(self, count: int) -> Any:
+        calls = [self._add_async(1, 2) for _ in range(count)]
+        last = None
+        for call in calls:
+            last = call.value
+        return last
+
     def close(self) -> None:
         self.conn.close()
 
 
 class RpycSession(Session):
+    pipelines = True  # rpyc.async_
+
     def __init__(self, port: int, pin: int | None) -> None:
         self.port = port
 
@@ -327,6 +360,9 @@ class _ManagersClient:
 
     def sync(self, count: int) -> int:
         return int(self.proxy.wait_ticks(count))
+
+    def pipeline(self, count: int) -> Any:
+        raise NotImplementedError("a managers proxy has one call in flight at a time")
 
     def close(self) -> None:
         pass  # the proxy's connection is its thread's, closed with it
