@@ -11,12 +11,13 @@ and, where the peer can have many calls in flight on one connection (``session.p
 
 ``shared_callers``: whether concurrent callers share one client (genrpc_actors: every thread
 calls through one connection, the library's default) or each open their own (the others: a
-socket, proxy or connection is one caller's at a time).
+socket, proxy or connection is one caller's at a time; gRPC: a channel is made to be shared).
 
 The asyncio workloads use ``session.async_client()`` instead, made inside the running event
 loop (a ``grpc.aio`` channel belongs to the loop it was made in): ``await add()``,
 ``await nap(seconds, value)`` (a remote coroutine that sleeps) and ``await close()``. Only
-genrpc_actors and ``grpc.aio`` have one; ``grpc.aio`` has nothing else (``blocking`` is false).
+genrpc_actors and ``grpc.aio`` have one; ``grpc.aio`` has nothing else (``blocking`` is false),
+and ``grpc``, the same library's blocking channel, has no asyncio client.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from benchmarks.servers import (
     GENRPC,
     GENRPC_PROCESSES,
     GRPC,
+    GRPC_BLOCKING,
     GRPC_SERVICE,
     RAY,
     SERVER_NODE,
@@ -393,6 +395,69 @@ class ManagersSession(Session):
         self._clients.clear()
 
 
+class _GrpcClient:
+    def __init__(self, port: int) -> None:
+        import grpc  # noqa: PLC0415
+
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self._add, self._echo, self._work, self._reset, self._wait = (
+            self.channel.unary_unary(
+                f"/{GRPC_SERVICE}/{name}",
+                request_serializer=pickle.dumps,
+                response_deserializer=pickle.loads,
+            )
+            for name in ("add", "echo", "work", "reset_ticks", "wait_ticks")
+        )
+
+    def add(self) -> Any:
+        return self._add((1, 2))
+
+    def echo(self, payload: bytes) -> Any:
+        return self._echo((payload,))
+
+    def work(self) -> Any:
+        return self._work((cpu_targets.WORK_ITERATIONS,), timeout=600)
+
+    def cast(self) -> None:
+        raise NotImplementedError("gRPC has no call without an answer (see GrpcSession)")
+
+    def reset(self) -> None:
+        self._reset(())
+
+    def sync(self, count: int) -> int:
+        return int(self._wait((count,), timeout=600))
+
+    def pipeline(self, count: int) -> Any:
+        futures = [self._add.future((1, 2)) for _ in range(count)]
+        last = None
+        for future in futures:
+            last = future.result()
+        return last
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class GrpcSession(Session):
+    """``grpc``: blocking calls on a channel (one HTTP/2 connection), which every caller
+    thread shares (a channel is made for it); ``future()`` of a unary call pipelines.
+
+    No casts: a gRPC call always has an answer, and the future of one that nobody keeps is
+    cancelled when it is collected; a call whose answer is read later is a pipelined call, and
+    a client stream carries the messages of one call, not requests of their own.
+    """
+
+    shared_callers = True
+    casts = False
+    pipelines = True
+
+    def __init__(self, port: int, pin: int | None) -> None:
+        self.port = port
+
+    def client(self, lane: Any = None) -> Client:
+        return _GrpcClient(self.port)
+
+
 class _GrpcAsyncClient:
     def __init__(self, port: int) -> None:
         import grpc  # noqa: PLC0415
@@ -417,8 +482,8 @@ class _GrpcAsyncClient:
         await self.channel.close()
 
 
-class GrpcSession(Session):
-    """``grpc.aio`` only: one channel (one HTTP/2 connection) per async client."""
+class GrpcAsyncSession(Session):
+    """``grpc.aio``: one channel (one HTTP/2 connection) per async client."""
 
     blocking = False
     casts = False
@@ -495,6 +560,7 @@ SESSIONS: dict[str, type[Session]] = {
     "Pyro5": Pyro5Session,
     "rpyc": RpycSession,
     "managers": ManagersSession,
-    GRPC: GrpcSession,
+    GRPC_BLOCKING: GrpcSession,
+    GRPC: GrpcAsyncSession,
     RAY: RaySession,
 }

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 from benchmarks import targets
-from benchmarks.servers import GENRPC, GENRPC_PROCESSES, GRPC, RAY, ServerHandle
+from benchmarks.servers import GENRPC, GENRPC_PROCESSES, GRPC, GRPC_BLOCKING, RAY, ServerHandle
 
 PEERS = (
     "floor",
@@ -30,6 +30,7 @@ PEERS = (
     "Pyro5",
     "rpyc",
     "managers",
+    GRPC_BLOCKING,
     GRPC,
     RAY,
 )
@@ -53,12 +54,14 @@ WORKLOADS = (
 )
 CPU_WORKLOADS = ("cpu_parallel", "noisy_neighbour", "overhead", "kill_latency")
 ASYNC_WORKLOADS = ("asyncio_fanout", "asyncio_sequential")
+# The workloads that the blocking gRPC peer runs: small calls, the echo and the pipeline.
+GRPC_WORKLOADS = ("sequential", "callers8", "callers64", "pipelined", "echo")
 # The peers with many calls in flight on one connection (``session.pipelines``): genrpc_actors'
-# async_call and rpyc's async_; Pyro5 and managers have one at a time.
-PIPELINING = ("floor", GENRPC, "rpyc")
+# async_call, rpyc's async_, gRPC's future(); Pyro5 and managers have one at a time.
+PIPELINING = ("floor", GENRPC, "rpyc", GRPC_BLOCKING)
 INCOMING = ("floor", GENRPC)  # the peers that the incoming workload runs on
 # peer -> the module it needs
-REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc", GRPC: "grpc", RAY: "ray"}
+REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc", GRPC_BLOCKING: "grpc", GRPC: "grpc", RAY: "ray"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ def _applies(peer: str, workload: str, casts: bool) -> bool:
         return peer in (GENRPC, GRPC)
     if peer == GRPC:  # it is there for the asyncio workloads
         return False
+    if peer == GRPC_BLOCKING:
+        return workload in GRPC_WORKLOADS
     if workload == "pipelined":
         return peer in PIPELINING
     if workload == "incoming":
