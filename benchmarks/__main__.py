@@ -4,10 +4,12 @@
                          [--only WORKLOAD,...] [--peers PEER,...] [--out DIR]
 
 Runs every workload on genrpc_actors, the raw-socket floor (``benchmarks.floor``) and each
-installed peer (Pyro5, rpyc, ``multiprocessing.managers``; ``grpc.aio`` for the asyncio
-workloads), server and client in processes of their own, for several rounds; prints one table
-of medians, with genrpc_actors' ratios to the floor and to the best peer and the verdict on
-each target, and writes it as Markdown, JSON and a bar chart under ``benchmarks/results/``.
+installed peer (Pyro5, rpyc, ``multiprocessing.managers``; ``grpc``, gRPC's blocking calls, for
+the small calls, the echo and the pipelined calls; ``grpc.aio`` for the asyncio workloads),
+server and client in processes of their own, for several rounds; prints one table of medians,
+with genrpc_actors' ratios to the floor and to the best peer, the CPU time each side spends per
+call, and the verdict on each target, and writes it as Markdown, JSON and a bar chart under
+``benchmarks/results/``. The CPU costs are best compared in a pinned run (``--pin``).
 The supervisor restart benchmark runs on its own: ``python -m benchmarks.supervisor_restart``.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import FLOOR, ROWS
+from benchmarks.report import FLOOR, ROWS, label_names
 
 CHARTED = [row for row in ROWS if row.higher_is_better and row.compare]
 
@@ -15,7 +15,7 @@ def bars(report: dict[str, Any]) -> tuple[list[str], dict[str, list[float]]]:
     med = report["medians"]
     floor = med.get(FLOOR, {})
     s = report["settings"]
-    names = {"big": f"{s['casts_big']:,}", "small": f"{s['casts_small']:,}"}
+    names = {**label_names(s), "big": f"{s['casts_big']:,}", "small": f"{s['casts_small']:,}"}
     rows = [row for row in CHARTED if floor.get(row.key)]
     labels = [row.label.format(**names).replace(": ", "\n") for row in rows]
     series = {

@@ -5,21 +5,25 @@ managers' settings); ``session.client(lane)`` opens one connection (for genrpc_a
 target: ``lane=None`` is the node itself, its default connection, any other lane is the key of
 a connection of its own). Every client offers the same six operations, each one request:
 ``add`` (the small call), ``echo``, ``work`` (about 50 ms of pure-Python work), ``cast`` (fire
-and forget), ``reset`` and ``sync(count)`` (returns once ``count`` casts have run on the server).
+and forget), ``reset`` and ``sync(count)`` (returns once ``count`` casts have run on the server);
+and, where the peer can have many calls in flight on one connection (``session.pipelines``),
+``pipeline(count)``: ``count`` small calls started at once, then every result awaited.
 
 ``shared_callers``: whether concurrent callers share one client (genrpc_actors: every thread
 calls through one connection, the library's default) or each open their own (the others: a
-socket, proxy or connection is one caller's at a time).
+socket, proxy or connection is one caller's at a time; gRPC: a channel is made to be shared).
 
 The asyncio workloads use ``session.async_client()`` instead, made inside the running event
 loop (a ``grpc.aio`` channel belongs to the loop it was made in): ``await add()``,
 ``await nap(seconds, value)`` (a remote coroutine that sleeps) and ``await close()``. Only
-genrpc_actors and ``grpc.aio`` have one; ``grpc.aio`` has nothing else (``blocking`` is false).
+genrpc_actors and ``grpc.aio`` have one; ``grpc.aio`` has nothing else (``blocking`` is false),
+and ``grpc``, the same library's blocking channel, has no asyncio client.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import threading
 from typing import Any, Protocol
@@ -31,6 +35,7 @@ from benchmarks.servers import (
     GENRPC,
     GENRPC_PROCESSES,
     GRPC,
+    GRPC_BLOCKING,
     GRPC_SERVICE,
     RAY,
     SERVER_NODE,
@@ -47,6 +52,7 @@ class Client(Protocol):
     def cast(self) -> None: ...
     def reset(self) -> None: ...
     def sync(self, count: int) -> int: ...
+    def pipeline(self, count: int) -> Any: ...
     def close(self) -> None: ...
 
 
@@ -64,6 +70,7 @@ class AsyncClient(Protocol):
 class Session:
     shared_callers = False
     casts = True
+    pipelines = False  # whether its clients have ``pipeline``
     blocking = True  # whether it has blocking clients (``client``)
     actors = False  # whether it has remote actors to ask (``actor_client``)
 
@@ -107,11 +114,16 @@ class _FloorClient:
     def sync(self, count: int) -> int:
         return int(self.conn.call(targets.wait_ticks, count))
 
+    def pipeline(self, count: int) -> Any:
+        return self.conn.pipeline(count, targets.add, 1, 2)
+
     def close(self) -> None:
         self.conn.close()
 
 
 class FloorSession(Session):
+    pipelines = True
+
     def __init__(self, port: int, pin: int | None) -> None:
         self.port = port
 
@@ -141,6 +153,14 @@ class _GenrpcClient:
 
     def sync(self, count: int) -> int:
         return int(self.node.call(self.target, TARGETS, "wait_ticks", (count,), timeout=600))
+
+    def pipeline(self, count: int) -> Any:
+        node, target = self.node, self.target
+        keys = [node.async_call(target, TARGETS, "add", (1, 2)) for _ in range(count)]
+        last = None
+        for key in keys:
+            last = node.yield_(key)
+        return last
 
     def close(self) -> None:
         pass  # the node closes its connections when it stops
@@ -174,14 +194,17 @@ class _GenrpcAsker:
 
 
 class GenrpcSession(Session):
+    """A client node named after its process: the ``incoming`` workload runs several at once."""
+
     shared_callers = True
+    pipelines = True
     actors = True
 
     def __init__(self, port: int, pin: int | None) -> None:
         from genrpc_actors import Node  # noqa: PLC0415
 
         self.node = Node.start(
-            "bench-client@127.0.0.1",
+            f"bench-client-{os.getpid()}@127.0.0.1",
             cookie=COOKIE,
             tcp_server_port=False,
             client_config_per_node={SERVER_NODE: port},
@@ -227,6 +250,9 @@ class _Pyro5Client:
     def sync(self, count: int) -> int:
         return int(self.proxy.wait_ticks(count))
 
+    def pipeline(self, count: int) -> Any:
+        raise NotImplementedError("a Pyro5 proxy has one call in flight at a time")
+
     def close(self) -> None:
         self.proxy._pyroRelease()
 
@@ -269,7 +295,7 @@ class _RpycClient:
         root = self.conn.root
         # Bound once: each `root.name` would be a round trip of its own.
         self._add, self._echo, self._work = root.add, root.echo, root.work
-        self._tick = rpyc.async_(root.tick)
+        self._tick, self._add_async = rpyc.async_(root.tick), rpyc.async_(root.add)
         self._reset, self._wait = root.reset_ticks, root.wait_ticks
         self._casts = 0
 
@@ -294,11 +320,20 @@ class _RpycClient:
     def sync(self, count: int) -> int:
         return int(self._wait(count))
 
+    def pipeline(self, count: int) -> Any:
+        calls = [self._add_async(1, 2) for _ in range(count)]
+        last = None
+        for call in calls:
+            last = call.value
+        return last
+
     def close(self) -> None:
         self.conn.close()
 
 
 class RpycSession(Session):
+    pipelines = True  # rpyc.async_
+
     def __init__(self, port: int, pin: int | None) -> None:
         self.port = port
 
@@ -327,6 +362,9 @@ class _ManagersClient:
 
     def sync(self, count: int) -> int:
         return int(self.proxy.wait_ticks(count))
+
+    def pipeline(self, count: int) -> Any:
+        raise NotImplementedError("a managers proxy has one call in flight at a time")
 
     def close(self) -> None:
         pass  # the proxy's connection is its thread's, closed with it
@@ -357,6 +395,69 @@ class ManagersSession(Session):
         self._clients.clear()
 
 
+class _GrpcClient:
+    def __init__(self, port: int) -> None:
+        import grpc  # noqa: PLC0415
+
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self._add, self._echo, self._work, self._reset, self._wait = (
+            self.channel.unary_unary(
+                f"/{GRPC_SERVICE}/{name}",
+                request_serializer=pickle.dumps,
+                response_deserializer=pickle.loads,
+            )
+            for name in ("add", "echo", "work", "reset_ticks", "wait_ticks")
+        )
+
+    def add(self) -> Any:
+        return self._add((1, 2))
+
+    def echo(self, payload: bytes) -> Any:
+        return self._echo((payload,))
+
+    def work(self) -> Any:
+        return self._work((cpu_targets.WORK_ITERATIONS,), timeout=600)
+
+    def cast(self) -> None:
+        raise NotImplementedError("gRPC has no call without an answer (see GrpcSession)")
+
+    def reset(self) -> None:
+        self._reset(())
+
+    def sync(self, count: int) -> int:
+        return int(self._wait((count,), timeout=600))
+
+    def pipeline(self, count: int) -> Any:
+        futures = [self._add.future((1, 2)) for _ in range(count)]
+        last = None
+        for future in futures:
+            last = future.result()
+        return last
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class GrpcSession(Session):
+    """``grpc``: blocking calls on a channel (one HTTP/2 connection), which every caller
+    thread shares (a channel is made for it); ``future()`` of a unary call pipelines.
+
+    No casts: a gRPC call always has an answer, and the future of one that nobody keeps is
+    cancelled when it is collected; a call whose answer is read later is a pipelined call, and
+    a client stream carries the messages of one call, not requests of their own.
+    """
+
+    shared_callers = True
+    casts = False
+    pipelines = True
+
+    def __init__(self, port: int, pin: int | None) -> None:
+        self.port = port
+
+    def client(self, lane: Any = None) -> Client:
+        return _GrpcClient(self.port)
+
+
 class _GrpcAsyncClient:
     def __init__(self, port: int) -> None:
         import grpc  # noqa: PLC0415
@@ -381,8 +482,8 @@ class _GrpcAsyncClient:
         await self.channel.close()
 
 
-class GrpcSession(Session):
-    """``grpc.aio`` only: one channel (one HTTP/2 connection) per async client."""
+class GrpcAsyncSession(Session):
+    """``grpc.aio``: one channel (one HTTP/2 connection) per async client."""
 
     blocking = False
     casts = False
@@ -459,6 +560,7 @@ SESSIONS: dict[str, type[Session]] = {
     "Pyro5": Pyro5Session,
     "rpyc": RpycSession,
     "managers": ManagersSession,
-    GRPC: GrpcSession,
+    GRPC_BLOCKING: GrpcSession,
+    GRPC: GrpcAsyncSession,
     RAY: RaySession,
 }

@@ -18,7 +18,8 @@ PROCESSES = "genrpc_actors+processes"  # the same node, its CPU-bound requests i
 FLOOR = "floor"
 PYTHON_PEERS = ("Pyro5", "rpyc", "managers")
 GRPC = "grpc.aio"  # the peer of the asyncio workloads (only they run on it)
-COMPARED = (*PYTHON_PEERS, GRPC)  # the peers of the "/ best peer" column
+GRPC_BLOCKING = "grpc"  # gRPC's blocking calls: small calls, echo and pipelined calls
+COMPARED = (*PYTHON_PEERS, GRPC_BLOCKING, GRPC)  # the peers of the "/ best peer" column
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,22 @@ ROWS = (
     Row("sequential.calls_per_s", "sequential: calls/s", True),
     Row("sequential.p50_us", "sequential: p50 us", False),
     Row("sequential.p99_us", "sequential: p99 us", False),
+    Row("sequential.client_cpu_us", "  CPU us per call, client", False, "{:.1f}"),
+    Row("sequential.server_cpu_us", "  CPU us per call, server", False, "{:.1f}"),
     Row("callers8.calls_per_s", "8 callers: calls/s", True),
     Row("callers8.p50_us", "8 callers: p50 us", False),
     Row("callers8.p99_us", "8 callers: p99 us", False),
+    Row("callers8.client_cpu_us", "  CPU us per call, client", False, "{:.1f}"),
+    Row("callers8.server_cpu_us", "  CPU us per call, server", False, "{:.1f}"),
     Row("callers64.calls_per_s", "64 callers: calls/s", True),
     Row("callers64.p50_us", "64 callers: p50 us", False),
     Row("callers64.p99_us", "64 callers: p99 us", False),
+    Row("pipelined.calls_per_s", "pipelined, {depth} in flight: calls/s", True),
+    Row("pipelined.client_cpu_us", "  CPU us per call, client", False, "{:.1f}"),
+    Row("pipelined.server_cpu_us", "  CPU us per call, server", False, "{:.1f}"),
+    Row("incoming.calls_per_s", "{incoming} processes pipelining into one server: calls/s", True),
+    Row("incoming.server_cpu_us", "  CPU us per call, server", False, "{:.1f}"),
+    Row("incoming.client_cpu_us", "  CPU us per call, clients", False, "{:.1f}"),
     Row("echo.mb_per_s", "500 KB echo: MB/s", True),
     Row("casts.big_msgs_per_s", "cast burst {big}: msgs/s", True),
     Row("casts.small_msgs_per_s", "cast burst {small}: msgs/s", True),
@@ -266,19 +277,53 @@ def asyncio_targets(fanout: int) -> list[Target]:
     ]
 
 
+DEPTH = 1000  # calls in flight in the pipelined workloads, when the settings do not say
+INCOMING = 4  # client processes of the incoming workload, when the settings do not say
+INCOMING_SERVER_CPU_US = 5.0  # CPU microseconds of the server per incoming call, at most
+
+
 def target_list(settings: dict[str, Any]) -> list[Target]:
-    """The project's targets, named with the counts that this run used."""
+    """The project's targets, named with the counts that this run used.
+
+    The CPU cost per call is best read from a pinned run (``--pin``: every process on one
+    CPU, so that the rates are what one core's time buys); the verdicts are given either way.
+    """
     big, small = _short(settings["casts_big"]), _short(settings["casts_small"])
     conns = settings["connections"]
     cores = settings.get("cpus") or 1
+    depth = _short(settings.get("pipeline_depth", DEPTH))
+    incoming = settings.get("incoming_processes", INCOMING)
     return [
         Target("sequential calls/s >= 0.9x floor", "sequential.calls_per_s", FLOOR, 0.9, True),
         Target("sequential calls/s >= 1.5x Pyro5", "sequential.calls_per_s", "Pyro5", 1.5, True),
         Target("sequential calls/s >= 1.5x rpyc", "sequential.calls_per_s", "rpyc", 1.5, True),
+        Target(
+            "sequential calls/s >= 1x managers", "sequential.calls_per_s", "managers", 1.0, True
+        ),
+        *(
+            Target(f"sequential calls/s >= 2x {peer}", "sequential.calls_per_s", peer, 2.0, True)
+            for peer in ("Pyro5", "rpyc", GRPC_BLOCKING)
+        ),
         Target("8 callers calls/s >= 0.8x floor", "callers8.calls_per_s", FLOOR, 0.8, True),
+        Target("8 callers calls/s >= 1x managers", "callers8.calls_per_s", "managers", 1.0, True),
         *(
             Target(f"8 callers calls/s >= 2x {peer}", "callers8.calls_per_s", peer, 2.0, True)
             for peer in PYTHON_PEERS
+        ),
+        Target(
+            f"pipelined calls/s ({depth} in flight) >= 0.3x floor",
+            "pipelined.calls_per_s",
+            FLOOR,
+            0.3,
+            True,
+        ),
+        Target(
+            f"{incoming} processes pipelining in: server CPU per call <= "
+            f"{INCOMING_SERVER_CPU_US:g} us",
+            "incoming.server_cpu_us",
+            None,
+            INCOMING_SERVER_CPU_US,
+            False,
         ),
         Target("500 KB echo MB/s >= 1.2x floor", "echo.mb_per_s", FLOOR, 1.2, True),
         Target(f"{big}-cast burst msgs/s >= 0.5x floor", "casts.big_msgs_per_s", FLOOR, 0.5, True),
@@ -369,6 +414,8 @@ def _shown(target: Target, measured: float | None) -> str:
         return f"{measured:.2f} s"
     if target.key == "asyncio_fanout.server_threads_per_call":
         return f"{100 * measured:.2f}%"
+    if target.key.endswith("_cpu_us") and target.versus is None:
+        return f"{measured:.1f} us"
     return f"{measured:.2f}x"
 
 
@@ -437,15 +484,21 @@ def _ratio_cell(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}x"
 
 
+def label_names(settings: dict[str, Any]) -> dict[str, str]:
+    """What the rows' labels name, from the settings of the run: ``row.label.format(**it)``."""
+    return {
+        "big": _short(settings["casts_big"]),
+        "small": _short(settings["casts_small"]),
+        "conns": f"{settings['connections']:,}",
+        "fanout": f"{settings.get('fanout', FANOUT):,}",
+        "depth": f"{settings.get('pipeline_depth', DEPTH):,}",
+        "incoming": f"{settings.get('incoming_processes', INCOMING)}",
+    }
+
+
 def grid(report: dict[str, Any]) -> list[list[str]]:
     """The table as rows of cells, the header first: a row per figure, a column per peer."""
-    s = report["settings"]
-    names = {
-        "big": _short(s["casts_big"]),
-        "small": _short(s["casts_small"]),
-        "conns": f"{s['connections']:,}",
-        "fanout": f"{s.get('fanout', FANOUT):,}",
-    }
+    names = label_names(report["settings"])
     peers = report["peers"]
     header = ["figure", *peers, "/ floor", "/ best peer"]
     rows = [header]
@@ -468,8 +521,8 @@ def grid(report: dict[str, Any]) -> list[list[str]]:
 
 LEGEND = (
     f"/ floor, / best peer: {SUBJECT}' median over the floor's and over the best of "
-    f"{', '.join(COMPARED)} (the highest rate, the lowest latency); for latencies, times "
-    "and sizes, below 1 is better"
+    f"{', '.join(COMPARED)} (the highest rate, the lowest latency); for latencies, times, "
+    "sizes and CPU costs, below 1 is better"
 )
 
 

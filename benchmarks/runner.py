@@ -2,8 +2,9 @@
 
 For each round and each peer (in an order that rotates from round to round), the peer's server
 starts in a process of its own, a client process runs the workloads against it and sends its
-figures back, and the server is stopped. The result is plain data (``run`` returns a dict that
-``benchmarks.report`` turns into the table).
+figures back, and the server is stopped (the ``incoming`` workload, whose client processes
+the harness starts itself, runs once that client process is done). The result is plain data
+(``run`` returns a dict that ``benchmarks.report`` turns into the table).
 """
 
 from __future__ import annotations
@@ -14,18 +15,31 @@ import multiprocessing
 import os
 import platform
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 from benchmarks import targets
-from benchmarks.servers import GENRPC, GENRPC_PROCESSES, GRPC, RAY, ServerHandle
+from benchmarks.servers import GENRPC, GENRPC_PROCESSES, GRPC, GRPC_BLOCKING, RAY, ServerHandle
 
-PEERS = ("floor", GENRPC, GENRPC_PROCESSES, "Pyro5", "rpyc", "managers", GRPC, RAY)
+PEERS = (
+    "floor",
+    GENRPC,
+    GENRPC_PROCESSES,
+    "Pyro5",
+    "rpyc",
+    "managers",
+    GRPC_BLOCKING,
+    GRPC,
+    RAY,
+)
 WORKLOADS = (
     "sequential",
     "callers8",
     "callers64",
+    "pipelined",
+    "incoming",
     "echo",
     "casts",
     "isolation",
@@ -40,8 +54,14 @@ WORKLOADS = (
 )
 CPU_WORKLOADS = ("cpu_parallel", "noisy_neighbour", "overhead", "kill_latency")
 ASYNC_WORKLOADS = ("asyncio_fanout", "asyncio_sequential")
+# The workloads that the blocking gRPC peer runs: small calls, the echo and the pipeline.
+GRPC_WORKLOADS = ("sequential", "callers8", "callers64", "pipelined", "echo")
+# The peers with many calls in flight on one connection (``session.pipelines``): genrpc_actors'
+# async_call, rpyc's async_, gRPC's future(); Pyro5 and managers have one at a time.
+PIPELINING = ("floor", GENRPC, "rpyc", GRPC_BLOCKING)
+INCOMING = ("floor", GENRPC)  # the peers that the incoming workload runs on
 # peer -> the module it needs
-REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc", GRPC: "grpc", RAY: "ray"}
+REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc", GRPC_BLOCKING: "grpc", GRPC: "grpc", RAY: "ray"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,8 @@ class Plan:
     casts_big_limit: dict[str, int] = field(default_factory=dict)
     connections: int = 1000
     fanout: int = 10_000  # asyncio calls at once
+    pipeline_depth: int = 1000  # calls in flight at once in the pipelined workloads
+    incoming_processes: int = 4  # the client processes of the incoming workload
 
     def cast_counts(self, peer: str) -> tuple[int, int]:
         big = min(self.casts_big, self.casts_big_limit.get(peer, self.casts_big))
@@ -70,6 +92,7 @@ QUICK = {
     "casts_small": 200,
     "connections": 50,
     "fanout": 500,
+    "pipeline_depth": 200,
 }
 
 
@@ -94,6 +117,12 @@ def _applies(peer: str, workload: str, casts: bool) -> bool:
         return peer in (GENRPC, GRPC)
     if peer == GRPC:  # it is there for the asyncio workloads
         return False
+    if peer == GRPC_BLOCKING:
+        return workload in GRPC_WORKLOADS
+    if workload == "pipelined":
+        return peer in PIPELINING
+    if workload == "incoming":
+        return peer in INCOMING
     if peer == GENRPC_PROCESSES:  # the same node but for where CPU-bound requests run
         return workload in CPU_WORKLOADS
     if workload == "casts":
@@ -117,31 +146,26 @@ def _run_workload(workload: str, session: Any, peer: str, plan: Plan, server_pid
     from benchmarks import async_workloads  # noqa: PLC0415
     from benchmarks import workloads as w  # noqa: PLC0415
 
-    if workload == "asyncio_fanout":
-        return async_workloads.asyncio_fanout(session, server_pid, plan.fanout)
-    if workload == "asyncio_sequential":
-        return async_workloads.asyncio_sequential(session, plan.seconds)
-    if workload == "actor_ask":
-        return w.actor_ask(session, plan.seconds)
-    if workload == "sequential":
-        return w.sequential(session, plan.seconds)
     if workload.startswith("callers"):
-        return w.concurrent(session, plan.seconds, int(workload.removeprefix("callers")))
-    if workload == "echo":
-        return w.echo(session, plan.seconds)
-    if workload == "casts":
-        return w.casts(session, *plan.cast_counts(peer))
-    if workload == "isolation":
-        return w.isolation(session, plan.seconds)
-    if workload == "cpu_parallel":
-        return w.cpu_parallel(session, plan.seconds, 2 * (os.cpu_count() or 1))
-    if workload == "noisy_neighbour":
-        return w.noisy_neighbour(session, plan.seconds)
-    if workload == "overhead":
-        return w.overhead(session, plan.seconds)
-    if workload == "kill_latency":
-        return w.kill_latency(session)
-    return w.connections(session, server_pid, plan.connections)
+        callers = int(workload.removeprefix("callers"))
+        return w.concurrent(session, plan.seconds, callers, server_pid)
+    seconds = plan.seconds
+    runs: dict[str, Callable[[], Any]] = {
+        "asyncio_fanout": lambda: async_workloads.asyncio_fanout(session, server_pid, plan.fanout),
+        "asyncio_sequential": lambda: async_workloads.asyncio_sequential(session, seconds),
+        "actor_ask": lambda: w.actor_ask(session, seconds),
+        "sequential": lambda: w.sequential(session, seconds, server_pid),
+        "pipelined": lambda: w.pipelined(session, seconds, plan.pipeline_depth, server_pid),
+        "echo": lambda: w.echo(session, seconds),
+        "casts": lambda: w.casts(session, *plan.cast_counts(peer)),
+        "isolation": lambda: w.isolation(session, seconds),
+        "cpu_parallel": lambda: w.cpu_parallel(session, seconds, 2 * (os.cpu_count() or 1)),
+        "noisy_neighbour": lambda: w.noisy_neighbour(session, seconds),
+        "overhead": lambda: w.overhead(session, seconds),
+        "kill_latency": lambda: w.kill_latency(session),
+        "connections": lambda: w.connections(session, server_pid, plan.connections),
+    }
+    return runs[workload]()
 
 
 def _client(peer: str, address: Any, server_pid: int, plan: Plan, pipe: Pipe) -> None:
@@ -152,8 +176,8 @@ def _client(peer: str, address: Any, server_pid: int, plan: Plan, pipe: Pipe) ->
     session = SESSIONS[peer](address, plan.pin)
     try:
         for workload in plan.workloads:
-            if not _applies(peer, workload, session.casts):
-                continue
+            if workload == "incoming" or not _applies(peer, workload, session.casts):
+                continue  # the harness runs incoming itself
             try:
                 result = _run_workload(workload, session, peer, plan, server_pid)
             except Exception as exc:
@@ -170,32 +194,62 @@ def _budget(plan: Plan) -> float:
     return 120 + 20 * plan.seconds + (900 if "casts" in plan.workloads else 0)
 
 
+def _incoming(peer: str, server: ServerHandle, plan: Plan) -> dict[str, Any]:
+    from benchmarks.incoming import incoming  # noqa: PLC0415
+
+    assert server.pid is not None
+    try:
+        figures = incoming(
+            peer,
+            server.address,
+            server.pid,
+            plan.seconds,
+            plan.pipeline_depth,
+            plan.incoming_processes,
+            plan.pin,
+        )
+    except Exception as exc:
+        return {"incoming.error": f"{type(exc).__name__}: {exc}"}
+    return {f"incoming.{key}": value for key, value in figures.items()}
+
+
 def run_peer(peer: str, plan: Plan) -> dict[str, Any]:
     """One round of every workload on ``peer``: its figures, or ``{"error": ...}``."""
-    context = multiprocessing.get_context("spawn")
     with ServerHandle(peer, plan.pin) as server:
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_client,
-            args=(peer, server.address, server.pid, plan, child),
-            name=f"bench-client-{peer}",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        try:
-            if not parent.poll(_budget(plan)):
-                return {"error": f"no figures within {_budget(plan):.0f} s"}
-            figures: dict[str, Any] = parent.recv()
-            return figures
-        except EOFError:
-            return {"error": "the client process died"}
-        finally:
+        figures = _run_client(peer, server, plan)
+        incoming = "incoming" in plan.workloads and _applies(peer, "incoming", casts=True)
+        if incoming and "error" not in figures:
+            figures.update(_incoming(peer, server, plan))
+        return figures
+
+
+def _run_client(peer: str, server: ServerHandle, plan: Plan) -> dict[str, Any]:
+    """The figures of the workloads that a client process of ``peer`` runs."""
+    if not any(w != "incoming" and _applies(peer, w, casts=True) for w in plan.workloads):
+        return {}
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(
+        target=_client,
+        args=(peer, server.address, server.pid, plan, child),
+        name=f"bench-client-{peer}",
+        daemon=True,
+    )
+    process.start()
+    child.close()
+    try:
+        if not parent.poll(_budget(plan)):
+            return {"error": f"no figures within {_budget(plan):.0f} s"}
+        figures: dict[str, Any] = parent.recv()
+        return figures
+    except EOFError:
+        return {"error": "the client process died"}
+    finally:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
             process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join(10)
-            parent.close()
+        parent.close()
 
 
 class _NoProgress:

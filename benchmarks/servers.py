@@ -8,10 +8,14 @@ of ``benchmarks.targets``.
 
 Settings chosen for each peer, the usual ones for speed: Pyro5 with its ``marshal`` serializer
 (``serpent``, its default, base64-encodes bytes) and TCP_NODELAY; rpyc's ``ThreadedServer``;
-``multiprocessing.managers`` over TCP (its default on Linux is a Unix socket); ``grpc.aio``'s
-server on an event loop thread, a generic handler per function (``/bench/add``,
-``/bench/nap``) with pickle as its serializers, so that it carries the same Python objects as
-the others, without a .proto, and its limits on pending requests raised (below).
+``multiprocessing.managers`` over TCP (its default on Linux is a Unix socket). gRPC is two
+peers, each with its usual server for its clients, and a generic handler per function with
+pickle as its serializers, so that it carries the same Python objects as the others, without a
+.proto: ``grpc`` (blocking clients) is ``grpc.server`` on a ``ThreadPoolExecutor`` of
+``GRPC_WORKERS`` threads, ``/bench/add``, ``/bench/echo``, ``/bench/work``, ``/bench/tick``,
+``/bench/reset_ticks`` and ``/bench/wait_ticks``; ``grpc.aio`` (asyncio clients) is
+``grpc.aio.server`` on an event loop thread, ``/bench/add`` and ``/bench/nap`` (coroutine
+handlers), with its limits on pending requests raised (below).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from benchmarks import cpu_targets, targets
 GENRPC = "genrpc_actors"
 GENRPC_PROCESSES = "genrpc_actors+processes"  # the CPU-bound requests in process workers
 GRPC = "grpc.aio"
+GRPC_BLOCKING = "grpc"
 RAY = "Ray"
 GRPC_SERVICE = "bench"
 # Requests that the server's core has read and its Python side has not yet taken up: by default
@@ -42,11 +47,17 @@ GRPC_SERVER_OPTIONS = [
     ("grpc.server.max_pending_requests", 1_000_000),
     ("grpc.server.max_pending_requests_hard_limit", 1_000_000),
 ]
+# The blocking server's threads: every one of its handlers but wait_ticks returns at once, so
+# more threads than 8 callers would only take turns at the GIL; 64 callers queue a little.
+GRPC_WORKERS = 16
 KILL_AFTER = 2.0  # its request_time_limit (seconds): the kill_latency workload runs into it
 SERVER_NODE = "bench-server@127.0.0.1"
 COOKIE = "bench-cookie-of-16-bytes"
 AUTHKEY = b"bench"
 START_TIMEOUT = 30.0
+# The server objects that must live as long as their process: a grpc.server stops when it is
+# collected.
+_SERVING: list[Any] = []
 
 
 class Bench:
@@ -142,6 +153,34 @@ async def _grpc_nap(request: Any, _context: Any) -> Any:
     return await targets.nap(*request)
 
 
+def _grpc_apply(function: Callable[..., Any], request: Any, _context: Any) -> Any:
+    return function(*request)
+
+
+def _serve_grpc_blocking() -> Any:
+    import functools  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    import grpc  # noqa: PLC0415
+
+    bench = Bench()
+    functions = ("add", "echo", "work", "tick", "reset_ticks", "wait_ticks")
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            functools.partial(_grpc_apply, getattr(bench, name)),
+            request_deserializer=pickle.loads,
+            response_serializer=pickle.dumps,
+        )
+        for name in functions
+    }
+    server = grpc.server(ThreadPoolExecutor(GRPC_WORKERS, thread_name_prefix="grpc"))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(GRPC_SERVICE, handlers),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    _SERVING.append(server)
+    return port
+
+
 def _serve_grpc() -> Any:
     import asyncio  # noqa: PLC0415
 
@@ -190,6 +229,7 @@ SERVERS: dict[str, Callable[[], Any]] = {
     "Pyro5": _serve_pyro5,
     "rpyc": _serve_rpyc,
     "managers": _serve_managers,
+    GRPC_BLOCKING: _serve_grpc_blocking,
     GRPC: _serve_grpc,
     RAY: _serve_ray,
 }

@@ -2,6 +2,9 @@
 
 Latencies are in microseconds, rates per second, sizes in KB. A workload runs for ``seconds``
 (except the cast bursts, which send a fixed count), after one warm-up call per connection.
+CPU costs (``client_cpu_us``, ``server_cpu_us``) are the microseconds of CPU time, user and
+system, that the client process and the server process spent in the timed window (``psutil``,
+every thread of each process), divided by the calls made in it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,47 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 from benchmarks.clients import Client, Session
 
 ECHO_SIZE = 500 * 1024
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+class CpuMeter:
+    """CPU seconds that this process and the server's (when its pid is known) spend from
+    ``start()`` to ``stop()``, or over a ``with`` block."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self._processes = {"client": psutil.Process()}
+        if server_pid is not None:
+            self._processes["server"] = psutil.Process(server_pid)
+        self._begin: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._begin = {side: cpu_seconds(p) for side, p in self._processes.items()}
+
+    def stop(self) -> None:
+        self.spent = {
+            side: cpu_seconds(p) - self._begin[side] for side, p in self._processes.items()
+        }
+
+    def __enter__(self) -> CpuMeter:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def per_call(self, calls: int) -> dict[str, float]:
+        """``{"client_cpu_us": ..., "server_cpu_us": ...}``: microseconds per call."""
+        return {f"{side}_cpu_us": 1e6 * spent / calls for side, spent in self.spent.items()}
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -41,25 +82,31 @@ def timed_loop(operation: Callable[[], Any], until: float, samples: list[float])
         now = then
 
 
-def sequential(session: Session, seconds: float) -> dict[str, float]:
-    """One caller, one small call after the other."""
+def sequential(session: Session, seconds: float, server_pid: int | None = None) -> dict[str, float]:
+    """One caller, one small call after the other; the CPU each side spends per call."""
     client = session.client()
     client.add()
     samples: list[float] = []
-    begin = time.perf_counter()
-    timed_loop(client.add, begin + seconds, samples)
-    elapsed = time.perf_counter() - begin
+    with CpuMeter(server_pid) as meter:
+        begin = time.perf_counter()
+        timed_loop(client.add, begin + seconds, samples)
+        elapsed = time.perf_counter() - begin
     client.close()
-    return latencies(samples, elapsed)
+    return {**latencies(samples, elapsed), **meter.per_call(len(samples))}
 
 
-def concurrent(session: Session, seconds: float, callers: int) -> dict[str, float]:
-    """``callers`` threads of this process, each making small calls in a loop."""
+def concurrent(
+    session: Session, seconds: float, callers: int, server_pid: int | None = None
+) -> dict[str, float]:
+    """``callers`` threads of this process, each making small calls in a loop; the CPU each
+    side spends per call (this process's is every caller's)."""
     shared = session.client() if session.shared_callers else None
     samples: list[list[float]] = [[] for _ in range(callers)]
     clock = {"begin": 0.0, "until": 0.0}
+    meter = CpuMeter(server_pid)
 
     def start_clock() -> None:
+        meter.start()
         clock["begin"] = time.perf_counter()
         clock["until"] = clock["begin"] + seconds
 
@@ -86,9 +133,36 @@ def concurrent(session: Session, seconds: float, callers: int) -> dict[str, floa
         thread.join()
     if failures:
         raise failures[0]
+    elapsed = time.perf_counter() - clock["begin"]
+    meter.stop()
     if shared is not None:
         shared.close()
-    return latencies([s for per in samples for s in per], time.perf_counter() - clock["begin"])
+    every = [s for per in samples for s in per]
+    return {**latencies(every, elapsed), **meter.per_call(len(every))}
+
+
+def pipelined(
+    session: Session, seconds: float, depth: int, server_pid: int | None = None
+) -> dict[str, float]:
+    """One caller, ``depth`` small calls in flight at once on one connection, then every
+    result awaited, again and again (``client.pipeline``): calls/s and the CPU each side spends
+    per call."""
+    client = session.client()
+    if client.pipeline(depth) != 3:
+        raise RuntimeError("a pipelined add(1, 2) did not answer 3")
+    batches = 0
+    with CpuMeter(server_pid) as meter:
+        begin = time.perf_counter()
+        until = begin + seconds
+        while True:
+            client.pipeline(depth)
+            batches += 1
+            if time.perf_counter() >= until:
+                break
+        elapsed = time.perf_counter() - begin
+    client.close()
+    calls = batches * depth
+    return {"depth": depth, "calls_per_s": calls / elapsed, **meter.per_call(calls)}
 
 
 def echo(session: Session, seconds: float, size: int = ECHO_SIZE) -> dict[str, float]:

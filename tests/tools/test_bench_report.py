@@ -180,6 +180,14 @@ def test_quick_run_of_the_floor_and_genrpc_actors(tmp_path):
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["peers"] == ["floor", "genrpc_actors"]
     assert data["medians"]["genrpc_actors"]["connections.worked"] == 50
+    for peer in data["peers"]:  # the pipelined workloads and the CPU costs, on both
+        figures = data["medians"][peer]
+        assert figures["pipelined.calls_per_s"] > 0
+        assert figures["incoming.calls_per_s"] > 0
+        assert figures["incoming.processes"] == 4
+        for key in ("sequential", "callers8", "pipelined", "incoming"):
+            assert figures[f"{key}.server_cpu_us"] > 0
+            assert figures[f"{key}.client_cpu_us"] > 0
     assert (tmp_path / "bench.md").exists()
 
 
@@ -260,6 +268,127 @@ def test_only_the_peers_with_a_chosen_workload_are_started():
     assert runner.measured_peers(runner.Plan(workloads=("kill_latency",))) == (
         "genrpc_actors+processes",
     )
+
+
+def test_the_pipelined_workloads_run_where_there_is_pipelining():
+    assert runner.measured_peers(runner.Plan(workloads=("pipelined",))) == (
+        "floor",
+        "genrpc_actors",
+        "rpyc",
+        "grpc",
+    )
+    assert runner.measured_peers(runner.Plan(workloads=("incoming",))) == (
+        "floor",
+        "genrpc_actors",
+    )
+    # blocking gRPC: small calls, echo and pipelined calls, never a cast (no call lacks an answer)
+    grpc = runner.measured_peers(runner.Plan(workloads=("sequential", "callers64", "echo")))
+    assert "grpc" in grpc
+    assert "grpc" not in runner.measured_peers(runner.Plan(workloads=("casts", "isolation")))
+
+
+def cpu_results() -> dict:
+    """The pipelined and incoming workloads, the CPU costs per call, managers and grpc."""
+    one = {
+        "floor": {
+            "sequential.calls_per_s": 20_000,
+            "sequential.client_cpu_us": 20.0,
+            "sequential.server_cpu_us": 15.0,
+            "pipelined.depth": 1000,
+            "pipelined.calls_per_s": 100_000,
+            "pipelined.client_cpu_us": 4.0,
+            "pipelined.server_cpu_us": 3.0,
+            "incoming.processes": 4,
+            "incoming.calls_per_s": 200_000,
+            "incoming.server_cpu_us": 2.5,
+            "incoming.client_cpu_us": 3.0,
+        },
+        "genrpc_actors": {
+            "sequential.calls_per_s": 15_000,
+            "sequential.client_cpu_us": 40.0,
+            "sequential.server_cpu_us": 30.0,
+            "callers8.calls_per_s": 25_000,
+            "pipelined.depth": 1000,
+            "pipelined.calls_per_s": 40_000,
+            "pipelined.client_cpu_us": 10.0,
+            "pipelined.server_cpu_us": 8.0,
+            "incoming.processes": 4,
+            "incoming.calls_per_s": 80_000,
+            "incoming.server_cpu_us": 6.0,
+            "incoming.client_cpu_us": 9.0,
+        },
+        "managers": {"sequential.calls_per_s": 16_000, "callers8.calls_per_s": 20_000},
+        "rpyc": {"sequential.calls_per_s": 7000, "pipelined.calls_per_s": 12_000},
+        "grpc": {
+            "sequential.calls_per_s": 2500,
+            "pipelined.calls_per_s": 5000,
+            "pipelined.client_cpu_us": 150.0,
+        },
+    }
+    return {
+        "settings": {**SETTINGS, "pipeline_depth": 1000, "incoming_processes": 4},
+        "machine": {"cpus": 2, "python": "3.11.7"},
+        "peers": list(one),
+        "skipped": {},
+        "rounds": [one],
+    }
+
+
+def test_targets_of_the_pipelined_workloads_and_of_the_cpu_cost():
+    verdicts = {t["target"]: t for t in report.build(cpu_results())["targets"]}
+    managers = verdicts["sequential calls/s >= 1x managers"]
+    assert (managers["shown"], managers["verdict"]) == ("0.94x", "missed by 6%")
+    assert verdicts["sequential calls/s >= 2x grpc"]["shown"] == "6.00x"
+    assert verdicts["sequential calls/s >= 2x rpyc"]["met"] is True  # 2.14x
+    assert verdicts["sequential calls/s >= 2x Pyro5"]["met"] is None  # not measured
+    assert verdicts["8 callers calls/s >= 1x managers"]["met"] is True
+    pipelined = verdicts["pipelined calls/s (1k in flight) >= 0.3x floor"]
+    assert (pipelined["shown"], pipelined["met"]) == ("0.40x", True)
+    cpu = verdicts["4 processes pipelining in: server CPU per call <= 5 us"]
+    assert (cpu["shown"], cpu["verdict"]) == ("6.0 us", "missed by 20%")
+
+
+def test_cpu_costs_are_rows_under_their_workload():
+    built = report.build(cpu_results())
+    cells = report.grid(built)
+    assert cells[0] == [
+        "figure",
+        *("floor", "genrpc_actors", "managers", "rpyc", "grpc"),
+        *("/ floor", "/ best peer"),
+    ]
+    labels = [row[0] for row in cells]
+    start = labels.index("pipelined, 1,000 in flight: calls/s")
+    assert cells[start][1:] == [
+        "100,000",
+        "40,000",
+        "n/a",
+        "12,000",
+        "5,000",
+        "0.40x",
+        "3.33x (rpyc)",
+    ]
+    client, server = cells[start + 1], cells[start + 2]
+    assert client == [
+        "  CPU us per call, client",
+        "4.0",
+        "10.0",
+        "n/a",
+        "n/a",
+        "150.0",
+        "2.50x",
+        "0.07x (grpc)",
+    ]
+    assert server[:3] == ["  CPU us per call, server", "3.0", "8.0"]
+    assert server[-2:] == ["2.67x", ""]  # no peer measured it
+    start = labels.index("4 processes pipelining into one server: calls/s")
+    assert [row[0].strip() for row in cells[start + 1 : start + 3]] == [
+        "CPU us per call, server",
+        "CPU us per call, clients",
+    ]
+    assert labels[labels.index("sequential: calls/s") + 1] == "  CPU us per call, client"
+    chart_labels, _ = bars(built)
+    assert "pipelined, 1,000 in flight\ncalls/s" in chart_labels
+    assert "grpc" in report.LEGEND
 
 
 def test_a_peer_whose_module_is_missing_is_skipped_with_the_reason(monkeypatch):
