@@ -21,21 +21,13 @@ from genrpc_actors import RemoteActorRef, RpcError
 from integration.lab import link
 from integration.nodes import KEEPALIVE, NodeProcess, wait_until
 from integration.test_cluster import needs_links
+from integration.test_node_monitoring import Inbox
 
 BOUND = KEEPALIVE["socket_keepalive_idle"] + (
     KEEPALIVE["socket_keepalive_interval"] * KEEPALIVE["socket_keepalive_count"]
 )
 DEMO = "genrpc_actors._tools._demo_actors"
 WORKER = f"{DEMO}:Worker"
-
-
-class Inbox(pykka.ThreadingActor):
-    def __init__(self, box: queue.Queue[Any]) -> None:
-        super().__init__()
-        self.box = box
-
-    def on_receive(self, message: Any) -> None:
-        self.box.put(message)
 
 
 @pytest.fixture

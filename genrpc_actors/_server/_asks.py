@@ -18,7 +18,7 @@ from pykka._envelope import Envelope
 from genrpc_actors import _protocol
 from genrpc_actors._execution._request import ModuleControl, Outcome, awaited_outcome, error_body
 
-__all__ = ["Answer", "ask_here"]
+__all__ = ["REFUSED", "Answer", "ask_here", "decode_for_actors"]
 
 Send = Callable[[int, int, _protocol.Body], None]  # (kind, flags, body) of the reply
 Lookup = Callable[[str], "pykka.ActorRef[Any] | None"]  # a live actor by its registered name
@@ -52,22 +52,33 @@ class Answer(pykka.Future[Any]):
             send(*outcome)
 
 
-def ask_here(control: ModuleControl, lookup: Lookup, flags: int, body: Any, send: Send) -> None:
-    """Carry out an ASK body: its reply goes to ``send``, now (refused, ``noproc``, a PROBE)
-    or from the actor's thread once it has handled the message."""
+def decode_for_actors(control: ModuleControl, flags: int, body: Any, send: Send) -> Any:
+    """The body of a request for this node's actors (an ASK, a SUPERVISE), which module control
+    counts as the module ``"pykka"``; ``REFUSED`` once its ERROR went to ``send``."""
     if not control.allows("pykka") or (flags & _protocol.DILL and control.enabled):
         send(_protocol.ERROR, 0, error_body("unauthorized"))
-        return
+        return REFUSED
     try:
-        name, message = _protocol.decode_body(
+        return _protocol.decode_body(
             body, flags, control.unpickling, max_nesting=control.max_nesting
         )
     except _protocol.RefusedGlobal:
         send(_protocol.ERROR, 0, error_body("unauthorized"))
-        return
     except Exception as exc:  # noqa: BLE001 - whatever unpickling raised
         send(_protocol.ERROR, 0, error_body(("undecodable", f"{type(exc).__name__}: {exc}")))
+    return REFUSED
+
+
+REFUSED: Any = object()  # what decode_for_actors returns for a request it answered itself
+
+
+def ask_here(control: ModuleControl, lookup: Lookup, flags: int, body: Any, send: Send) -> None:
+    """Carry out an ASK body: its reply goes to ``send``, now (refused, ``noproc``, a PROBE)
+    or from the actor's thread once it has handled the message."""
+    decoded = decode_for_actors(control, flags, body, send)
+    if decoded is REFUSED:
         return
+    name, message = decoded
     ref = lookup(name) if isinstance(name, str) else None
     if flags & _protocol.PROBE:
         send(*awaited_outcome(True, ref is not None))

@@ -31,6 +31,7 @@ import pykka
 import supervision as sv
 from genrpc_actors import _protocol
 from genrpc_actors._execution._request import ModuleControl, Outcome, awaited_outcome, error_body
+from genrpc_actors._server._asks import REFUSED, decode_for_actors
 
 __all__ = ["Watching", "decode_reason", "encode_reason", "supervise_here"]
 
@@ -119,20 +120,10 @@ def supervise_here(
 ) -> None:
     """Carry out a SUPERVISE body; a reply, if any, goes to ``send``: now, or at the actor's
     death for a watch (``watching``, which the caller files for a CANCEL, is open until then)."""
-    refused = _refused(control, flags)
-    if refused is not None:
-        send(*refused)
+    decoded = decode_for_actors(control, flags, body, send)
+    if decoded is REFUSED:
         return
-    try:
-        op, name, arg = _protocol.decode_body(
-            body, flags, control.unpickling, max_nesting=control.max_nesting
-        )
-    except _protocol.RefusedGlobal:
-        send(_protocol.ERROR, 0, error_body("unauthorized"))
-        return
-    except Exception as exc:  # noqa: BLE001 - whatever unpickling raised
-        send(_protocol.ERROR, 0, error_body(("undecodable", f"{type(exc).__name__}: {exc}")))
-        return
+    op, name, arg = decoded
     ref = lookup(name) if isinstance(name, str) else None
     if op == "watch":
         _watch(ref, watch, send, watching)
@@ -146,12 +137,6 @@ def supervise_here(
         _signal(ref, sender, decode_reason(wire, control.unpickling, control.max_nesting))
     elif op in ("link", "unlink"):
         send(*_link(op, ref, arg))
-
-
-def _refused(control: ModuleControl, flags: int) -> Outcome | None:
-    if not control.allows("pykka") or (flags & _protocol.DILL and control.enabled):
-        return _protocol.ERROR, 0, error_body("unauthorized")
-    return None
 
 
 def _watch(ref: pykka.ActorRef[Any] | None, watch: Watch, send: Send, watching: Watching) -> None:
