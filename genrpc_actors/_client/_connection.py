@@ -184,14 +184,8 @@ class Connection:
         deadline = None if timeout is None else time.monotonic() + timeout
         roles = self._roles
         while not slot.ready():
-            with roles:
-                if slot.ready():
-                    break
-                self._take_from_loop()
-                if self._reader is None and self._io is not None:
-                    self._reader = slot
-                else:
-                    self._followers.append(slot)
+            if self._join(slot):
+                break
             if self._reader is not slot:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 woken = slot.wait_turn(remaining)
@@ -213,6 +207,19 @@ class Connection:
             return True
         self.cancel(request_id)
         return slot.ready()
+
+    def _join(self, slot: Reply) -> bool:
+        """Take the reading role for ``slot`` if nobody holds it, else wait in line; True if
+        its reply has come meanwhile."""
+        with self._roles:
+            if slot.ready():
+                return True
+            self._take_from_loop()
+            if self._reader is None and self._io is not None:
+                self._reader = slot
+            else:
+                self._followers.append(slot)
+        return False
 
     def _lead(self, slot: Reply, deadline: float | None) -> None:
         """Read, holding the role, until ``slot`` is set or ``deadline`` passes; pass it on."""
@@ -481,9 +488,11 @@ class Connection:
                     idle = time.monotonic() - self._left
                     if self._pending.slots or idle >= GRACE:
                         self._reader = _OWN
-                        continue
-                    wait = GRACE - idle
-            self._own_turn.wait(wait)
+                        wait = 0.0  # it reads at once
+                    else:
+                        wait = GRACE - idle
+            if wait:
+                self._own_turn.wait(wait)
         raise self.error
 
     def _read_some(self, timeout: float | None) -> bool:

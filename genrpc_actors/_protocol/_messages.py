@@ -196,14 +196,12 @@ def _dill_pickler() -> Any:
             else:
                 pickler.save_reduce(importlib.import_module, (module.__name__,), obj=module)
 
-        class ModulesByName(dill.Pickler):  # type: ignore[misc]
-            # of dill's own kind (not dict.copy's plain dict): it finds the saver of a class
-            # whose metaclass is not ``type`` (an ABC, a Pykka actor), which travels by value
-            # from a script as any other class
-            dispatch = type(dill.Pickler.dispatch)(dill.Pickler.dispatch)
-
-        ModulesByName.dispatch[types.ModuleType] = save_module
-        _DILL_PICKLER = ModulesByName
+        # its dispatch of dill's own kind (not dict.copy's plain dict): it finds the saver of a
+        # class whose metaclass is not ``type`` (an ABC, a Pykka actor), which travels by value
+        # from a script as any other class
+        dispatch = type(dill.Pickler.dispatch)(dill.Pickler.dispatch)
+        dispatch[types.ModuleType] = save_module
+        _DILL_PICKLER = type("ModulesByName", (dill.Pickler,), {"dispatch": dispatch})
     return _DILL_PICKLER
 
 
