@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib.metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
+# first: with GENRPC_PURE_PYTHON, the compiled modules are imported from their sources
+from genrpc_actors import _compiled  # noqa: F401
 from genrpc_actors._client._reply import AsyncKey, Value
 from genrpc_actors._config import Config
 from genrpc_actors._errors import (

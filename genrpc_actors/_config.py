@@ -264,7 +264,7 @@ _WORDS = {"false": False, "true": True, "none": None, "infinity": None, "": None
 def _check_env_names(environ: Mapping[str, str], keys: tuple[str, ...]) -> None:
     """A ``GENRPC_`` variable that names no key is a mistake (a misspelt key would otherwise be
     ignored without a word): ``ConfigError`` naming it, and the key it most looks like."""
-    names = {f"GENRPC_{key.upper()}" for key in keys}
+    names = {f"GENRPC_{key.upper()}" for key in keys} | {"GENRPC_PURE_PYTHON"}  # see _compiled
     for variable in sorted(environ):
         if variable.startswith("GENRPC_") and variable not in names:
             close = difflib.get_close_matches(variable, sorted(names), n=1)

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (unit, rank): a unit is a module or a package and everything under it; the longest match wins.
 GENRPC_LAYERS: dict[str, int] = {
     "genrpc_actors._errors": 0,  # the exception tree, under everything
+    "genrpc_actors._compiled": 0,  # which modules run compiled (imports nothing of ours)
     "genrpc_actors._config": 1,
     "genrpc_actors._protocol": 2,  # wire: sans-IO framing, handshake, messages
     "genrpc_actors._transport": 3,  # drivers: tcp, tls, reader, outbox, handshake driver

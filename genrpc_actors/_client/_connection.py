@@ -97,7 +97,7 @@ class Connection:
         self.error: RpcError | None = None
         self.created = self.last_activity = self.last_heard = time.monotonic()
         self.sent = 0  # frames
-        self._thread = threading.Thread(
+        self._reading_thread = threading.Thread(
             target=self._run, name=f"genrpc-client-{endpoint.target}", daemon=True
         )
 
@@ -106,7 +106,7 @@ class Connection:
         return f"<Connection {self.endpoint.target} {state} pending={len(self._pending)}>"
 
     def start(self) -> None:
-        self._thread.start()
+        self._reading_thread.start()
 
     @property
     def closed(self) -> bool:
@@ -172,11 +172,16 @@ class Connection:
             return request_id, slot
         self._outbox.put(data, block=block, send_timeout=send_timeout, now=not block)
         if not lead and self._reader is None:
-            with self._roles:
-                if self._reader is None:
-                    self._reader = _OWN
-                    self._own_turn.set()
+            self._read_own()
         return request_id, slot
+
+    def _read_own(self) -> None:
+        """Nobody reads: the connection's thread does (checked again under the lock, in a
+        method of its own: a caller's narrowed view of ``_reader`` would miss a change)."""
+        with self._roles:
+            if self._reader is None:
+                self._reader = _OWN
+                self._own_turn.set()
 
     def wait(self, request_id: int, slot: Reply, timeout: float | None) -> bool:
         """Wait for the reply to a ``lead`` request, reading it here when nobody else reads;
@@ -407,8 +412,11 @@ class Connection:
         return self._ready.wait(timeout) and self.error is None
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        if (
+            self._reading_thread.is_alive()
+            and self._reading_thread is not threading.current_thread()
+        ):
+            self._reading_thread.join(timeout)
         self._outbox.join(timeout)
 
     # -- the reader thread -----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from genrpc_actors._protocol._framing import LENGTH, Payload
 from genrpc_actors._protocol._nesting import MAX_NESTING, check_nesting
+from genrpc_actors._protocol._pickling import ByValue, Inert, RefusedGlobal, Restricted, names_main
 
 __all__ = [
     "ABCAST",
@@ -47,10 +48,18 @@ __all__ = [
     "peek_module",
 ]
 
-CALL, CAST, ABCAST, SBCAST, REPLY, ERROR, SBCAST_REPLY, CANCEL = 1, 2, 3, 4, 5, 6, 7, 8
-PING, PONG = 9, 10
-ASK = 11
-SUPERVISE = 12  # body = (op, name, arg): watch, exit, signal, link, unlink (see _server)
+CALL: Final = 1
+CAST: Final = 2
+ABCAST: Final = 3
+SBCAST: Final = 4
+REPLY: Final = 5
+ERROR: Final = 6
+SBCAST_REPLY: Final = 7
+CANCEL: Final = 8
+PING: Final = 9
+PONG: Final = 10
+ASK: Final = 11
+SUPERVISE: Final = 12  # body = (op, name, arg): watch, exit, signal, link, unlink (see _server)
 PROBE: Final = 0x04  # on an ASK: only whether the name is a live actor (a REPLY of a bool)
 SPAWN: Final = 0x08  # on an ASK: body = (class, args, kwargs, name); REPLY (node, name)
 DILL: Final = 0x01
@@ -76,49 +85,21 @@ def encode_body(value: Any, *, large: bool | None = None, depth: int = 2) -> tup
     try:
         if not (has_large(value, depth) if large is None else large):
             data = pickle.dumps(value, protocol=5)
-            if b"_main__" not in data or not _names_main(value):
+            if b"_main__" not in data or not names_main(value):
                 return data, 0
-            raise _ByValue
+            raise ByValue
         wrapped = _out_of_band(value, depth)
         buffers: list[pickle.PickleBuffer] = []
         data = pickle.dumps(wrapped, protocol=5, buffer_callback=buffers.append)
-        if b"_main__" in data and _names_main(wrapped):
-            raise _ByValue
-    except (pickle.PicklingError, AttributeError, TypeError, _ByValue):
+        if b"_main__" in data and names_main(wrapped):
+            raise ByValue
+    except (pickle.PicklingError, AttributeError, TypeError, ByValue):
         stream = io.BytesIO()
         _dill_pickler()(stream, protocol=5, recurse=True).dump(value)
         return stream.getvalue(), DILL
     views = [buffer.raw() for buffer in buffers]
     head = _COUNT.pack(len(views)) + b"".join(_SIZE.pack(view.nbytes) for view in views)
     return [head, data, *views], BUFFERS
-
-
-# A script's own module: a function or class defined there exists in no other process under that
-# name (the receiving node's __main__ is another program), so it travels by value (dill).
-_MAIN_MODULES: Final = frozenset({"__main__", "__mp_main__"})
-
-
-class _ByValue(Exception):  # noqa: N818 - a signal, not an error
-    """The value names a global of a script's main module: pickle it by value."""
-
-
-class _MainFinder(pickle.Pickler):
-    """A pickler that raises ``_ByValue`` at the first function or class of a main module."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, type | types.FunctionType) and obj.__module__ in _MAIN_MODULES:
-            raise _ByValue
-        return NotImplemented
-
-
-def _names_main(value: Any) -> bool:
-    """Whether pickling ``value`` names a function or class of a main module (the bytes held
-    the text ``__main__``; most such values are plain strings that say it)."""
-    try:
-        _MainFinder(io.BytesIO(), protocol=5, buffer_callback=lambda _: None).dump(value)
-    except _ByValue:
-        return True
-    return False
 
 
 class _Binary:
@@ -247,47 +228,6 @@ PLAIN_GLOBALS: Final = frozenset(
 )
 
 
-class RefusedGlobal(pickle.UnpicklingError):
-    """A pickle named a global that the receiver's whitelist does not allow."""
-
-    def __init__(self, module: str, name: str) -> None:
-        super().__init__(f"refused global {module}.{name}")
-        self.module, self.name = module, name
-
-
-class Inert:
-    """What a refused global decodes as when the decoder is told to go on (``inert=True``): it
-    takes any arguments and any state, and does nothing with them."""
-
-    __slots__ = ("refused",)
-
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        self.refused = ""
-
-    def __setstate__(self, _state: Any) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        return f"<Inert {self.refused}>"
-
-
-class _Restricted(pickle.Unpickler):
-    """An unpickler that resolves only the globals ``allowed(module, name)`` accepts."""
-
-    def __init__(
-        self, data: Any, allowed: Callable[[str, str], bool], inert: bool, **kwargs: Any
-    ) -> None:
-        super().__init__(io.BytesIO(data), **kwargs)
-        self._allowed, self._inert = allowed, inert
-
-    def find_class(self, module: str, name: str) -> Any:
-        if not self._allowed(module, name):
-            if self._inert:
-                return Inert
-            raise RefusedGlobal(module, name)
-        return super().find_class(module, name)
-
-
 def decode_body(
     body: Body | memoryview | bytearray,
     flags: int,
@@ -316,11 +256,11 @@ def decode_body(
         data, buffers = _split(body)
         check_nesting(data, max_nesting)
         if allowed is not None:
-            return _Restricted(data, allowed, inert, buffers=buffers).load()
+            return Restricted(data, allowed, inert, buffers=buffers).load()
         return pickle.loads(data, buffers=buffers)  # noqa: S301 - as below
     check_nesting(body, max_nesting)  # type: ignore[arg-type]
     if allowed is not None:
-        return _Restricted(body, allowed, inert).load()
+        return Restricted(body, allowed, inert).load()
     return pickle.loads(body)  # type: ignore[arg-type]  # noqa: S301 - the peer has proved it knows the cookie
 
 

@@ -292,14 +292,19 @@ class Outbox:
 
     def _kick(self) -> None:
         if self._writer is None:
-            with self._writer_lock:
-                if self._writer is None and not self._closed:
-                    writer = threading.Thread(
-                        target=self._write_loop, name=f"genrpc-writer-{self._name}", daemon=True
-                    )
-                    writer.start()
-                    self._writer = writer  # only once started: join() may take it at once
+            self._start_writer()
         self._wake.set()
+
+    def _start_writer(self) -> None:
+        # checked again under the lock, in a method of its own: another thread may have started
+        # it meanwhile (a caller's narrowed view of the attribute would not see that, compiled)
+        with self._writer_lock:
+            if self._writer is None and not self._closed:
+                writer = threading.Thread(
+                    target=self._write_loop, name=f"genrpc-writer-{self._name}", daemon=True
+                )
+                writer.start()
+                self._writer = writer  # only once started: join() may take it at once
 
     def _write_loop(self) -> None:
         while True:
