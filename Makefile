@@ -3,10 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The hot path compiled with mypyc (genrpc_actors/_compiled.py lists it), built again when a
+# source of the package changes; without a C compiler the pure-Python modules run.
+NATIVE := $(VENV)/.native
+PACKAGE_SOURCES := $(wildcard genrpc_actors/*.py genrpc_actors/*/*.py)
+# The layers the pure-Python run of make test covers (make test-pure: the whole suite)
+PURE_TESTS := tests/protocol tests/client tests/server tests/transport tests/execution
 
-.PHONY: install test lint dist demo shell-master shell-slave integration soak bench distclean etcd
+.PHONY: install test test-pure lint dist demo shell-master shell-slave integration soak bench distclean etcd
 
-install: $(STAMP)
+install: $(STAMP) $(NATIVE)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +20,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-test: $(STAMP) etcd
+$(NATIVE): $(STAMP) $(PACKAGE_SOURCES)
+	$(BIN)/python -m genrpc_actors._tools._compile || [ $$? -eq 2 ]
+	touch $(NATIVE)
+
+# The suite with the compiled hot path, then the layers it compiles as pure Python.
+test: $(STAMP) $(NATIVE) etcd
 	$(BIN)/python -m pytest -q tests
+	GENRPC_PURE_PYTHON=1 $(BIN)/python -m pytest -q $(PURE_TESTS)
+
+# The whole suite as pure Python (GENRPC_PURE_PYTHON=1: the sources run, not the compiled modules).
+test-pure: $(STAMP) etcd
+	GENRPC_PURE_PYTHON=1 $(BIN)/python -m pytest -q tests
 
 # The discovery tests run a real etcd server: Debian's etcd-server, installed when missing.
 etcd:
@@ -33,7 +49,7 @@ lint: $(STAMP)
 dist: test lint
 
 # The main job: a guided tour on a local cluster of node processes.
-demo: $(STAMP)
+demo: $(STAMP) $(NATIVE)
 	$(BIN)/genrpc demo
 
 # gen_rpc's shells: two interactive nodes on 127.0.0.1 that reach each other over TLS
@@ -49,12 +65,12 @@ shell-slave: .shell/master.toml
 
 # Nodes on separate hosts (network namespaces, as root; loopback addresses otherwise).
 NODES ?= 3
-integration: $(STAMP)
+integration: $(STAMP) $(NATIVE)
 	$(BIN)/python -m integration.run --nodes $(NODES)
 
 # Mixed traffic while nodes are killed and links cut; prints the table (hung and twice: 0).
 SECONDS ?= 120
-soak: $(STAMP)
+soak: $(STAMP) $(NATIVE)
 	$(BIN)/python -m integration.run --nodes $(NODES) --soak $(SECONDS)
 
 # The peers (Pyro5, rpyc), matplotlib and tqdm: only the benchmarks need them.
@@ -65,9 +81,10 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 # genrpc_actors, the raw-socket floor and the peers on the same workloads; ARGS=--quick, --pin ...
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(NATIVE)
 	$(BIN)/python -m benchmarks $(ARGS)
 
 distclean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .shell
+	find genrpc_actors -name '*.so' -delete
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -3,14 +3,15 @@
 The modules of ``genrpc_actors._compiled.COMPILED`` are compiled (mypyc, then the C compiler)
 in a scratch copy of the package, and the extension modules are copied beside their sources,
 where Python imports them in their place. ``make install`` runs it; ``--clean`` removes them
-(the sources run again). Without mypyc or a C compiler it says so and exits 1: nothing changes,
-and the sources run as they are.
+(the sources run again). Without mypyc or a C compiler it says so and exits 2 (the sources run
+as they are); a compilation that fails exits 1 (``make`` stops: the hot path must compile).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -98,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.clean:
         print(f"removed {clean()} compiled modules: the sources run")
         return 0
+    missing = _missing()
+    if missing:
+        print(f"not compiled ({missing}): the pure-Python modules run", file=sys.stderr)
+        return 2
     try:
         placed = build(verbose=args.verbose)
     except (RuntimeError, OSError) as exc:
@@ -107,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"compiled {len(placed) - 1} modules with mypyc (GENRPC_PURE_PYTHON=1 runs the sources)")
     return 0
+
+
+def _missing() -> str:
+    """What compiling needs and this machine lacks, if anything."""
+    if importlib.util.find_spec("mypyc") is None:
+        return "mypyc is not installed: pip install -e '.[dev]'"
+    compiler = sysconfig.get_config_var("CC") or "cc"
+    if shutil.which(compiler.split()[0]) is None:
+        return f"no C compiler ({compiler})"
+    return ""
 
 
 if __name__ == "__main__":
