@@ -29,7 +29,7 @@ _STOP = object()
 _PARK_AFTER = 50  # quiet ticks before the watcher parks
 
 
-class NoThread(RuntimeError):  # noqa: N818 - what the system said: no thread
+class NoThread(Exception):  # noqa: N818 - what the system said: no thread
     """A job could not be given to any thread: none was running and none could start."""
 
 
@@ -196,30 +196,37 @@ class WorkerPool:
         return stuck
 
     def _work(self) -> None:
-        jobs, idle = self._jobs, self._idle
         try:
-            while True:
-                try:
-                    item = jobs.get(timeout=self._idle_timeout)
-                except queue.Empty:
-                    if idle.acquire(blocking=False):
-                        return  # this thread's idle token: nobody counts on it any more
-                    continue  # a submitter took our token; its job is on the way
-                if item is _STOP:
-                    return
-                job, args = item
-                self.busy += 1
-                try:
-                    job(*args)
-                except BaseException:
-                    logger.exception("event=worker_job_failed pool=%s", self._name)
-                finally:
-                    self.busy -= 1
-                with self._lock:
-                    if self._backlog:  # a job waits for a thread: take it without going idle
-                        self._backlog -= 1
-                        continue
-                idle.release()
+            self._work_loop()
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())
+
+    def _work_loop(self) -> None:
+        jobs, idle = self._jobs, self._idle
+        while True:
+            try:
+                item = jobs.get(timeout=self._idle_timeout)
+            except queue.Empty:
+                if idle.acquire(blocking=False):
+                    return  # this thread's idle token: nobody counts on it any more
+                continue  # a submitter took our token; its job is on the way
+            if item is _STOP:
+                return
+            job, args = item
+            self.busy += 1
+            try:
+                job(*args)
+            except BaseException:
+                logger.exception("event=worker_job_failed pool=%s", self._name)
+            self.busy -= 1
+            if not self._take_backlog():
+                idle.release()
+
+    def _take_backlog(self) -> bool:
+        """Whether a job waits for a thread: this one takes it without going idle."""
+        with self._lock:
+            if self._backlog:
+                self._backlog -= 1
+                return True
+        return False
