@@ -14,9 +14,7 @@ import pytest
 from genrpc_actors import Config, _compiled
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILT = (ROOT / ".venv" / ".native").exists() and any(
-    (ROOT / "genrpc_actors").rglob("*.so")
-)
+BUILT = (ROOT / ".venv" / ".native").exists() and any((ROOT / "genrpc_actors").rglob("*.so"))
 PURE = os.environ.get(_compiled.PURE_VARIABLE, "") not in ("", "0")
 
 
