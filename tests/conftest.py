@@ -38,8 +38,11 @@ from tests.node_fixtures import (  # noqa: E402, F401 - fixtures
     certificates,
     driver,
     fake_port,
+    inbox,
     make_node,
     master,
     master_port,
+    recorder,
     slave,
+    watcher,
 )

@@ -14,6 +14,7 @@ configuration.
 from __future__ import annotations
 
 import itertools
+import queue
 import socket
 import ssl
 import threading
@@ -29,6 +30,7 @@ from genrpc_actors import Node
 from genrpc_actors._tools._certs import NodeFiles, create_ca, create_node_certificate
 from genrpc_actors._transport._tls import client_context, server_context
 from genrpc_actors.testing import LocalNode, closed_port, free_port
+from tests.actors import Recorder
 
 COOKIE = "genrpc-test-cookie"
 MASTER = "master@127.0.0.1"
@@ -209,3 +211,25 @@ def make_node(
         return local_node_factory(name, **node_settings(name, driver, peers, **config))
 
     return make
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[Any, queue.Queue[Any]]]:
+    """A watcher actor of this process and the queue of what it is told; stopped afterwards."""
+    box: queue.Queue[Any] = queue.Queue()
+    ref = Recorder.start(box)
+    yield ref, box
+    if ref.is_alive():
+        ref.stop()
+
+
+@pytest.fixture
+def inbox(recorder: tuple[Any, queue.Queue[Any]]) -> queue.Queue[Any]:
+    """What the ``watcher`` is told."""
+    return recorder[1]
+
+
+@pytest.fixture
+def watcher(recorder: tuple[Any, queue.Queue[Any]]) -> Any:
+    """The recorder's actor: a watcher for monitors, whose messages go to ``inbox``."""
+    return recorder[0]

@@ -26,6 +26,6 @@ def wait_for(condition: Callable[[], Any], timeout: float = WAIT, interval: floa
 def process_gone(pid: int) -> bool:
     """Whether the process ``pid`` has ended (a zombie waiting for its parent counts)."""
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True

@@ -4,9 +4,6 @@ export table holds the live actors only. Both drivers."""
 
 from __future__ import annotations
 
-import queue
-from typing import Any
-
 import pytest
 
 from genrpc_actors import BadRpc, Node, RemoteActorRef, _protocol
@@ -15,15 +12,6 @@ from tests.node_fixtures import MASTER, SLAVE, node_settings
 from tests.waiting import wait_for
 
 ACTORS = "tests.remote.remote_actors"
-
-
-@pytest.fixture
-def recorder():
-    box: queue.Queue[Any] = queue.Queue()
-    ref = Recorder.start(box)
-    yield ref, box
-    if ref.is_alive():
-        ref.stop()
 
 
 def test_a_local_ref_arrives_as_a_remote_ref_that_answers(master, recorder):

@@ -25,26 +25,6 @@ COUNTER = "tests.remote.remote_actors:Counter"
 
 
 @pytest.fixture
-def recorder():
-    """A watcher actor and the queue of what it is told."""
-    box: queue.Queue[Any] = queue.Queue()
-    ref = Recorder.start(box)
-    yield ref, box
-    if ref.is_alive():
-        ref.stop()
-
-
-@pytest.fixture
-def inbox(recorder):
-    return recorder[1]
-
-
-@pytest.fixture
-def watcher(recorder):
-    return recorder[0]
-
-
-@pytest.fixture
 def victim(make_node):
     return make_node(VICTIM)
 

@@ -27,19 +27,6 @@ VICTIM = "svvictim@127.0.0.1"
 
 
 @pytest.fixture
-def inbox():
-    return queue.Queue()
-
-
-@pytest.fixture
-def watcher(inbox):
-    ref = Recorder.start(inbox)
-    yield ref
-    if ref.is_alive():
-        ref.stop()
-
-
-@pytest.fixture
 def spawned(master):
     """``spawn(node, cls, *args)``: a remote actor, stopped after the test if still alive."""
     refs: list[RemoteActorRef] = []

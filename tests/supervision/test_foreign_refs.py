@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import pykka
@@ -17,10 +17,7 @@ import pytest
 import supervision as sv
 from supervision._lifecycle import lifecycle_of
 from tests.actors import Recorder, Worker
-
-# tests/waiting.py's bound, repeated here: importing that module would bring its own mypy error
-# into this file's check.
-WAIT = 5.0
+from tests.waiting import WAIT
 
 NODE = "fake@node"
 NOCONNECTION = ("noconnection", NODE)
@@ -175,16 +172,6 @@ class LoopbackRef:
 
 class Plain(pykka.ThreadingActor):
     """A plain Pykka actor: nothing can watch it."""
-
-
-@pytest.fixture
-def plain_actors() -> Iterator[list[pykka.ActorRef[Any]]]:
-    """Plain Pykka actors the test starts; stopped afterwards (the tree fixture does not know
-    them)."""
-    refs: list[pykka.ActorRef[Any]] = []
-    yield refs
-    for ref in refs:
-        ref.stop(timeout=WAIT)
 
 
 def loopback(name: str = "w") -> LoopbackRef:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -26,16 +26,6 @@ from .link_actors import (
     wait_dead,
     watch,
 )
-
-
-@pytest.fixture
-def plain_actors() -> Iterator[list[pykka.ActorRef[Any]]]:
-    """Plain Pykka actors the test starts; stopped afterwards (the tree fixture does not know
-    them)."""
-    refs: list[pykka.ActorRef[Any]] = []
-    yield refs
-    for ref in refs:
-        ref.stop(timeout=WAIT)
 
 
 def crash_by_tell(ref: pykka.ActorRef[Any]) -> None:
