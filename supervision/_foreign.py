@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from supervision._signals import ExitReason
 
-__all__ = ["ForeignLifecycle", "ForeignRef", "is_foreign", "watchable_of"]
+__all__ = ["ForeignLifecycle", "ForeignRef", "foreign_key", "is_foreign", "watchable_of"]
 
 _incarnations = itertools.count(1)
 _METHODS = ("sv_watch", "sv_unwatch", "sv_exit", "sv_signal", "sv_link", "sv_unlink")
@@ -78,7 +78,7 @@ class ForeignLifecycle:
 
     def __init__(self, ref: ForeignRef) -> None:
         self.ref = ref
-        self.link_key: Hashable = ("foreign", ref)
+        self.link_key = foreign_key(ref)
         # a restarted actor under the same name is another incarnation, never the old one
         self.urn = f"{ref!r}#{next(_incarnations)}"
         self.name = repr(ref)
@@ -134,6 +134,11 @@ class ForeignLifecycle:
             token = self._link_tokens.pop(peer.link_key, None)
         if token is not None:
             self.ref.sv_unwatch(token)
+
+
+def foreign_key(ref: ForeignRef) -> Hashable:
+    """What a link to a foreign ref is filed under: the ref itself (found again by equality)."""
+    return ("foreign", ref)
 
 
 def watchable_of(ref: Any) -> Lifecycle | ForeignLifecycle:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pykka
 
-from supervision._foreign import ForeignLifecycle, is_foreign, watchable_of
+from supervision._foreign import ForeignLifecycle, foreign_key, is_foreign, watchable_of
 from supervision._lifecycle import Lifecycle, lifecycle_of
 from supervision._signals import Down, ExitReason, MonitorRef
 
@@ -37,9 +37,9 @@ def link(a: Any, b: Any) -> None:
         a, b = b, a
     first = lifecycle_of(a)
     if is_foreign(b):
-        second: Lifecycle | ForeignLifecycle = ForeignLifecycle(b)
-        if first.linked(second.link_key) is not None:
+        if first.linked(foreign_key(b)) is not None:
             return  # linked already: one link, as Erlang's
+        second: Lifecycle | ForeignLifecycle = ForeignLifecycle(b)
     else:
         second = lifecycle_of(b)
     if first is second:
@@ -81,7 +81,7 @@ def unlink(a: Any, b: Any) -> None:
         a, b = b, a
     first = lifecycle_of(a)
     if is_foreign(b):
-        peer = first.linked(ForeignLifecycle(b).link_key)
+        peer = first.linked(foreign_key(b))
         if peer is not None:
             first.remove_link(peer)
             peer.remove_link(first)

@@ -54,9 +54,6 @@ class Watches:
         self._registering = False
         self._stopped = False
 
-    def __len__(self) -> int:
-        return len(self._on_exit)
-
     def __repr__(self) -> str:
         return f"<Watches {len(self._on_exit)}>"
 

@@ -66,7 +66,8 @@ the sender writes them from where they lie and the receiver unpickles them from 
                its own thread, as Pykka's ask); REPLY or ERROR follows (``noproc``: no live
                actor has the name). With flag PROBE (0x04), only whether one has: REPLY True/False.
                With flag SPAWN (0x08), body = (class, args, kwargs, name): start a Pykka actor,
-               linked to the asking node; REPLY (node, name)
+               linked to the asking node; REPLY (node, name, supervised): supervised says
+               whether it is a supervision.SupervisedActor (a watch then needs no probe)
     SUPERVISE 12  body = (op, name, arg): what another node's links, monitors and supervisors
                ask of an actor here. "watch": REPLY of its exit reason when it dies (ERROR
                noproc / not_supervised at once; a CANCEL ends it); "exit" (arg: a reason) and

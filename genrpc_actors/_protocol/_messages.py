@@ -61,7 +61,7 @@ PONG: Final = 10
 ASK: Final = 11
 SUPERVISE: Final = 12  # body = (op, name, arg): watch, exit, signal, link, unlink (see _server)
 PROBE: Final = 0x04  # on an ASK: only whether the name is a live actor (a REPLY of a bool)
-SPAWN: Final = 0x08  # on an ASK: body = (class, args, kwargs, name); REPLY (node, name)
+SPAWN: Final = 0x08  # on an ASK: body = (class, args, kwargs, name); REPLY (node, name, bool)
 DILL: Final = 0x01
 BUFFERS: Final = 0x02
 OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band

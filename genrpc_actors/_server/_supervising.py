@@ -20,7 +20,6 @@ when it cannot unpickle it. Module control counts these requests as the module `
 
 from __future__ import annotations
 
-import logging
 import pickle
 import threading
 from collections.abc import Callable
@@ -34,8 +33,6 @@ from genrpc_actors._execution._request import ModuleControl, Outcome, awaited_ou
 from genrpc_actors._server._asks import REFUSED, decode_for_actors
 
 __all__ = ["Watching", "decode_reason", "encode_reason", "supervise_here"]
-
-logger = logging.getLogger("genrpc_actors")
 
 Send = Callable[[int, int, _protocol.Body], None]  # (kind, flags, body) of the reply
 Lookup = Callable[[str], "pykka.ActorRef[Any] | None"]
