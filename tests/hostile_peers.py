@@ -75,6 +75,17 @@ def read_frame(sock: socket.socket, timeout: float = WAIT) -> bytes:
     return recv_exactly(sock, size)
 
 
+def read_request(sock: socket.socket, timeout: float = WAIT) -> tuple[int, int, int, memoryview]:
+    """The next message after the handshake that is not a PING (``kind, flags, id, body``).
+
+    A client pings as soon as its connection is up, so the PING and the first request may come
+    in either order; a peer written by hand that answers "the first message" must skip it."""
+    while True:
+        message = wire.parse_message(read_frame(sock, timeout))
+        if message[0] != wire.PING:
+            return message
+
+
 def closed_within(sock: socket.socket, timeout: float = WAIT) -> tuple[bytes, float]:
     """Read until the peer closes (EOF or reset); returns what came and how long it took.
     Fails the test if the connection is still open after ``timeout`` seconds."""

@@ -45,6 +45,7 @@ from tests.hostile_peers import (
     open_files_limit,
     proof,
     read_frame,
+    read_request,
     reset,
     send_quietly,
     still_open,
@@ -519,7 +520,7 @@ def test_a_connecting_node_proves_itself_by_the_documented_formulas(make_node):
         seen.append(read_frame(conn))  # PROOF
         c1 = seen[-1][6:38]
         conn.sendall(wire.frame(f.result_payload(f.OK, f.proof_s(cookie, c1, c2, target, client))))
-        _, _, request_id, _ = wire.parse_message(read_frame(conn))
+        _, _, request_id, _ = read_request(conn)
         conn.sendall(wire.message(wire.REPLY, 0, request_id, pickle.dumps("documented")))
 
     with hostile_server(documented) as (port, _):
@@ -994,7 +995,7 @@ def _authenticated_then(answer: Callable[[int], bytes]) -> Callable[[socket.sock
         handshake = wire.ServerHandshake(COOKIE.encode(), HOSTILE, os.urandom(32))
         while not handshake.done:
             conn.sendall(handshake.receive(read_frame(conn)))
-        _, _, request_id, _ = wire.parse_message(read_frame(conn))
+        _, _, request_id, _ = read_request(conn)
         conn.sendall(answer(request_id))
 
     return behave

@@ -16,7 +16,7 @@ import pytest
 from genrpc_actors import BadRpc, Node
 from genrpc_actors import _protocol as wire
 from genrpc_actors.testing import LocalNode
-from tests.hostile_peers import hostile_server, read_frame
+from tests.hostile_peers import hostile_server, read_frame, read_request
 from tests.node_fixtures import COOKIE
 from tests.waiting import WAIT, wait_for
 
@@ -109,7 +109,7 @@ def _answers_deep_reply(conn: socket.socket) -> None:
     handshake = wire.ServerHandshake(COOKIE.encode(), HOSTILE, os.urandom(32))
     while not handshake.done:
         conn.sendall(handshake.receive(read_frame(conn)))
-    _, _, request_id, _ = wire.parse_message(read_frame(conn))
+    _, _, request_id, _ = read_request(conn)
     conn.sendall(wire.message(wire.REPLY, 0, request_id, deep_key_reply()))
 
 
