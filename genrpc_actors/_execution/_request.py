@@ -144,7 +144,7 @@ def run_request(
         result = target(*args, **(kwargs or {}))
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: the node keeps running
         return _protocol.ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
-    if getattr(type(result), "__await__", None) is not None:
+    if _awaitable(type(result)):
         if awaiting is not None:
             awaiting(result, functools.partial(_finish_awaited, reply))
             return AWAITED
@@ -152,6 +152,22 @@ def run_request(
         if not ok:
             return awaited_outcome(False, result, reply=reply)
     return _outcome(result, reply)
+
+
+# Whether a result's type is awaitable, by type: looking ``__await__`` up on a type that lacks
+# it raises (and formats) an AttributeError inside getattr, ~0.4 us a call; bounded, as types
+# can be made at run time.
+_AWAITABLE: Final[dict[type, bool]] = {int: False, str: False, bytes: False, type(None): False}
+_AWAITABLE_KEPT: Final = 1024
+
+
+def _awaitable(kind: type) -> bool:
+    known = _AWAITABLE.get(kind)
+    if known is None:
+        known = getattr(kind, "__await__", None) is not None
+        if len(_AWAITABLE) < _AWAITABLE_KEPT:
+            _AWAITABLE[kind] = known
+    return known
 
 
 def awaited_outcome(ok: bool, value: Any, *, reply: bool = True) -> Outcome:

@@ -16,16 +16,18 @@ only while jobs run here recently, and parks when there are none.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["NoThread", "WorkerPool"]
+__all__ = ["Job", "NoThread", "WorkerPool"]
 
 logger = logging.getLogger("genrpc_actors")
 _STOP = object()
+Job = tuple[Callable[..., Any], tuple[Any, ...]]  # a function and its arguments
 _PARK_AFTER = 50  # quiet ticks before the watcher parks
 
 
@@ -34,13 +36,16 @@ class NoThread(Exception):  # noqa: N818 - what the system said: no thread
 
 
 class _Inline:
-    """A job running in its reader's thread, as the watcher sees it."""
+    """Jobs running in their reader's thread, as the watcher sees them: ``step`` counts the
+    jobs begun, ``seen`` is the step the watcher saw at its last tick (the same one at two
+    ticks: that job runs long)."""
 
-    __slots__ = ("seen", "take_over", "taken")
+    __slots__ = ("seen", "step", "take_over", "taken")
 
     def __init__(self, take_over: Callable[[], None]) -> None:
         self.take_over = take_over
-        self.seen = False  # running at a tick of the watcher already
+        self.step = 0
+        self.seen = -1
         self.taken = False  # take_over has been called
 
 
@@ -126,6 +131,12 @@ class WorkerPool:
     ) -> bool:
         """Run ``job(*args)`` in this thread; True if it ran so long that ``take_over`` was
         called meanwhile (from the watcher), False if it ended first."""
+        return self.run_each(collections.deque(((job, args),)), take_over)
+
+    def run_each(self, jobs: collections.deque[Job], take_over: Callable[[], None]) -> bool:
+        """Run the ``(job, args)`` of ``jobs`` in turn in this thread, under one watch: if one
+        runs long, ``take_over`` is called (from the watcher; it takes what is left of
+        ``jobs``), and this returns True once that job ends; False when all have run."""
         inline = _Inline(take_over)
         key = id(inline)
         with self._watch_lock:
@@ -133,9 +144,16 @@ class WorkerPool:
             if self._watch_parked:
                 self._unpark()
         try:
-            job(*args)
-        except BaseException:
-            logger.exception("event=worker_job_failed pool=%s", self._name)
+            while not inline.taken:
+                try:
+                    job, args = jobs.popleft()
+                except IndexError:  # all have run (or the watcher took the rest just now)
+                    break
+                inline.step += 1
+                try:
+                    job(*args)
+                except BaseException:
+                    logger.exception("event=worker_job_failed pool=%s", self._name)
         finally:
             with self._watch_lock:
                 del self._here[key]
@@ -162,10 +180,11 @@ class WorkerPool:
             late: list[_Inline] = []
             with lock:
                 for inline in here.values():
-                    if inline.seen and not inline.taken:
+                    step = inline.step
+                    if inline.seen == step and not inline.taken:
                         inline.taken = True
                         late.append(inline)
-                    inline.seen = True
+                    inline.seen = step
                 quiet = 0 if here else quiet + 1
                 if quiet > _PARK_AFTER:
                     self._watch_parked = True

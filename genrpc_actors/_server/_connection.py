@@ -5,7 +5,7 @@ unpickled before that, and every pre-authentication frame is at most 1024 bytes)
 connection to its acceptor, which gives the reading to the worker pool (``start``).
 Reading is a role held by one worker at a time: it reads what has arrived and runs the requests
 itself, in turn (no thread wakes for a request), their replies held until the last of them and
-written together. If one runs long (``WorkerPool.run_here``: a millisecond or two), the pool's
+written together. If one runs long (``WorkerPool.run_each``: a millisecond or two), the pool's
 watcher hands the rest, the reading and the held replies to other threads, so a slow request
 never holds up the next for longer. Any protocol violation closes this connection only.
 """
@@ -219,26 +219,20 @@ class ServerConnection:
         self._read_turn()
 
     def _read_turn(self) -> None:
-        """Reading, in a worker: the requests read are run here in turn unless one runs long,
-        in which case the rest and the reading go to other workers (``WorkerPool.run_here``)."""
-        run_here = self.settings.workers.run_here
+        """Reading, in a worker: the requests read are run here in turn, their replies held and
+        written together after the last, unless one runs long, in which case the rest and the
+        reading go to other workers (``WorkerPool.run_each``)."""
+        run_each = self.settings.workers.run_each
         while True:
             try:
                 jobs = self._read()
             except Exception as exc:  # noqa: BLE001 - every end of a connection has a reason
                 self._finish(closing_reason(exc, self.peer))
                 return
-            held = len(jobs) > 1
-            while jobs:
-                job, args = jobs.popleft()
-                # the replies of requests read together leave together, after the last one
-                if jobs:
-                    args = (*args, True)
-                if run_here(job, args, functools.partial(self._hand_over, jobs)):
-                    self._outbox.flush()  # its reply, held for a batch handed over meanwhile
-                    return
-            if held:
-                self._outbox.flush()  # if the last request had no reply to carry them
+            taken = run_each(jobs, functools.partial(self._hand_over, jobs))
+            self._outbox.flush()  # the replies held (after the one that ran long, if taken)
+            if taken:
+                return
 
     def _hand_over(self, jobs: collections.deque[_Job], reading: bool = True) -> None:
         """A request runs long (called from the pool's watcher): the requests read with it go
@@ -257,11 +251,14 @@ class ServerConnection:
         self._outbox.flush_later()  # the replies held for the requests handed over
 
     def _run_jobs(self, jobs: collections.deque[_Job]) -> None:
-        """Requests handed over together, run in turn in this worker."""
+        """Requests handed over together, run in turn in this worker, each reply written as
+        soon as it is there."""
         run_here = self.settings.workers.run_here
         while jobs:
             job, args = jobs.popleft()
-            if run_here(job, args, functools.partial(self._hand_over, jobs, False)):
+            taken = run_here(job, args, functools.partial(self._hand_over, jobs, False))
+            self._outbox.flush()
+            if taken:
                 return
 
     def _finish(self, reason: str) -> None:
@@ -330,7 +327,7 @@ class ServerConnection:
                 processes.submit(ticket)  # now: the line is in the order requests arrive
             else:
                 self._open[request_id] = None
-                jobs.append((self._call, (request_id, flags, body)))
+                jobs.append((self._call, (request_id, flags, body, True)))  # reply held
         elif kind == _protocol.CANCEL:
             self._cancel(request_id)
         elif kind == _protocol.ASK or kind == _protocol.SUPERVISE:  # noqa: PLR1714 - ints, fast
@@ -448,7 +445,7 @@ class ServerConnection:
         if ticket is not None:
             ticket.cancel()
 
-    def _cast(self, flags: int, body: Any, _hold: bool = False) -> None:
+    def _cast(self, flags: int, body: Any) -> None:
         awaiting = functools.partial(self._await, None)
         control = self.settings.control
         kind, _, out = run_request(control, flags, body, reply=False, awaiting=awaiting)

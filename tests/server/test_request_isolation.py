@@ -8,6 +8,7 @@ so that they arrive together whatever the timing.
 
 from __future__ import annotations
 
+import collections
 import pickle
 import threading
 import time
@@ -19,7 +20,7 @@ import pytest
 
 from genrpc_actors import Node
 from genrpc_actors import _protocol as wire
-from genrpc_actors._execution._thread_pool import WorkerPool
+from genrpc_actors._execution._thread_pool import Job, WorkerPool
 from tests.hostile_peers import Sockets, authenticate, read_frame
 
 COOKIE = "isolation-cookie"
@@ -180,3 +181,45 @@ def test_a_job_that_raises_is_logged_and_the_thread_goes_on(patient_pool, caplog
     never: Callable[[], None] = threading.Event().set
     assert pool.run_here(fail, (), never) is False
     assert "event=worker_job_failed" in caplog.text
+
+
+def test_jobs_run_each_in_turn_here_under_one_watch(patient_pool, caplog):
+    pool = patient_pool
+    here = threading.current_thread().name
+    ran: list[tuple[str, int]] = []
+
+    def fail() -> None:
+        raise ValueError("boom")
+
+    jobs: collections.deque[Job] = collections.deque(
+        [(lambda i=i: ran.append((threading.current_thread().name, i)), ()) for i in range(50)]
+    )
+    jobs.insert(10, (fail, ()))
+    assert pool.run_each(jobs, threading.Event().set) is False
+    assert ran == [(here, i) for i in range(50)]  # in order, here, past the one that raised
+    assert not jobs
+    assert "event=worker_job_failed" in caplog.text
+
+
+def test_a_long_job_of_many_hands_the_rest_over_and_runs_none_of_them(pool):
+    """The watcher times each job, not the whole run: the one that runs long has the rest
+    taken (by ``take_over``), and this thread runs no more of them once it ends."""
+    taken = threading.Event()
+    ran: list[int] = []
+    left: list[Job] = []
+
+    def long_job() -> None:
+        assert taken.wait(SLOW)  # released only by the watcher's take_over
+
+    jobs: collections.deque[Job] = collections.deque(
+        [(ran.append, (0,)), (long_job, ()), (ran.append, (2,)), (ran.append, (3,))]
+    )
+
+    def take_over() -> None:
+        while jobs:
+            left.append(jobs.popleft())
+        taken.set()
+
+    assert pool.run_each(jobs, take_over) is True
+    assert ran == [0]
+    assert [args for _, args in left] == [(2,), (3,)]
