@@ -67,6 +67,7 @@ class WorkerPool:
         self._watch_lock = threading.Lock()
         self._here: dict[int, _Inline] = {}  # jobs running in their reader's thread, by id
         self._watch_parked = True
+        self._runs = 0  # run_each calls so far
         self._watch_wake = threading.Event()
         self._watcher: threading.Thread | None = None
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -141,6 +142,7 @@ class WorkerPool:
         key = id(inline)
         with self._watch_lock:
             self._here[key] = inline
+            self._runs += 1
             if self._watch_parked:
                 self._unpark()
         try:
@@ -172,7 +174,8 @@ class WorkerPool:
         self._watch_wake.set()
 
     def _watch(self) -> None:
-        quiet = 0  # ticks without a job running here
+        quiet = 0  # ticks with no job running here, and none begun since the tick before
+        runs = 0
         wake, lock, here = self._watch_wake, self._watch_lock, self._here
         while not self._stopped:
             wake.wait(None if self._watch_parked else self._patience)
@@ -185,7 +188,10 @@ class WorkerPool:
                         inline.taken = True
                         late.append(inline)
                     inline.seen = step
-                quiet = 0 if here else quiet + 1
+                # quiet only if no job began since the last tick: a steady flow of short ones
+                # (sequential calls) keeps it ticking, instead of waking it for each
+                quiet = 0 if here or runs != self._runs else quiet + 1
+                runs = self._runs
                 if quiet > _PARK_AFTER:
                     self._watch_parked = True
             for inline in late:

@@ -223,3 +223,23 @@ def test_a_long_job_of_many_hands_the_rest_over_and_runs_none_of_them(pool):
     assert pool.run_each(jobs, take_over) is True
     assert ran == [0]
     assert [args for _, args in left] == [(2,), (3,)]
+
+
+def test_the_watcher_keeps_ticking_through_a_steady_flow_of_short_jobs():
+    """Parked, the watcher is woken by the next job: a thread wake-up per call if it parked
+    between sequential calls. It parks only after 50 ticks in which no job began, so a flow
+    of short jobs (each far shorter than a tick, most ticks seeing none running) keeps it
+    ticking."""
+    workers = WorkerPool("flow", patience=0.01)  # 50 quiet ticks: 0.5 s
+    try:
+        pace = threading.Event()
+        parked = []
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            assert workers.run_here(int, (), threading.Event().set) is False
+            parked.append(workers._watch_parked)
+            pace.wait(0.002)  # a call every few ms: a sequential caller's pace, slowed
+        assert len(parked) > 100
+        assert not any(parked)
+    finally:
+        assert workers.stop(timeout=SLOW) == []
