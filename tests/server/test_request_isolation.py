@@ -226,20 +226,28 @@ def test_a_long_job_of_many_hands_the_rest_over_and_runs_none_of_them(pool):
 
 
 def test_the_watcher_keeps_ticking_through_a_steady_flow_of_short_jobs():
-    """Parked, the watcher is woken by the next job: a thread wake-up per call if it parked
+    """Parked, the watcher is woken by the next job: a thread wake-up per call if it parks
     between sequential calls. It parks only after 50 ticks in which no job began, so a flow
     of short jobs (each far shorter than a tick, most ticks seeing none running) keeps it
     ticking."""
     workers = WorkerPool("flow", patience=0.01)  # 50 quiet ticks: 0.5 s
+    unparked = []
+    unpark = workers._unpark
+
+    def counted() -> None:
+        unparked.append(time.monotonic())
+        unpark()
+
+    workers._unpark = counted  # type: ignore[method-assign]
     try:
         pace = threading.Event()
-        parked = []
+        calls = 0
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             assert workers.run_here(int, (), threading.Event().set) is False
-            parked.append(workers._watch_parked)
+            calls += 1
             pace.wait(0.002)  # a call every few ms: a sequential caller's pace, slowed
-        assert len(parked) > 100
-        assert not any(parked)
+        assert calls > 100
+        assert len(unparked) == 1  # by the first job only
     finally:
         assert workers.stop(timeout=SLOW) == []
