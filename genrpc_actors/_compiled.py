@@ -34,6 +34,7 @@ COMPILED = (
     "genrpc_actors._transport._reader",
     "genrpc_actors._transport._outbox",
     "genrpc_actors._execution._request",
+    "genrpc_actors._execution._thread_pool",
     "genrpc_actors._server._connection",
     "genrpc_actors._node._requests",
     "genrpc_actors._node._routing",

@@ -231,14 +231,14 @@ def test_the_watcher_keeps_ticking_through_a_steady_flow_of_short_jobs():
     of short jobs (each far shorter than a tick, most ticks seeing none running) keeps it
     ticking."""
     workers = WorkerPool("flow", patience=0.01)  # 50 quiet ticks: 0.5 s
-    unparked = []
-    unpark = workers._unpark
+    unparked: list[float] = []
 
-    def counted() -> None:
-        unparked.append(time.monotonic())
-        unpark()
+    class Counted(threading.Event):
+        def set(self) -> None:  # what wakes the watcher when parked
+            unparked.append(time.monotonic())
+            super().set()
 
-    workers._unpark = counted  # type: ignore[method-assign]
+    workers._watch_wake = Counted()
     try:
         pace = threading.Event()
         calls = 0
@@ -250,4 +250,5 @@ def test_the_watcher_keeps_ticking_through_a_steady_flow_of_short_jobs():
         assert calls > 100
         assert len(unparked) == 1  # by the first job only
     finally:
+        unparked.clear()
         assert workers.stop(timeout=SLOW) == []
