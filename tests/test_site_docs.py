@@ -7,8 +7,10 @@ in order. Every ```toml block is a configuration that loads. `mkdocs build --str
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -130,3 +132,76 @@ def test_the_site_builds_strictly_without_a_warning(tmp_path):
     assert 'id="genrpc_actors.call"' in api  # the reference is generated from the docstrings
     changelog = (site / "changelog" / "index.html").read_text()
     assert "Unreleased" in changelog
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, DOCS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_docstrings_reader_turns_roles_and_sessions_into_markdown():
+    reader = _tool("_docstrings")
+    text = "Raises :class:`NoNodeError`.\n\n>>> 1 + 1\n2\n\nAfter::\n\n    code\n"
+    assert reader.markdown_of(text).splitlines() == [
+        "Raises `NoNodeError`.",
+        "",
+        "```pycon",
+        ">>> 1 + 1",
+        "2",
+        "```",
+        "",
+        "After:",
+        "",
+        "    code",
+    ]
+
+
+def test_the_render_check_fails_a_blank_or_unstyled_page(tmp_path):
+    from PIL import Image
+
+    check = _tool("_check_render")
+    page = check.Page("index.html", "genrpc_actors", "home.png")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (1280, 2000), "white").save(blank)
+    assert check.image_problems(blank)
+    assert check.image_problems(tmp_path / "missing.png")
+    assert check.dom_problems("<html><body><h1>Oops</h1></body></html>", page)
+    nav = "".join(f"<a>{s}</a>" for s in check.NAV_SECTIONS)
+    dom = (
+        '<div class="md-header"></div><nav class="md-nav md-nav--primary">'
+        f'{nav}</nav><div class="md-content"><h1>genrpc_actors<a>¶</a></h1></div>'
+    )
+    assert check.dom_problems(dom, page) == []
+    assert check.dom_problems(dom.replace("API reference", "API"), page)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="make docs installs chromium")
+def test_the_built_site_renders_in_chromium(tmp_path):
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        timeout=300,
+        check=True,
+    )
+    done = subprocess.run(
+        [sys.executable, str(DOCS / "_check_render.py"), str(site), str(tmp_path / "shots")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == [
+        "api-genrpc_actors.png",
+        "guide-calls.png",
+        "home.png",
+    ]
