@@ -113,6 +113,7 @@ def test_an_expectation_that_is_not_printed_fails():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a build of the whole site, API pages included, on a busy machine
 def test_the_site_builds_strictly_without_a_warning(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
@@ -181,6 +182,7 @@ def test_the_render_check_fails_a_blank_or_unstyled_page(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a build, and Chromium opening three pages twice, on a busy machine
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="make docs installs chromium")
 def test_the_built_site_renders_in_chromium(tmp_path):
     site = tmp_path / "site"
