@@ -172,7 +172,7 @@ def chromium(binary: str, *args: str) -> str:
             process.communicate()
             raise
         finally:
-            with contextlib.suppress(ProcessLookupError):  # helpers it left behind
+            with contextlib.suppress(ProcessLookupError):  # child processes it left behind
                 os.killpg(process.pid, signal.SIGKILL)
         if process.returncode != 0:
             raise RuntimeError(f"{binary} exited with status {process.returncode}")
