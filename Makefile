@@ -10,14 +10,14 @@ PACKAGE_SOURCES := $(wildcard genrpc_actors/*.py genrpc_actors/*/*.py)
 # The layers the pure-Python run of make test covers (make test-pure: the whole suite)
 PURE_TESTS := tests/protocol tests/client tests/server tests/transport tests/execution
 
-.PHONY: install test test-pure lint dist demo shell-master shell-slave integration soak bench distclean etcd
+.PHONY: install test test-pure lint dist demo docs chromium shell-master shell-slave integration soak bench distclean etcd
 
 install: $(STAMP) $(NATIVE)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs]'
 	touch $(STAMP)
 
 $(NATIVE): $(STAMP) $(PACKAGE_SOURCES)
@@ -44,6 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy --strict examples
+	$(BIN)/mypy --strict docs/_check_render.py docs/_docstrings.py
 
 # gen_rpc's `make dist`: everything that must be green before a release.
 dist: test lint
@@ -51,6 +52,24 @@ dist: test lint
 # The main job: a guided tour on a local cluster of node processes.
 demo: $(STAMP) $(NATIVE)
 	$(BIN)/genrpc demo
+
+# The documentation site: MkDocs with Material and mkdocstrings (the docs extra), built strictly
+# (a warning fails it) into site/, then three of its pages opened in headless Chromium (Debian's
+# chromium, installed when missing), screenshotted into build/docs-screenshots/ and checked.
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs]'
+	touch $(DOCS_STAMP)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (make docs looks at the site in it)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+docs: $(DOCS_STAMP) chromium
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/python docs/_check_render.py site build/docs-screenshots
 
 # gen_rpc's shells: two interactive nodes on 127.0.0.1 that reach each other over TLS
 # (ports 5370 and 5372); certificates and configurations are made in .shell/ on first use.
@@ -85,6 +104,6 @@ bench: $(BENCH_STAMP) $(NATIVE)
 	$(BIN)/python -m benchmarks $(ARGS)
 
 distclean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .shell
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .shell
 	find genrpc_actors -name '*.so' -delete
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,5 +1,6 @@
 """The README's Python examples run as written: in this process, and as a user runs them, each
-as a script of its own in a fresh interpreter, which must end (within a bound) with status 0."""
+as a script of its own in a fresh interpreter, which must end (within a bound) with status 0.
+(The documentation site's examples and configurations: tests/test_site_docs.py.)"""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from genrpc_actors import Config
-
 README = Path(__file__).resolve().parent.parent / "README.md"
+# `print(...)  # expected`: what the line prints (the comment on its own line, never the next)
+EXPECTED = re.compile(r"^[ \t]*print\(.*\)[ \t]+#[ \t]+(.*?)[ \t]*$", flags=re.MULTILINE)
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
-TOML = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
@@ -25,7 +25,7 @@ def test_readme_python_blocks_run(code, capsys, request):
     exec(compile(code, str(README), "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out
     # every `print(...)  # expected` line of the README says what it prints
-    for expected in re.findall(r"^\s*print\(.*\)\s+#\s+(.*?)\s*$", code, flags=re.MULTILINE):
+    for expected in EXPECTED.findall(code):
         assert expected in printed
 
 
@@ -46,16 +46,8 @@ def test_readme_python_blocks_run_as_scripts(code, tmp_path, request):
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    for expected in re.findall(r"^\s*print\(.*\)\s+#\s+(.*?)\s*$", code, flags=re.MULTILINE):
+    for expected in EXPECTED.findall(code):
         assert expected in done.stdout
-
-
-@pytest.mark.parametrize("text", TOML, ids=[f"toml{i}" for i in range(len(TOML))])
-def test_readme_toml_blocks_are_valid_configurations(text, tmp_path):
-    path = tmp_path / "genrpc.toml"
-    path.write_text(text)
-    config = Config.from_file(path, environ={})
-    assert config.keys()
 
 
 def test_readme_starts_with_the_two_commands():

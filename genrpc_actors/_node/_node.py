@@ -107,7 +107,8 @@ class Node:
         if len(cookie) < SHORT_COOKIE and self._listening:  # said once, by the nodes that serve
             logger.warning(
                 "event=short_cookie node=%s bytes=%d: a cookie under %d bytes can be guessed by"
-                " a node this one connects to by mistake; use a random one (see the README)",
+                " a node this one connects to by mistake; use a random one (the docs' Security"
+                " model)",
                 name,
                 len(cookie),
                 SHORT_COOKIE,

@@ -44,8 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "socket_keepalive_interval": 5,
     "socket_keepalive_count": 2,
     "max_frame_size": 256 * MiB,
-    "max_nesting": 10_000,  # one key more than API.md's table: the README's Security model
-    "max_pending_handshakes": 1000,  # another: the README's Security model
+    "max_nesting": 10_000,  # one key more than API.md's table: the security model guide
+    "max_pending_handshakes": 1000,  # another: the security model guide
     # "Where requests run: threads and process workers"
     "worker_processes": 0,
     "process_modules": [],
