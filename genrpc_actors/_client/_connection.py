@@ -36,6 +36,13 @@ from genrpc_actors._client._loop_role import LoopRole
 from genrpc_actors._client._pending import PendingReplies
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._errors import BadTcp, RpcError
+from genrpc_actors._protocol._messages import (
+    CANCEL,
+    PING,
+    Body,
+    message,
+    message_parts,
+)
 from genrpc_actors._transport import _tcp
 from genrpc_actors._transport._outbox import Outbox
 from genrpc_actors._transport._reader import Reader
@@ -144,7 +151,7 @@ class Connection:
         self,
         kind: int,
         flags: int,
-        body: _protocol.Body,
+        body: Body,
         send_timeout: float | None,
         *,
         reply: bool,
@@ -156,7 +163,7 @@ class Connection:
         never waits to write (an event loop's caller): the writer thread sends it."""
         pending = self._pending
         request_id = next(pending.ids)
-        data = _protocol.message_parts(kind, flags, request_id, body)
+        data = message_parts(kind, flags, request_id, body)
         self.sent += 1
         if not reply:
             if self.error is None:
@@ -372,14 +379,14 @@ class Connection:
         """A PING, its body the seconds of silence after which this node is down to the
         peer: its keepalive bound (idle + interval x count), which its heartbeat keeps."""
         idle, interval, count = self.endpoint.keepalive
-        return _protocol.message(_protocol.PING, 0, 0, b"%d" % (idle + interval * count))
+        return message(PING, 0, 0, b"%d" % (idle + interval * count))
 
     def cancel(self, request_id: int) -> None:
         """The caller stopped waiting (timeout): forget its reply, and tell the peer, which
         drops the request if it has not started and kills the process worker running it."""
         self._pending.forget(request_id)
         if self.error is None:
-            self._outbox.put(_protocol.message(_protocol.CANCEL, 0, request_id, b""), block=False)
+            self._outbox.put(message(CANCEL, 0, request_id, b""), block=False)
 
     def forget(self, request_id: int) -> None:
         """The caller gave up (timeout): a late reply will be dropped."""

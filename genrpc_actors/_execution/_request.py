@@ -20,6 +20,15 @@ from types import ModuleType
 from typing import Any, Final
 
 from genrpc_actors import _protocol
+from genrpc_actors._protocol._messages import (
+    DILL,
+    ERROR,
+    PLAIN_GLOBALS,
+    REPLY,
+    Body,
+    decode_body,
+    encode_body,
+)
 
 __all__ = [
     "AWAITED",
@@ -60,7 +69,7 @@ class ModuleControl:
     def allows_global(self, module: str, name: str) -> bool:
         """Whether a request's pickle may name ``module.name`` under a whitelist: a global of a
         whitelisted module, or one that plain data needs (``PLAIN_GLOBALS``)."""
-        return module in self.modules or (module, name) in _protocol.PLAIN_GLOBALS
+        return module in self.modules or (module, name) in PLAIN_GLOBALS
 
     @property
     def unpickling(self) -> Callable[[str, str], bool] | None:
@@ -104,7 +113,7 @@ def _import(name: str) -> ModuleType:
     return module
 
 
-Outcome = tuple[int, int, _protocol.Body]  # a reply: (kind, flags, body)
+Outcome = tuple[int, int, Body]  # a reply: (kind, flags, body)
 # What a runner does with an awaitable result: await it somewhere, then turn how it ended,
 # ``(True, value)`` or ``(False, exception)``, into the reply with ``finish`` and send that.
 Finish = Callable[[bool, Any], Outcome]
@@ -127,23 +136,23 @@ def run_request(
     ``awaiting`` (the node's event loop), and then ``AWAITED`` is returned and the outcome
     comes later through ``awaiting``'s ``finish`` (see ``awaited_outcome``); without it, here,
     on an event loop of this thread's own (a process worker's)."""
-    if flags & _protocol.DILL and control.enabled:
-        return _protocol.ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then
+    if flags & DILL and control.enabled:
+        return ERROR, 0, error_body("unauthorized")  # never unpickle shipped code then
     try:
-        module, version, function, args, kwargs = _protocol.decode_body(
+        module, version, function, args, kwargs = decode_body(
             body, flags, control.unpickling, max_nesting=control.max_nesting
         )
     except _protocol.RefusedGlobal:
-        return _protocol.ERROR, 0, error_body("unauthorized")  # nothing of it has run
+        return ERROR, 0, error_body("unauthorized")  # nothing of it has run
     except Exception as exc:  # noqa: BLE001 - whatever unpickling raised
-        return _protocol.ERROR, 0, error_body(("undecodable", f"{type(exc).__name__}: {exc}"))
+        return ERROR, 0, error_body(("undecodable", f"{type(exc).__name__}: {exc}"))
     target = _target(control, module, version, function)
     if isinstance(target, bytes):
-        return _protocol.ERROR, 0, target
+        return ERROR, 0, target
     try:
         result = target(*args, **(kwargs or {}))
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: the node keeps running
-        return _protocol.ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
+        return ERROR, 0, error_body("EXIT", exc, traceback.format_exc())
     if _awaitable(type(result)):
         if awaiting is not None:
             awaiting(result, functools.partial(_finish_awaited, reply))
@@ -175,7 +184,7 @@ def awaited_outcome(ok: bool, value: Any, *, reply: bool = True) -> Outcome:
     it raised when not ``ok``)."""
     if not ok:
         trace = "".join(traceback.format_exception(value))
-        return _protocol.ERROR, 0, error_body("EXIT", value, trace)
+        return ERROR, 0, error_body("EXIT", value, trace)
     return _outcome(value, reply)
 
 
@@ -195,13 +204,13 @@ def _await_here(awaitable: Awaitable[Any]) -> tuple[bool, Any]:
 
 def _outcome(result: Any, reply: bool) -> Outcome:
     if not reply:
-        return _protocol.REPLY, 0, b""
+        return REPLY, 0, b""
     try:
-        encoded, out_flags = _protocol.encode_body(result)
+        encoded, out_flags = encode_body(result)
     except Exception as exc:  # noqa: BLE001 - whatever pickling raised
         reason = ("unpicklable_result", f"{type(exc).__name__}: {exc}")
-        return _protocol.ERROR, 0, error_body(reason)
-    return _protocol.REPLY, out_flags, encoded
+        return ERROR, 0, error_body(reason)
+    return REPLY, out_flags, encoded
 
 
 def _target(

@@ -12,6 +12,15 @@ from genrpc_actors import _protocol
 from genrpc_actors._client._connection import Connection
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._errors import BadRpc, RemoteError
+from genrpc_actors._protocol._messages import (
+    ERROR,
+    REPLY,
+    SBCAST_REPLY,
+    Body,
+    decode_body,
+    encode_body,
+    has_large,
+)
 
 logger = logging.getLogger("genrpc_actors")
 
@@ -102,9 +111,7 @@ def check_timeout(name: str, value: Any, default: float | None) -> float | None:
     return float(value)
 
 
-def encode_request(
-    module: Any, function: Any, args: Any, kwargs: Any
-) -> tuple[_protocol.Body, int]:
+def encode_request(module: Any, function: Any, args: Any, kwargs: Any) -> tuple[Body, int]:
     version = None
     if not (type(module) is str and module and type(function) is str and function):
         module, version = _check_module(module, function)
@@ -119,10 +126,10 @@ def encode_request(
             raise TypeError(f"kwargs must be a mapping or None, not {type(kwargs).__name__}")
         kwargs = dict(kwargs)
     # binaries among the arguments, or one level inside them, travel out of band
-    large = _protocol.has_large(args, 2) or (bool(kwargs) and _protocol.has_large(kwargs, 2))
+    large = has_large(args, 2) or (bool(kwargs) and has_large(kwargs, 2))
     request = (module, version, function, args, kwargs)
     try:
-        return _protocol.encode_body(request, large=large, depth=3)
+        return encode_body(request, large=large, depth=3)
     except Exception as exc:
         raise BadRpc(("unpicklable_argument", f"{type(exc).__name__}: {exc}")) from exc
 
@@ -164,15 +171,13 @@ def resolve(
     assert reply.raw is not None
     kind, flags, body = reply.raw
     try:
-        decoded = _protocol.decode_body(
-            body, flags, allowed, inert=kind == _protocol.ERROR, max_nesting=max_nesting
-        )
+        decoded = decode_body(body, flags, allowed, inert=kind == ERROR, max_nesting=max_nesting)
     except _protocol.RefusedGlobal as refused:
         logger.warning("event=reply_refused global=%s.%s", refused.module, refused.name)
         raise BadRpc("unauthorized") from None
     except Exception as exc:  # noqa: BLE001 - e.g. a class this process cannot import
         raise BadRpc(("undecodable_reply", f"{type(exc).__name__}: {exc}")) from None
-    if kind == _protocol.ERROR:
+    if kind == ERROR:
         if not (isinstance(decoded, tuple) and len(decoded) == 5):  # noqa: PLR2004
             raise BadRpc(("invalid_reply", "malformed ERROR body"))
         reason, exception, tb, type_name, text = decoded
@@ -182,7 +187,7 @@ def resolve(
             exception = exception if isinstance(exception, BaseException) else None
             raise RemoteError(exception, str(tb), str(type_name), f"remote {type_name}: {text}")
         raise BadRpc(reason, _explain(reason))
-    if kind not in (_protocol.REPLY, _protocol.SBCAST_REPLY):
+    if kind not in (REPLY, SBCAST_REPLY):
         raise BadRpc(("invalid_reply", f"kind {kind}"))
     return decoded
 

@@ -84,7 +84,7 @@ def encode_body(value: Any, *, large: bool | None = None, depth: int = 2) -> tup
     """
     try:
         if not (has_large(value, depth) if large is None else large):
-            data = pickle.dumps(value, protocol=5)
+            data = pickle.dumps(value, 5)  # positional: no keyword parsing per call
             if b"_main__" not in data or not names_main(value):
                 return data, 0
             raise ByValue

@@ -35,6 +35,27 @@ from genrpc_actors._execution._request import (
     run_request,
 )
 from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
+from genrpc_actors._protocol._messages import (
+    ABCAST,
+    ASK,
+    CALL,
+    CANCEL,
+    CAST,
+    DILL,
+    ERROR,
+    PING,
+    PONG,
+    SBCAST,
+    SBCAST_REPLY,
+    SPAWN,
+    SUPERVISE,
+    Body,
+    decode_body,
+    encode_body,
+    message,
+    message_parts,
+    parse_message,
+)
 from genrpc_actors._server._asks import Lookup, ask_here
 from genrpc_actors._server._supervising import Watch, Watching, supervise_here
 from genrpc_actors._transport import _tcp
@@ -310,16 +331,16 @@ class ServerConnection:
     def _take(self, payload: _protocol.Payload, jobs: collections.deque[_Job]) -> bool:
         """One received message: a request becomes a job, a broadcast is delivered now, a PING
         is answered now (False: it was only a PING)."""
-        kind, flags, request_id, body = _protocol.parse_message(payload)
-        if kind == _protocol.PING:
+        kind, flags, request_id, body = parse_message(payload)
+        if kind == PING:
             if body:
                 self.peer_bound = _bound(body)
-            pong = _protocol.message(_protocol.PONG, 0, request_id, b"")
+            pong = message(PONG, 0, request_id, b"")
             self._outbox.put(pong, block=False, now=True)
             return False
         self.requests += 1
         processes = self.settings.processes
-        if kind == _protocol.CALL:
+        if kind == CALL:
             if processes is not None and processes.takes(flags, body):
                 done = functools.partial(self._send_reply, request_id)
                 ticket = processes.ticket(flags, body, done)
@@ -328,16 +349,16 @@ class ServerConnection:
             else:
                 self._open[request_id] = None
                 jobs.append((self._call, (request_id, flags, body, True)))  # reply held
-        elif kind == _protocol.CANCEL:
+        elif kind == CANCEL:
             self._cancel(request_id)
-        elif kind == _protocol.ASK or kind == _protocol.SUPERVISE:  # noqa: PLR1714 - ints, fast
+        elif kind == ASK or kind == SUPERVISE:  # noqa: PLR1714, SIM109 - ints, fast
             self._ask(kind, request_id, flags, body)
-        elif kind == _protocol.CAST:
+        elif kind == CAST:
             if processes is not None and processes.takes(flags, body):
                 processes.submit(processes.ticket(flags, body, None))
             else:
                 jobs.append((self._cast, (flags, body)))
-        elif kind in (_protocol.ABCAST, _protocol.SBCAST):
+        elif kind in (ABCAST, SBCAST):
             self._broadcast(kind, request_id, flags, body)
         else:
             raise _Closed("invalid_message")
@@ -346,11 +367,11 @@ class ServerConnection:
     def _ask(self, kind: int, request_id: int, flags: int, body: Any) -> None:
         """An ASK for a named actor (answered from its thread), a SPAWN (answered now), or a
         SUPERVISE."""
-        if kind == _protocol.SUPERVISE:
+        if kind == SUPERVISE:
             self._supervise(request_id, flags, body)
             return
         self._open[request_id] = None
-        if flags & _protocol.SPAWN:
+        if flags & SPAWN:
             self._reply_later(request_id, *self.settings.spawn(self.peer_name, flags, body))
         else:
             send = functools.partial(self._reply_later, request_id)
@@ -382,16 +403,16 @@ class ServerConnection:
             return  # its reply comes from the event loop
         if not self._answered(request_id):
             return  # nobody waits for this reply any more
-        frame = _protocol.message_parts(kind, out_flags, request_id, out)
+        frame = message_parts(kind, out_flags, request_id, out)
         if hold:
             self._outbox.hold(frame)
         else:
             self.send(frame)
 
-    def _send_reply(self, request_id: int, kind: int, flags: int, out: _protocol.Body) -> None:
+    def _send_reply(self, request_id: int, kind: int, flags: int, out: Body) -> None:
         """A process worker's outcome, from its reading thread."""
         if self._answered(request_id):
-            self.send(_protocol.message_parts(kind, flags, request_id, out))
+            self.send(message_parts(kind, flags, request_id, out))
 
     def _await(self, request_id: int | None, awaitable: Awaitable[Any], finish: Finish) -> None:
         """A function returned an awaitable: await it on the node's event loop; its reply (a
@@ -402,9 +423,7 @@ class ServerConnection:
             close_awaitable(awaitable)
             if request_id is not None and self._answered(request_id):
                 out = error_body(("not_running", "event_loop"))
-                self._outbox.put(
-                    _protocol.message(_protocol.ERROR, 0, request_id, out), block=False
-                )
+                self._outbox.put(message(ERROR, 0, request_id, out), block=False)
             return
         if request_id is not None:
             self._open[request_id] = handle  # a CANCEL finds it there
@@ -416,15 +435,15 @@ class ServerConnection:
     def _awaited(self, request_id: int | None, finish: Finish, ok: bool, value: Any) -> None:
         kind, flags, out = finish(ok, value)
         if request_id is None:
-            if kind == _protocol.ERROR:
+            if kind == ERROR:
                 logger.debug("event=cast_failed peer=%s error=%r", self.peer_name, value)
         else:
             self._reply_later(request_id, kind, flags, out)
 
-    def _reply_later(self, request_id: int, kind: int, flags: int, out: _protocol.Body) -> None:
+    def _reply_later(self, request_id: int, kind: int, flags: int, out: Body) -> None:
         """A reply from a thread that must not block (the event loop's, an actor's)."""
         if self._answered(request_id):
-            frame = _protocol.message_parts(kind, flags, request_id, out)
+            frame = message_parts(kind, flags, request_id, out)
             self._outbox.put(frame, block=False, now=True)
 
     def _answered(self, request_id: int) -> bool:
@@ -449,24 +468,24 @@ class ServerConnection:
         awaiting = functools.partial(self._await, None)
         control = self.settings.control
         kind, _, out = run_request(control, flags, body, reply=False, awaiting=awaiting)
-        if kind == _protocol.ERROR and logger.isEnabledFor(logging.DEBUG):
-            reason, _, trace, *_ = _protocol.decode_body(out, 0)
+        if kind == ERROR and logger.isEnabledFor(logging.DEBUG):
+            reason, _, trace, *_ = decode_body(out, 0)
             logger.debug("event=cast_failed peer=%s reason=%r\n%s", self.peer_name, reason, trace)
 
     def _broadcast(self, kind: int, request_id: int, flags: int, body: Any) -> None:
         delivered = False
         control = self.settings.control
-        if control.allows("pykka") and not (flags & _protocol.DILL and control.enabled):
+        if control.allows("pykka") and not (flags & DILL and control.enabled):
             try:
-                name, msg = _protocol.decode_body(
+                name, msg = decode_body(
                     body, flags, control.unpickling, max_nesting=control.max_nesting
                 )
                 delivered = self.settings.deliver(name, msg)
             except Exception:  # noqa: BLE001 - a bad broadcast drops, the connection lives on
                 delivered = False
-        if kind == _protocol.SBCAST:
-            encoded, out_flags = _protocol.encode_body(delivered)
-            self.send(_protocol.message(_protocol.SBCAST_REPLY, out_flags, request_id, encoded))
+        if kind == SBCAST:
+            encoded, out_flags = encode_body(delivered)
+            self.send(message(SBCAST_REPLY, out_flags, request_id, encoded))
 
     def send(self, data: Frame) -> None:
         """Write one reply (from a worker); a failure closes this connection only."""
@@ -481,11 +500,11 @@ def _nobody(_name: str) -> None:
     return None
 
 
-Spawn = Callable[[str, int, Any], tuple[int, int, _protocol.Body]]
+Spawn = Callable[[str, int, Any], tuple[int, int, Body]]
 
 
-def _no_spawn(_peer: str, _flags: int, _body: Any) -> tuple[int, int, _protocol.Body]:
-    return _protocol.ERROR, 0, error_body("unauthorized")
+def _no_spawn(_peer: str, _flags: int, _body: Any) -> tuple[int, int, Body]:
+    return ERROR, 0, error_body("unauthorized")
 
 
 HAND_OVER_SPLIT = 4  # groups the requests read with one that runs long are handed over in
