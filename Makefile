@@ -17,7 +17,7 @@ install: $(STAMP) $(NATIVE)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,metrics]'
 	touch $(STAMP)
 
 $(NATIVE): $(STAMP) $(PACKAGE_SOURCES)
@@ -77,7 +77,7 @@ soak: $(STAMP) $(NATIVE)
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,metrics,bench]'
 	touch $(BENCH_STAMP)
 
 # genrpc_actors, the raw-socket floor and the peers on the same workloads; ARGS=--quick, --pin ...
