@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, Protocol
 
+from genrpc_actors import _protocol
+from genrpc_actors._client._reply import Reply
 from genrpc_actors._errors import BadRpc, BadTcp, ConfigError, RpcError
 from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._thread_pool import WorkerPool
@@ -33,6 +36,7 @@ __all__ = [
     "Traffic",
     "install",
     "outcome_of",
+    "reply_outcome",
     "start_metrics",
 ]
 
@@ -81,6 +85,25 @@ def outcome_of(error: BaseException | None) -> str:
     return "error"  # another RpcError (local misuse)
 
 
+def reply_outcome(reply: Reply) -> str:
+    """The outcome word of a finished ``Reply``: an error reply's reason is read from its body
+    with every global refused (nothing in it runs; its exception stays unread)."""
+    if reply.error is not None:
+        return outcome_of(reply.error)
+    raw = reply.raw
+    if raw is None or raw[0] != _protocol.ERROR:
+        return "ok"
+    try:
+        reason = _protocol.decode_body(raw[2], raw[1], _plain, inert=True)[0]
+        return outcome_of(BadRpc(reason))
+    except Exception:  # noqa: BLE001 - a body resolve() will refuse: its caller learns why
+        return "badrpc:other"
+
+
+def _plain(module: str, name: str) -> bool:
+    return (module, name) in _protocol.PLAIN_GLOBALS
+
+
 class CallTimes:
     """The calls made to one node: how many by outcome, and their latency in buckets."""
 
@@ -114,12 +137,19 @@ class CallRecorder:
 
     def observe(self, target: Any, error: RpcError | None, seconds: float) -> None:
         """One call to ``target`` ended, ``error`` being its error (None: it returned)."""
+        self._times(target).observe("ok" if error is None else outcome_of(error), seconds)
+
+    def replied(self, target: Any, started: float, reply: Reply) -> None:
+        """An async call's reply has come (or its error): a ``Reply`` callback."""
+        self._times(target).observe(reply_outcome(reply), time.perf_counter() - started)
+
+    def _times(self, target: Any) -> CallTimes:
         node = target if type(target) is str else str(target[0])
         times = self.nodes.get(node)
         if times is None:
             with self._lock:
                 times = self.nodes.setdefault(node, CallTimes())
-        times.observe("ok" if error is None else outcome_of(error), seconds)
+        return times
 
 
 class Traffic(NamedTuple):

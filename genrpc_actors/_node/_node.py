@@ -568,6 +568,8 @@ class Node:
         target = check_target(node)
         ttl = check_timeout("timeout", timeout, self.config.async_call_inactivity_timeout)
         body, flags = encode_request(module, function, args, kwargs)
+        calls = self._calls
+        started = time.perf_counter() if calls is not None else 0.0
         try:
             connection, request_id, slot = self._router.submit(
                 target, _protocol.CALL, body, flags, None, reply=True
@@ -576,6 +578,8 @@ class Node:
             connection, request_id, slot = None, 0, Reply()
             slot.set_error(exc)
         assert slot is not None
+        if calls is not None:  # counted when its reply (or its error) comes
+            slot.add_callback(functools.partial(calls.replied, target, started))
         if ttl is not None and not slot.done:
             expired = functools.partial(expire, target, connection, request_id, slot, ttl)
             self._timers.call_later(ttl, expired)

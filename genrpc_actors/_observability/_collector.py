@@ -6,7 +6,7 @@ worker kind, a supervisor, a kill reason. Nothing here runs on a call's path: a 
 
 | family | type | labels |
 |---|---|---|
-| ``genrpc_calls_total`` | counter | ``node``, ``outcome``: calls this node made (call, acall) |
+| ``genrpc_calls_total`` | counter | ``node``, ``outcome``: calls made (call, acall, async_call) |
 | ``genrpc_call_duration_seconds`` | histogram | ``node``: their latency |
 | ``genrpc_calls_served_total`` | counter | ``node``, ``outcome`` (ok, error): calls run here |
 | ``genrpc_frames_total`` | counter | ``node``, ``connection``, ``direction`` |
@@ -85,7 +85,7 @@ class NodeCollector(Collector):
     def _calls(self) -> Iterator[Metric]:
         made = CounterMetricFamily(
             "genrpc_calls",
-            "Calls this node made (call, acall), by called node and outcome.",
+            "Calls this node made (call, acall, async_call), by called node and outcome.",
             labels=["node", "outcome"],
         )
         latency = HistogramMetricFamily(

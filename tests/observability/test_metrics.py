@@ -99,29 +99,32 @@ def test_calls_are_counted_by_node_and_outcome_on_both_sides(server, client):
     with pytest.raises(BadRpc) as killed:
         client.call(SERVER, FUNCTIONS, "exit_with", (3,))
     assert killed.value.reason == ("killed", "exit 3")
+    assert client.yield_(client.async_call(SERVER, "operator", "sub", (3, 1))) == 2
+    with pytest.raises(RemoteError):
+        client.yield_(client.async_call(SERVER, "operator", "truediv", (1, 0)))
     client.cast(SERVER, "operator", "add", (1, 1))
     client.cast(SERVER, "operator", "add", (1, 2))
 
-    # the server: 6 calls answered (5 replies sent: the timed-out one's caller had cancelled),
-    # 2 of them errors, and the sleep served once it ends; 7 calls, a cancel, 2 casts read
+    # the server: 9 calls answered (8 replies sent: the timed-out one's caller had cancelled),
+    # 3 of them errors, and the sleep served once it ends; 9 calls, a cancel, 2 casts read
     served = scraped_until(
         server.metrics_port,
         lambda s: (
-            value(s, "genrpc_calls_served_total", node=CLIENT, outcome="ok") == 5
+            value(s, "genrpc_calls_served_total", node=CLIENT, outcome="ok") == 6
             and value(
                 s, "genrpc_frames_total", node=CLIENT, connection="incoming", direction="received"
             )
-            == 10
+            == 12
         ),
     )
-    assert value(served, "genrpc_calls_served_total", node=CLIENT, outcome="error") == 2
+    assert value(served, "genrpc_calls_served_total", node=CLIENT, outcome="error") == 3
     frames = {
         direction: value(
             served, "genrpc_frames_total", node=CLIENT, connection="incoming", direction=direction
         )
         for direction in ("sent", "received")
     }
-    assert frames == {"sent": 6, "received": 10}
+    assert frames == {"sent": 8, "received": 12}
     incoming = {
         direction: value(
             served, "genrpc_bytes_total", node=CLIENT, connection="incoming", direction=direction
@@ -135,16 +138,19 @@ def test_calls_are_counted_by_node_and_outcome_on_both_sides(server, client):
     assert value(served, "genrpc_workers", kind="process") == 1
     assert not [key for key in served if key[0] == "genrpc_calls_total"]  # it made none
 
-    # the caller: each call by outcome, and as many latencies
-    made = scrape(client.metrics_port)
+    # the caller: each call by outcome (an async call's once its reply is in), and as many
+    # latencies
+    made = scraped_until(
+        client.metrics_port,
+        lambda s: value(s, "genrpc_call_duration_seconds_count", node=SERVER) == 9,
+    )
     outcomes = {
         dict(labels)["outcome"]: count
         for (name, labels), count in made.items()
         if name == "genrpc_calls_total"
     }
-    assert outcomes == {"ok": 4, "badrpc:EXIT": 1, "timeout": 1, "badrpc:killed": 1}
-    assert value(made, "genrpc_call_duration_seconds_count", node=SERVER) == 7
-    assert value(made, "genrpc_call_duration_seconds_bucket", node=SERVER, le="+Inf") == 7
+    assert outcomes == {"ok": 5, "badrpc:EXIT": 2, "timeout": 1, "badrpc:killed": 1}
+    assert value(made, "genrpc_call_duration_seconds_bucket", node=SERVER, le="+Inf") == 9
     buckets = sorted(
         (float(dict(labels)["le"]), count)
         for (name, labels), count in made.items()
@@ -153,15 +159,15 @@ def test_calls_are_counted_by_node_and_outcome_on_both_sides(server, client):
     counts = [count for _, count in buckets]
     assert len(counts) == 17
     assert counts == sorted(counts)  # cumulative
-    assert value(made, "genrpc_call_duration_seconds_bucket", node=SERVER, le="0.05") < 7
-    assert value(made, "genrpc_call_duration_seconds_bucket", node=SERVER, le="10.0") == 7
+    assert value(made, "genrpc_call_duration_seconds_bucket", node=SERVER, le="0.05") < 9
+    assert value(made, "genrpc_call_duration_seconds_bucket", node=SERVER, le="10.0") == 9
     assert value(made, "genrpc_call_duration_seconds_sum", node=SERVER) >= 0.05  # the timeout
     sent = value(made, "genrpc_frames_total", node=SERVER, connection="outgoing", direction="sent")
-    assert sent == 10  # 7 calls, the cancel, 2 casts
+    assert sent == 12  # 9 calls, the cancel, 2 casts
     received = value(
         made, "genrpc_frames_total", node=SERVER, connection="outgoing", direction="received"
     )
-    assert received == 6
+    assert received == 8
     for direction in ("sent", "received"):
         assert (
             value(
