@@ -4,8 +4,7 @@ Most figures are read when they are asked for (a scrape), from what the node kee
 connections' frame and byte counters, its workers, its supervisors. What must outlive the thing
 it counts is kept here: the traffic of connections that have ended, folded into totals per node
 (``ConnectionTally``), so that a counter never goes back; and the outcome and latency of each
-call this node makes (``CallRecorder``), kept only when metrics are on: a few integer
-increments per call, under a lock of the called node's own.
+call this node makes (``_call_times.CallRecorder``), kept only when metrics are on.
 
 The exporter (Prometheus, in ``genrpc_actors._observability``) sits above the node layer; it is
 plugged in with ``install`` by the package, and the node starts it through ``start_metrics``.
@@ -13,76 +12,28 @@ plugged in with ``install`` by the package, and the node starts it through ``sta
 
 from __future__ import annotations
 
-import bisect
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from genrpc_actors import _protocol
 from genrpc_actors._client._reply import Reply
-from genrpc_actors._errors import BadRpc, BadTcp, ConfigError, RpcError
+from genrpc_actors._errors import BadRpc, ConfigError
 from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._thread_pool import WorkerPool
+from genrpc_actors._node._call_times import CallRecorder, outcome_of
 
 __all__ = [
-    "LATENCY_BUCKETS",
-    "CallRecorder",
-    "CallTimes",
     "ConnectionTally",
     "MetricsServer",
     "MetricsSource",
     "Traffic",
     "install",
-    "outcome_of",
+    "replied",
     "reply_outcome",
     "start_metrics",
 ]
-
-# upper bounds in seconds: a local call takes ~50 us, a remote one ~100 us, a slow one seconds
-LATENCY_BUCKETS: Final = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-)  # fmt: skip
-# the BadRpc reasons a call's outcome is labelled with; any other is "badrpc:other"
-KNOWN_REASONS: Final = frozenset(
-    {
-        "EXIT",
-        "badnode",
-        "econnrefused",
-        "ehostunreach",
-        "external_source_error",
-        "incompatible",
-        "invalid_cookie",
-        "invalid_reply",
-        "killed",
-        "node_certificate_mismatch",
-        "noproc",
-        "not_running",
-        "unauthorized",
-        "undecodable",
-        "undecodable_reply",
-        "unpicklable_argument",
-        "unpicklable_result",
-    }
-)
-
-
-def outcome_of(error: BaseException | None) -> str:
-    """A call's outcome in one of a bounded set of words: ``ok``, ``timeout``, ``badtcp``, or
-    ``badrpc:REASON`` (``REASON`` one of ``KNOWN_REASONS``, else ``other``)."""
-    if error is None:
-        return "ok"
-    if isinstance(error, BadTcp):
-        return "badtcp"
-    if isinstance(error, BadRpc):
-        reason = error.reason
-        word = reason if isinstance(reason, str) else reason[0]
-        if word == "timeout":
-            return "timeout"
-        return f"badrpc:{word}" if word in KNOWN_REASONS else "badrpc:other"
-    return "error"  # another RpcError (local misuse)
 
 
 def reply_outcome(reply: Reply) -> str:
@@ -104,52 +55,9 @@ def _plain(module: str, name: str) -> bool:
     return (module, name) in _protocol.PLAIN_GLOBALS
 
 
-class CallTimes:
-    """The calls made to one node: how many by outcome, and their latency in buckets."""
-
-    __slots__ = ("buckets", "lock", "outcomes", "seconds")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last: past every bound
-        self.seconds = 0.0  # their sum
-        self.outcomes: dict[str, int] = {}
-
-    def observe(self, outcome: str, seconds: float) -> None:
-        with self.lock:
-            self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-            self.seconds += seconds
-            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-
-
-class CallRecorder:
-    """Outcome and latency of the calls this node makes, by called node (keys count as their
-    node: a label per key could grow without bound)."""
-
-    __slots__ = ("_lock", "nodes")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.nodes: dict[str, CallTimes] = {}
-
-    def __repr__(self) -> str:
-        return f"<CallRecorder nodes={len(self.nodes)}>"
-
-    def observe(self, target: Any, error: RpcError | None, seconds: float) -> None:
-        """One call to ``target`` ended, ``error`` being its error (None: it returned)."""
-        self._times(target).observe("ok" if error is None else outcome_of(error), seconds)
-
-    def replied(self, target: Any, started: float, reply: Reply) -> None:
-        """An async call's reply has come (or its error): a ``Reply`` callback."""
-        self._times(target).observe(reply_outcome(reply), time.perf_counter() - started)
-
-    def _times(self, target: Any) -> CallTimes:
-        node = target if type(target) is str else str(target[0])
-        times = self.nodes.get(node)
-        if times is None:
-            with self._lock:
-                times = self.nodes.setdefault(node, CallTimes())
-        return times
+def replied(calls: CallRecorder, target: Any, started: int, reply: Reply) -> None:
+    """An async call's reply (or its error) has come: a ``Reply`` callback."""
+    calls.ended(target, reply_outcome(reply), started)
 
 
 class Traffic(NamedTuple):

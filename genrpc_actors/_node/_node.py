@@ -30,12 +30,14 @@ from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._execution._timers import Scheduler
 from genrpc_actors._node import _asking, _async_calls, _exports, _multi, _remote_actors
 from genrpc_actors._node._at_exit import stop_at_exit
+from genrpc_actors._node._call_times import CallRecorder
+from genrpc_actors._node._call_times import clock as _clock
 from genrpc_actors._node._counters import (
-    CallRecorder,
     ConnectionTally,
     MetricsServer,
     MetricsSource,
     Traffic,
+    replied,
     start_metrics,
 )
 from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
@@ -517,7 +519,7 @@ class Node:
             assert slot is not None
             wait_reply(target, connection, request_id, slot, wait)
             return _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
-        started = time.perf_counter()  # metrics on: the same, timed, its outcome counted
+        started = _clock()  # metrics on: the same, timed, its outcome counted
         try:
             connection, request_id, slot = self._router.submit(
                 target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
@@ -526,9 +528,9 @@ class Node:
             wait_reply(target, connection, request_id, slot, wait)
             result = _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
         except RpcError as exc:
-            calls.observe(target, exc, time.perf_counter() - started)
+            calls.failed(target, exc, started)
             raise
-        calls.observe(target, None, time.perf_counter() - started)
+        calls.ok(target, started)
         return result
 
     def cast(
@@ -569,7 +571,7 @@ class Node:
         ttl = check_timeout("timeout", timeout, self.config.async_call_inactivity_timeout)
         body, flags = encode_request(module, function, args, kwargs)
         calls = self._calls
-        started = time.perf_counter() if calls is not None else 0.0
+        started = _clock() if calls is not None else 0
         try:
             connection, request_id, slot = self._router.submit(
                 target, _protocol.CALL, body, flags, None, reply=True
@@ -579,7 +581,7 @@ class Node:
             slot.set_error(exc)
         assert slot is not None
         if calls is not None:  # counted when its reply (or its error) comes
-            slot.add_callback(functools.partial(calls.replied, target, started))
+            slot.add_callback(functools.partial(replied, calls, target, started))
         if ttl is not None and not slot.done:
             expired = functools.partial(expire, target, connection, request_id, slot, ttl)
             self._timers.call_later(ttl, expired)
@@ -677,13 +679,13 @@ class Node:
         calls = self._calls
         if calls is None:
             return await _async_calls.acall(self._router, target, body, flags, wait)
-        started = time.perf_counter()
+        started = _clock()
         try:
             result = await _async_calls.acall(self._router, target, body, flags, wait)
         except RpcError as exc:
-            calls.observe(target, exc, time.perf_counter() - started)
+            calls.failed(target, exc, started)
             raise
-        calls.observe(target, None, time.perf_counter() - started)
+        calls.ok(target, started)
         return result
 
     async def amulticall(

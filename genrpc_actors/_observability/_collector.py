@@ -36,7 +36,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from genrpc_actors._node._counters import LATENCY_BUCKETS, MetricsSource, Traffic
+from genrpc_actors._node._call_times import LATENCY_BUCKETS
+from genrpc_actors._node._counters import MetricsSource, Traffic
 
 __all__ = ["NodeCollector"]
 
@@ -94,9 +95,7 @@ class NodeCollector(Collector):
             labels=["node"],
         )
         for node, times in sorted(self._source.calls.nodes.items()):
-            with times.lock:
-                counts, seconds = list(times.buckets), times.seconds
-                outcomes = dict(times.outcomes)
+            counts, seconds, outcomes = times.snapshot()
             for outcome, count in sorted(outcomes.items()):
                 made.add_metric([node, outcome], count)
             cumulative, total = [], 0

@@ -16,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import supervision as sv
 from genrpc_actors import BadRpc, BadTcp, ConfigError, Node, RemoteError, _observability
-from genrpc_actors._node._counters import outcome_of
+from genrpc_actors._node import _call_times
+from genrpc_actors._node._call_times import outcome_of
 from genrpc_actors.testing import LocalNode
 from tests.node_fixtures import COOKIE
 from tests.waiting import WAIT, wait_for
@@ -281,3 +282,19 @@ def test_without_prometheus_client_metrics_port_is_a_config_error(nodes, monkeyp
 )
 def test_outcomes_are_a_bounded_set_of_words(error, outcome):
     assert outcome_of(error) == outcome
+
+
+def test_the_buckets_in_nanoseconds_are_those_in_seconds():
+    bounds = _call_times._BOUNDS_NS
+    assert bounds == tuple(round(b * 1e9) for b in _call_times.LATENCY_BUCKETS)
+    assert len(bounds) == _call_times._LAST
+    times = _call_times.CallTimes()
+    for nanoseconds in (0, 100_000, 100_001, 10_000_000_000, 10_000_000_001):
+        times.observe(None, nanoseconds)
+    counts, seconds, outcomes = times.snapshot()
+    assert counts[0] == 2  # a bound is in its own bucket (Prometheus' le)
+    assert counts[1] == 1
+    assert counts[-2] == 1
+    assert counts[-1] == 1  # past every bound
+    assert seconds == pytest.approx(20.000200001)
+    assert outcomes == {"ok": 5}
