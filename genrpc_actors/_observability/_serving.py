@@ -2,11 +2,14 @@
 
 prometheus_client's WSGI app over the stdlib's threading WSGI server: a registry per node (never
 the process's default registry, which every node in a process would share), and a server that
-stops with the node, its port closed (``stop``).
+stops with the node, its port closed (``stop``). Its thread sleeps in ``poll`` until a scrape
+comes (``serve_forever`` would wake it every ``poll_interval`` to look for a stop): ``stop``
+wakes it by shutting the listening socket down, which ends its wait at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import socketserver
@@ -23,11 +26,17 @@ from genrpc_actors._observability._collector import NodeCollector
 __all__ = ["MetricsEndpoint"]
 
 logger = logging.getLogger("genrpc_actors")
-POLL = 0.05  # seconds: how soon the serving thread sees it is told to stop
+JOIN = 5.0  # seconds a stop waits for the serving thread
 
 
 class _Server(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a scrape still being answered does not hold the node's stop
+    timeout = None  # handle_request() waits for a scrape, however long
+    stopping = False
+
+    def serve_until_stopped(self) -> None:
+        while not self.stopping:
+            self.handle_request()
 
 
 class _Server6(_Server):
@@ -45,7 +54,7 @@ class _Quiet(WSGIRequestHandler):
 class MetricsEndpoint:
     """A node's ``/metrics``, served until ``stop``; ``port`` is the one bound."""
 
-    def __init__(self, name: str, server: WSGIServer, thread: threading.Thread) -> None:
+    def __init__(self, name: str, server: _Server, thread: threading.Thread) -> None:
         self._name, self._server, self._thread = name, server, thread
         self.port: int = server.server_port
 
@@ -70,17 +79,18 @@ class MetricsEndpoint:
                 "metrics_port", f"cannot serve metrics on {where}: {exc.strerror or exc}"
             ) from exc
         thread = threading.Thread(
-            target=server.serve_forever,
-            args=(POLL,),
-            name=f"genrpc-metrics-{source.name}",
-            daemon=True,
+            target=server.serve_until_stopped, name=f"genrpc-metrics-{source.name}", daemon=True
         )
         thread.start()
         return cls(source.name, server, thread)
 
     def stop(self) -> None:
         """Stop serving and close the port (scrapes under way end with the connection)."""
+        server = self._server
+        server.stopping = True
+        with contextlib.suppress(OSError):  # wakes its poll; its accept then fails
+            server.socket.shutdown(socket.SHUT_RDWR)
+        self._thread.join(JOIN)
         if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
+            logger.warning("event=metrics_server_still_running node=%s", self._name)
+        server.server_close()
