@@ -474,3 +474,26 @@ def test_quick_run_with_and_without_metrics(tmp_path):
         assert data["medians"][peer]["sequential.calls_per_s"] > 0
     verdicts = {t["target"]: t for t in data["targets"]}
     assert verdicts["metrics on: sequential calls/s >= 0.97x metrics off"]["measured"] > 0
+
+
+@pytest.mark.parametrize("control", [False, True])
+def test_the_interleaved_measure_of_what_metrics_cost(tmp_path, control):
+    command = [sys.executable, "-m", "benchmarks.metrics_cost", "--seconds", "0.4"]
+    done = subprocess.run(
+        [*command, "--block", "0.05", "--json", *(["--control"] if control else [])],
+        cwd=TOP,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    (run,) = data["runs"]
+    assert run["off"]["calls"] > 0
+    assert run["on"]["calls"] > 0
+    assert run["blocks"] >= 4
+    assert data["median_ratio"] == run["ratio_calls_per_s"] > 0
+    # the node with metrics counted every call it made, warm-up included; without: none
+    counted = run["on"]["counted_by_metrics"]
+    assert counted == (0 if control else run["on"]["made"])
