@@ -17,7 +17,7 @@ install: $(STAMP) $(NATIVE)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs,metrics]'
 	touch $(STAMP)
 
 $(NATIVE): $(STAMP) $(PACKAGE_SOURCES)
@@ -59,7 +59,7 @@ demo: $(STAMP) $(NATIVE)
 DOCS_STAMP := $(VENV)/.installed-docs
 
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs,metrics]'
 	touch $(DOCS_STAMP)
 
 chromium:
@@ -96,7 +96,7 @@ soak: $(STAMP) $(NATIVE)
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs,metrics,bench]'
 	touch $(BENCH_STAMP)
 
 # genrpc_actors, the raw-socket floor and the peers on the same workloads; ARGS=--quick, --pin ...

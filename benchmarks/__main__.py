@@ -11,6 +11,8 @@ with genrpc_actors' ratios to the floor and to the best peer, the CPU time each 
 call, and the verdict on each target, and writes it as Markdown, JSON and a bar chart under
 ``benchmarks/results/``. The CPU costs are best compared in a pinned run (``--pin``).
 The supervisor restart benchmark runs on its own: ``python -m benchmarks.supervisor_restart``.
+What metrics cost: ``--only sequential --peers genrpc_actors,genrpc_actors+metrics --pin``
+(``genrpc_actors+metrics``: the same nodes, serving Prometheus metrics).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from benchmarks.servers import (
     AUTHKEY,
     COOKIE,
     GENRPC,
+    GENRPC_METRICS,
     GENRPC_PROCESSES,
     GRPC,
     GRPC_BLOCKING,
@@ -199,6 +200,7 @@ class GenrpcSession(Session):
     shared_callers = True
     pipelines = True
     actors = True
+    metrics_port: int | None = None  # where the client node serves metrics (0: a free port)
 
     def __init__(self, port: int, pin: int | None) -> None:
         from genrpc_actors import Node  # noqa: PLC0415
@@ -208,6 +210,8 @@ class GenrpcSession(Session):
             cookie=COOKIE,
             tcp_server_port=False,
             client_config_per_node={SERVER_NODE: port},
+            listen_address="127.0.0.1",
+            metrics_port=self.metrics_port,
         )
         # The server is a LocalNode: it sets itself up the way the other servers do.
         self.node.call(SERVER_NODE, TARGETS, "setup_process", (pin,))
@@ -223,6 +227,12 @@ class GenrpcSession(Session):
 
     def close(self) -> None:
         self.node.stop()
+
+
+class GenrpcMetricsSession(GenrpcSession):
+    """The same client node, serving Prometheus metrics (its calls timed and counted)."""
+
+    metrics_port = 0
 
 
 class _Pyro5Client:
@@ -557,6 +567,7 @@ SESSIONS: dict[str, type[Session]] = {
     "floor": FloorSession,
     GENRPC: GenrpcSession,
     GENRPC_PROCESSES: GenrpcSession,
+    GENRPC_METRICS: GenrpcMetricsSession,
     "Pyro5": Pyro5Session,
     "rpyc": RpycSession,
     "managers": ManagersSession,

@@ -15,6 +15,8 @@ from typing import Any
 
 SUBJECT = "genrpc_actors"
 PROCESSES = "genrpc_actors+processes"  # the same node, its CPU-bound requests in process workers
+METRICS = "genrpc_actors+metrics"  # the same nodes, serving Prometheus metrics
+METRICS_COST = 0.03  # what metrics may cost of the sequential calls/s, at most
 FLOOR = "floor"
 PYTHON_PEERS = ("Pyro5", "rpyc", "managers")
 GRPC = "grpc.aio"  # the peer of the asyncio workloads (only they run on it)
@@ -303,6 +305,14 @@ def target_list(settings: dict[str, Any]) -> list[Target]:
         *(
             Target(f"sequential calls/s >= 2x {peer}", "sequential.calls_per_s", peer, 2.0, True)
             for peer in ("Pyro5", "rpyc", GRPC_BLOCKING)
+        ),
+        Target(
+            f"metrics on: sequential calls/s >= {1 - METRICS_COST:g}x metrics off",
+            "sequential.calls_per_s",
+            SUBJECT,
+            1 - METRICS_COST,
+            True,
+            METRICS,
         ),
         Target("8 callers calls/s >= 0.8x floor", "callers8.calls_per_s", FLOOR, 0.8, True),
         Target("8 callers calls/s >= 1x managers", "callers8.calls_per_s", "managers", 1.0, True),

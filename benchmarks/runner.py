@@ -21,12 +21,21 @@ from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 from benchmarks import targets
-from benchmarks.servers import GENRPC, GENRPC_PROCESSES, GRPC, GRPC_BLOCKING, RAY, ServerHandle
+from benchmarks.servers import (
+    GENRPC,
+    GENRPC_METRICS,
+    GENRPC_PROCESSES,
+    GRPC,
+    GRPC_BLOCKING,
+    RAY,
+    ServerHandle,
+)
 
 PEERS = (
     "floor",
     GENRPC,
     GENRPC_PROCESSES,
+    GENRPC_METRICS,
     "Pyro5",
     "rpyc",
     "managers",
@@ -60,6 +69,8 @@ GRPC_WORKLOADS = ("sequential", "callers8", "callers64", "pipelined", "echo")
 # async_call, rpyc's async_, gRPC's future(); Pyro5 and managers have one at a time.
 PIPELINING = ("floor", GENRPC, "rpyc", GRPC_BLOCKING)
 INCOMING = ("floor", GENRPC)  # the peers that the incoming workload runs on
+# What metrics cost: the small calls, on nodes that serve metrics (beside genrpc_actors' own)
+METRICS_WORKLOADS = ("sequential", "callers8")
 # peer -> the module it needs
 REQUIRES = {"Pyro5": "Pyro5", "rpyc": "rpyc", GRPC_BLOCKING: "grpc", GRPC: "grpc", RAY: "ray"}
 
@@ -125,6 +136,8 @@ def _applies(peer: str, workload: str, casts: bool) -> bool:
         return peer in INCOMING
     if peer == GENRPC_PROCESSES:  # the same node but for where CPU-bound requests run
         return workload in CPU_WORKLOADS
+    if peer == GENRPC_METRICS:  # the same nodes, serving metrics
+        return workload in METRICS_WORKLOADS
     if workload == "casts":
         return casts
     if workload in ("connections", "overhead"):

@@ -36,6 +36,7 @@ from benchmarks import cpu_targets, targets
 
 GENRPC = "genrpc_actors"
 GENRPC_PROCESSES = "genrpc_actors+processes"  # the CPU-bound requests in process workers
+GENRPC_METRICS = "genrpc_actors+metrics"  # both nodes serving Prometheus metrics
 GRPC = "grpc.aio"
 GRPC_BLOCKING = "grpc"
 RAY = "Ray"
@@ -266,10 +267,10 @@ class ServerHandle:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> ServerHandle:
-        if self.peer in (GENRPC, GENRPC_PROCESSES):
+        if self.peer in (GENRPC, GENRPC_PROCESSES, GENRPC_METRICS):
             from genrpc_actors.testing import LocalNode  # noqa: PLC0415
 
-            workers: dict[str, Any] = {}
+            workers: dict[str, Any] = {"metrics_port": 0} if self.peer == GENRPC_METRICS else {}
             if self.peer == GENRPC_PROCESSES:
                 workers = {
                     "worker_processes": "auto",

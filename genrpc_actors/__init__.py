@@ -36,7 +36,9 @@ from genrpc_actors._node import (
     NodeUp,
     RemoteActorRef,
 )
+from genrpc_actors._node import _counters as _metrics_plug
 from genrpc_actors._node import default_node as _default_node
+from genrpc_actors._observability import serve as _serve_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -49,6 +51,8 @@ try:
     __version__ = _metadata.version("genrpc-actors")
 except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
+
+_metrics_plug.install(_serve_metrics)  # nodes with metrics_port serve through it
 
 __all__ = [
     "AsyncKey",

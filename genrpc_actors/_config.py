@@ -73,6 +73,7 @@ class Config:
     request_time_limit: float | None = None
     worker_memory_limit: int | None = None
     max_worker_threads: int = 256
+    metrics_port: int | None = None  # Prometheus metrics over HTTP (0: a free port)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -220,6 +221,8 @@ def _validate(config: Config) -> None:  # noqa: PLR0912 - one check per key, in 
     if isinstance(size, bool) or not isinstance(size, int) or size < 1024:  # noqa: PLR2004
         _fail("max_frame_size", f"must be an int >= 1024, not {size!r}")
     _validate_workers(config)
+    if config.metrics_port is not None:
+        _check_port("metrics_port", config.metrics_port, may_be_false=False, may_be_zero=True)
 
 
 def _validate_workers(config: Config) -> None:

@@ -27,12 +27,15 @@ GENRPC_LAYERS: dict[str, int] = {
     "genrpc_actors._server": 4,
     "genrpc_actors._actors": 5,  # listener, acceptor, client, dispatcher
     "genrpc_actors._node": 6,  # node & API
-    "genrpc_actors": 7,  # the public surface
-    "genrpc_actors.discovery": 7,
-    "genrpc_actors.introspection": 8,  # observability
-    "genrpc_actors.testing": 9,  # tools: the testing kit (local clusters), then what uses it
-    "genrpc_actors._tools": 10,  # the CLI, the demo, the shells' setup, certificates
-    "genrpc_actors.__main__": 11,
+    # observability: metrics over the node's counters, plugged into the node layer by the
+    # public surface (so that every node of the process can serve them)
+    "genrpc_actors._observability": 7,
+    "genrpc_actors": 8,  # the public surface
+    "genrpc_actors.discovery": 8,
+    "genrpc_actors.introspection": 9,  # observability: what `genrpc stats` fetches
+    "genrpc_actors.testing": 10,  # tools: the testing kit (local clusters), then what uses it
+    "genrpc_actors._tools": 11,  # the CLI, the demo, the shells' setup, certificates
+    "genrpc_actors.__main__": 12,
 }
 SUPERVISION_ORDER = [  # lowest first; each module imports only modules before it
     "supervision._errors",

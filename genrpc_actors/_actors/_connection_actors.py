@@ -8,7 +8,7 @@ from typing import Any
 
 import supervision as sv
 from genrpc_actors._client._connection import Connection
-from genrpc_actors._client._table import ClientTable
+from genrpc_actors._client._table import ClientTable, Tally
 from genrpc_actors._errors import BadTcp, RpcError
 from genrpc_actors._server._connection import ServerConnection, ServerSettings
 from genrpc_actors._server._handshakes import HandshakeGate
@@ -24,12 +24,16 @@ class Incoming:
     the bound on handshakes in progress (``gate``), and how to start an acceptor under the
     node's acceptor supervisor (``start_child``)."""
 
-    __slots__ = ("connections", "gate", "settings", "start_child")
+    __slots__ = ("connections", "gate", "settings", "start_child", "tally")
 
     def __init__(
-        self, settings: ServerSettings, start_child: Callable[[sv.ChildSpec], object]
+        self,
+        settings: ServerSettings,
+        start_child: Callable[[sv.ChildSpec], object],
+        tally: Tally | None = None,
     ) -> None:
         self.settings, self.start_child = settings, start_child
+        self.tally = tally  # told of each authenticated connection's start and end
         self.connections: set[ServerConnection] = set()
         self.gate = HandshakeGate(settings.name, settings.max_pending)
 
@@ -43,6 +47,8 @@ class Incoming:
         """``connection`` has ended: when it was its node's last, that node is gone for this
         one (the actors it spawned here stop)."""
         self.connections.discard(connection)
+        if self.tally is not None:
+            self.tally.closed(connection)
         peer = connection.peer_name
         if peer and not any(other.peer_name == peer for other in list(self.connections)):
             self.settings.peer_gone(peer)
@@ -71,7 +77,10 @@ class AcceptorActor(sv.SupervisedActor):
         connection.on_closed = self._closed
 
     def on_start(self) -> None:
-        self._incoming.connections.add(self.connection)
+        incoming = self._incoming
+        incoming.connections.add(self.connection)
+        if incoming.tally is not None:
+            incoming.tally.opened(self.connection.peer_name, self.connection)
         self.connection.start()
 
     def on_stop(self) -> None:

@@ -386,6 +386,7 @@ class Connection:
         drops the request if it has not started and kills the process worker running it."""
         self._pending.forget(request_id)
         if self.error is None:
+            self.sent += 1  # a frame, as the peer counts it
             self._outbox.put(message(CANCEL, 0, request_id, b""), block=False)
 
     def forget(self, request_id: int) -> None:

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from genrpc_actors._client._connection import Connection
 
-__all__ = ["ClientTable"]
+__all__ = ["ClientTable", "Tally"]
 
 
 Up = Callable[[str], None]  # a connection to this node has authenticated
 Down = Callable[..., None]  # (node, *, was_up, reason): a connection to it ended
+
+
+class Tally(Protocol):
+    """Told when a connection starts and ends (the node's metrics keep its counters)."""
+
+    def opened(self, node: str, connection: Any) -> None: ...
+
+    def closed(self, connection: Any) -> None: ...
 
 
 class ClientTable:
@@ -26,12 +34,15 @@ class ClientTable:
     It reports each connection's life to ``on_up`` / ``on_down`` by node name (the node's
     monitors), the keys of a node counting as that node."""
 
-    __slots__ = ("_connections", "_on_down", "_on_up", "get")
+    __slots__ = ("_connections", "_on_down", "_on_up", "_tally", "get")
 
-    def __init__(self, on_up: Up | None = None, on_down: Down | None = None) -> None:
+    def __init__(
+        self, on_up: Up | None = None, on_down: Down | None = None, tally: Tally | None = None
+    ) -> None:
         self._connections: dict[Any, Connection] = {}
         self.get = self._connections.get
         self._on_up, self._on_down = on_up, on_down
+        self._tally = tally
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -41,6 +52,8 @@ class ClientTable:
 
     def add(self, target: Any, connection: Connection) -> None:
         self._connections[target] = connection
+        if self._tally is not None:
+            self._tally.opened(_node_of(target), connection)
         on_up = self._on_up
         if on_up is not None:
             connection.on_up = functools.partial(on_up, _node_of(target))
@@ -54,6 +67,8 @@ class ClientTable:
 
     def forget(self, target: Any, connection: Connection) -> None:
         """Forget ``target``'s connection if it is still ``connection`` (not a newer one)."""
+        if self._tally is not None:
+            self._tally.closed(connection)
         if self._connections.get(target) is connection:
             del self._connections[target]
 

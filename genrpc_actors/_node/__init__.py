@@ -3,8 +3,10 @@
 ``_node`` is the ``Node`` (its tree, its life, the RPC methods); ``_routing`` takes a request to
 a connection or to the node itself; ``_multi`` sends to many nodes at once; ``_requests`` checks
 arguments and turns replies into outcomes; ``_endpoints`` says where a node is reached;
-``_registry`` holds named actors; ``_statistics`` the node's counters; ``_async_calls`` are the
-calls of an event loop; ``_node_monitors`` knows which nodes are up and who watches them.
+``_registry`` holds named actors; ``_statistics`` the node's counters; ``_counters`` what its
+metrics read (and how an exporter is plugged in), ``_call_times`` each call's outcome and latency
+when they are on; ``_async_calls`` are the calls of an event loop; ``_node_monitors`` knows which
+nodes are up and who watches them.
 """
 
 from __future__ import annotations

@@ -30,6 +30,16 @@ from genrpc_actors._execution._thread_pool import WorkerPool
 from genrpc_actors._execution._timers import Scheduler
 from genrpc_actors._node import _asking, _async_calls, _exports, _multi, _remote_actors
 from genrpc_actors._node._at_exit import stop_at_exit
+from genrpc_actors._node._call_times import CallRecorder
+from genrpc_actors._node._call_times import clock as _clock
+from genrpc_actors._node._counters import (
+    ConnectionTally,
+    MetricsServer,
+    MetricsSource,
+    Traffic,
+    replied,
+    start_metrics,
+)
 from genrpc_actors._node._endpoints import endpoint_for, keepalive_of
 from genrpc_actors._node._multi import MultiResult
 from genrpc_actors._node._node_monitors import NodeMonitorRef, NodeMonitors
@@ -121,7 +131,15 @@ class Node:
         )
         self._endpoint_for = functools.partial(endpoint_for, config, name, cookie, client_tls)
         self._monitors = NodeMonitors()
-        self._clients = ClientTable(self._monitors.connection_up, self._monitors.connection_down)
+        # what connections carried, kept past their end (read by the metrics when asked)
+        self._outgoing = ConnectionTally(_outgoing_traffic)
+        self._incoming_tally = ConnectionTally(_incoming_traffic)
+        self._clients = ClientTable(
+            self._monitors.connection_up, self._monitors.connection_down, self._outgoing
+        )
+        # each call's outcome and latency: only with metrics on (else one test per call)
+        self._calls = CallRecorder() if config.metrics_port is not None else None
+        self._metrics: MetricsServer | None = None
         self._registry = Registry()
         self._spawned = Spawned()  # actors started here for other nodes, linked to them
         self._watches = Watches()  # actors here that other nodes watch (links, monitors)
@@ -174,6 +192,7 @@ class Node:
             functools.partial(
                 _start_child_weakly, weakref.WeakMethod(self._start_child), "acceptors"
             ),
+            self._incoming_tally,
         )
         self._router = Router(
             name,
@@ -248,6 +267,7 @@ class Node:
         try:
             self._tree.wait_started()
             self._publish()
+            self._start_metrics()
         except BaseException as exc:
             if self._tree.is_alive():
                 self._tree.stop()
@@ -259,6 +279,25 @@ class Node:
                 # a port in use, stays)
                 raise cause from cause.__cause__
             raise
+
+    def _start_metrics(self) -> None:
+        """Serve metrics on ``metrics_port`` (the exporter raises ``ConfigError`` if it
+        cannot: the port is taken, prometheus_client is missing)."""
+        if self._calls is None or self.config.metrics_port is None:
+            return
+        source = MetricsSource(
+            name=self.name,
+            calls=self._calls,
+            outgoing=self._outgoing,
+            incoming=self._incoming_tally,
+            connections_up=self._connections_up,
+            node_events=self._monitors.events,
+            restarts=self._restarts,
+            workers=self._workers,
+            processes=self._processes,
+        )
+        self._metrics = start_metrics(source, self.config.listen_address, self.config.metrics_port)
+        logger.info("event=metrics_serving node=%s port=%d", self.name, self._metrics.port)
 
     def _heartbeat(self) -> None:
         """Every second or so: each connection that has heard nothing for
@@ -311,6 +350,9 @@ class Node:
 
     def _stop_services(self) -> None:
         global _default  # noqa: PLW0603
+        metrics, self._metrics = self._metrics, None
+        if metrics is not None:
+            metrics.stop()
         stuck = self._workers.stop(timeout=1.0)
         if stuck:
             logger.warning("event=workers_still_busy node=%s threads=%s", self.name, stuck)
@@ -344,6 +386,13 @@ class Node:
         """The TLS listener's port (0 when TLS is off)."""
         address = self._listening.get("ssl")
         return address.port if address is not None else 0
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port Prometheus metrics are served on, at ``/metrics`` over HTTP
+        (``metrics_port`` 0 picks a free one: this tells which); None when they are not."""
+        metrics = self._metrics
+        return metrics.port if metrics is not None else None
 
     @property
     def running(self) -> bool:
@@ -396,15 +445,11 @@ class Node:
     def describe(self) -> dict[str, Any]:
         """Everything ``genrpc stats`` shows, as plain data: connections per (node, key) with
         their counters, incoming connections, workers, and the supervision tree's restarts."""
-        restarts = {"node": self.tree.statistics().restarts}
-        if self.running:
-            for info in self.tree.which_children():
-                if info.ref is not None and info.id in ("acceptors", "clients"):
-                    restarts[info.id] = sv.handle(info.ref).statistics().restarts
         return {
             "name": self.name,
             "port": self.port,
             "ssl_port": self.ssl_port or None,
+            "metrics_port": self.metrics_port,
             "running": self.running,
             "connections": {repr(t): c.describe() for t, c in self._clients.items()},
             "acceptors": [a.describe() for a in list(self._incoming.connections)],
@@ -423,8 +468,27 @@ class Node:
                 dataclasses.asdict(worker)
                 for worker in (self._processes.statistics() if self._processes else [])
             ],
-            "restarts": restarts,
+            "restarts": self._restarts(),
         }
+
+    def _restarts(self) -> dict[str, int]:
+        """Restarts so far by supervisor: the node's root, its acceptors' and clients'."""
+        restarts = {"node": self.tree.statistics().restarts}
+        if self.running:
+            for info in self.tree.which_children():
+                if info.ref is not None and info.id in ("acceptors", "clients"):
+                    restarts[info.id] = sv.handle(info.ref).statistics().restarts
+        return restarts
+
+    def _connections_up(self) -> dict[tuple[str, str], int]:
+        """Authenticated connections that are open, by (node, "outgoing"/"incoming")."""
+        up: dict[tuple[str, str], int] = {}
+        for target in self._clients.open_targets():
+            key = (target if type(target) is str else str(target[0]), "outgoing")
+            up[key] = up.get(key, 0) + 1
+        for node, _ in self._incoming_tally.connections():
+            up[node, "incoming"] = up.get((node, "incoming"), 0) + 1
+        return up
 
     def nodes(self) -> list[str]:
         """Remote nodes this node holds an outgoing connection to, sorted (keys count once)."""
@@ -448,12 +512,27 @@ class Node:
         wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
         send_timeout = check_timeout("send_timeout", send_timeout, None)
         body, flags = encode_request(module, function, args, kwargs)
-        connection, request_id, slot = self._router.submit(
-            target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
-        )
-        assert slot is not None
-        wait_reply(target, connection, request_id, slot, wait)
-        return _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
+        calls = self._calls
+        if calls is None:
+            connection, request_id, slot = self._router.submit(
+                target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
+            )
+            assert slot is not None
+            wait_reply(target, connection, request_id, slot, wait)
+            return _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
+        started = _clock()  # metrics on: the same, timed, its outcome counted
+        try:
+            connection, request_id, slot = self._router.submit(
+                target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
+            )
+            assert slot is not None
+            wait_reply(target, connection, request_id, slot, wait)
+            result = _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
+        except RpcError as exc:
+            calls.failed(target, exc, started)
+            raise
+        calls.ok(target, started)
+        return result
 
     def cast(
         self,
@@ -492,6 +571,8 @@ class Node:
         target = check_target(node)
         ttl = check_timeout("timeout", timeout, self.config.async_call_inactivity_timeout)
         body, flags = encode_request(module, function, args, kwargs)
+        calls = self._calls
+        started = _clock() if calls is not None else 0
         try:
             connection, request_id, slot = self._router.submit(
                 target, _protocol.CALL, body, flags, None, reply=True
@@ -500,6 +581,8 @@ class Node:
             connection, request_id, slot = None, 0, Reply()
             slot.set_error(exc)
         assert slot is not None
+        if calls is not None:  # counted when its reply (or its error) comes
+            slot.add_callback(functools.partial(replied, calls, target, started))
         if ttl is not None and not slot.done:
             expired = functools.partial(expire, target, connection, request_id, slot, ttl)
             self._timers.call_later(ttl, expired)
@@ -594,7 +677,17 @@ class Node:
         target = check_target(node)
         wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
         body, flags = encode_request(module, function, args, kwargs)
-        return await _async_calls.acall(self._router, target, body, flags, wait)
+        calls = self._calls
+        if calls is None:
+            return await _async_calls.acall(self._router, target, body, flags, wait)
+        started = _clock()
+        try:
+            result = await _async_calls.acall(self._router, target, body, flags, wait)
+        except RpcError as exc:
+            calls.failed(target, exc, started)
+            raise
+        calls.ok(target, started)
+        return result
 
     async def amulticall(
         self,
@@ -707,6 +800,15 @@ class Node:
     def registered(self) -> list[str]:
         """The names registered to live actors, sorted."""
         return self._registry.registered()
+
+
+def _outgoing_traffic(connection: Any) -> Traffic:
+    stats = connection.statistics()
+    return Traffic(stats.frames_sent, stats.frames_received, stats.bytes_sent, stats.bytes_received)
+
+
+def _incoming_traffic(connection: Any) -> Traffic:
+    return Traffic(*connection.traffic())
 
 
 def _call_weakly(method: weakref.WeakMethod[Callable[[], None]]) -> None:

@@ -62,6 +62,7 @@ class NodeMonitors:
         self._up: dict[str, int] = {}  # node -> its authenticated, open connections
         self._once: dict[str, dict[int, tuple[NodeMonitorRef, Watcher]]] = {}  # monitor_node
         self._every: dict[int, tuple[NodeMonitorRef, Watcher]] = {}  # monitor_nodes
+        self._events: dict[tuple[str, str], int] = {}  # (node, "up" or "down") -> how often
 
     def __repr__(self) -> str:
         watched = sum(len(monitors) for monitors in self._once.values())
@@ -73,6 +74,11 @@ class NodeMonitors:
 
     def is_up(self, node: str) -> bool:
         return node in self._up
+
+    def events(self) -> dict[tuple[str, str], int]:
+        """How often each node came up and went down for this one: ``(node, "up")`` -> n."""
+        with self._lock:
+            return dict(self._events)
 
     @property
     def monitors(self) -> int:
@@ -86,6 +92,8 @@ class NodeMonitors:
             count = self._up.get(node, 0)
             self._up[node] = count + 1
             told = list(self._every.values()) if not count else []
+            if not count:
+                self._events[node, "up"] = self._events.get((node, "up"), 0) + 1
         if told:
             logger.info("event=node_up node=%s", node)
         for mref, watcher in told:
@@ -101,6 +109,7 @@ class NodeMonitors:
                     self._up[node] = count
                     return
                 self._up.pop(node, None)
+                self._events[node, "down"] = self._events.get((node, "down"), 0) + 1
             elif node in self._up:
                 return  # another connection to it (a key) failed: the node is still up
             once = self._once.pop(node, {})

@@ -153,6 +153,9 @@ class ServerConnection:
         self._open: dict[int, Ticket | LoopTask | Watching | None] = {}
         self._cancelled: set[int] = set()
         self.requests = 0
+        self.replies = 0  # to calls, asks and spawns (heartbeats and sbcasts not counted)
+        self.served = 0  # calls run to an outcome here, and of them ...
+        self.failed = 0  # ... those whose outcome was an error
         self.last_activity = self.last_heard = time.monotonic()
         # the seconds of silence after which the peer's node is down, as its PINGs say (its
         # keepalive bound, which its heartbeat keeps); None: it said nothing of it
@@ -167,8 +170,23 @@ class ServerConnection:
             "receives": self._reader.receives,
             "sends": self._outbox.writes,
             "bytes_sent": self._outbox.bytes,
+            "bytes_received": self._reader.bytes,
+            "calls_served": self.served,
+            "calls_failed": self.failed,
             "idle_s": round(time.monotonic() - self.last_activity, 3),
         }
+
+    def traffic(self) -> tuple[int, int, int, int, int, int]:
+        """Frames sent (replies) and received (requests), bytes sent and received (since
+        authentication), calls served and of them failed."""
+        return (
+            self.replies,
+            self.requests,
+            self._outbox.bytes,
+            self._reader.bytes,
+            self.served,
+            self.failed,
+        )
 
     def __repr__(self) -> str:
         who = self.peer_name or "unauthenticated"
@@ -401,6 +419,9 @@ class ServerConnection:
         kind, out_flags, out = run_request(self.settings.control, flags, body, awaiting=awaiting)
         if kind == AWAITED[0]:
             return  # its reply comes from the event loop
+        self.served += 1
+        if kind == _protocol.ERROR:
+            self.failed += 1
         if not self._answered(request_id):
             return  # nobody waits for this reply any more
         frame = message_parts(kind, out_flags, request_id, out)
@@ -411,6 +432,9 @@ class ServerConnection:
 
     def _send_reply(self, request_id: int, kind: int, flags: int, out: Body) -> None:
         """A process worker's outcome, from its reading thread."""
+        self.served += 1
+        if kind == _protocol.ERROR:
+            self.failed += 1
         if self._answered(request_id):
             self.send(message_parts(kind, flags, request_id, out))
 
@@ -438,6 +462,9 @@ class ServerConnection:
             if kind == ERROR:
                 logger.debug("event=cast_failed peer=%s error=%r", self.peer_name, value)
         else:
+            self.served += 1
+            if kind == _protocol.ERROR:
+                self.failed += 1
             self._reply_later(request_id, kind, flags, out)
 
     def _reply_later(self, request_id: int, kind: int, flags: int, out: Body) -> None:
@@ -452,6 +479,7 @@ class ServerConnection:
         if request_id in self._cancelled:
             self._cancelled.discard(request_id)
             return False
+        self.replies += 1
         return True
 
     def _cancel(self, request_id: int) -> None:

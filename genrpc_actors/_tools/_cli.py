@@ -5,7 +5,7 @@
     genrpc node NAME [--port N] [--cookie C] [--config FILE]   run a node until SIGINT/SIGTERM
     genrpc call NODE MODULE FUNCTION [ARG ...] [KEY=ARG ...]    one call from a throwaway node
         [--port N] [--driver tcp|ssl] [--name NAME@HOST] [--str] [--json] [--timeout S]
-    genrpc stats NODE [--port N] [--driver tcp|ssl] [--name NAME@HOST] [--json]
+    genrpc stats NODE [--port N] [--driver tcp|ssl] [--name NAME@HOST] [--json] [--watch]
     genrpc shell NAME [--port N] [--config FILE]                a node and a Python console
     genrpc certs ca DIR | genrpc certs node NAME DIR            certificates for the ssl driver
     genrpc demo [--nodes N]                                     a tour on a local cluster
@@ -19,7 +19,8 @@ certificate gives). ARGs of ``call`` are Python literals, ``KEY=LITERAL`` a keyw
 
 Errors are one line on stderr with exit status 1 (a port in use, a refused call); a usage
 error, 2. Ctrl-C ends ``call`` and ``stats`` with status 130 and no traceback, and stops
-``node`` cleanly (status 0).
+``node`` cleanly (status 0). ``stats --watch`` shows the figures again every second until
+Ctrl-C, which ends it with status 0.
 """
 
 from __future__ import annotations

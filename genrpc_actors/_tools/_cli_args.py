@@ -19,6 +19,7 @@ import genrpc_actors
 __all__ = ["ArgumentsError", "build_parser", "call_arguments", "parse_command_line"]
 
 MAX_PORT = 65535
+WATCH_EVERY = 1.0  # seconds between two looks of `genrpc stats --watch`
 NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")  # argparse's own: an ARG, not an option
 
 CALL_DESCRIPTION = """\
@@ -186,11 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
         "stats",
         help="a running node's connections, workers, restarts",
         description="What NODE is doing: its connections, workers and restarts, fetched by a"
-        " throwaway node. On error: one line on stderr, exit status 1. Ctrl-C: exit status 130.",
+        " throwaway node. On error: one line on stderr, exit status 1. Ctrl-C: exit status 130"
+        " (with --watch, which shows it again every second: 0).",
     )
     stats.add_argument("node", metavar="NODE", help="the node to inspect, name@host")
     _add_caller_options(stats, timeout=5.0)
     stats.add_argument("--json", action="store_true", help="print it as JSON")
+    stats.add_argument(
+        "--watch",
+        action="store_true",
+        help=f"fetch and show it again every {WATCH_EVERY:g} s until Ctrl-C (then exit status 0)",
+    )
 
     shell = commands.add_parser("shell", help="a node and an interactive Python console")
     _add_node_options(shell)

@@ -15,13 +15,14 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import genrpc_actors
 from genrpc_actors._config import Config
 from genrpc_actors._errors import RpcError
-from genrpc_actors._tools._cli_args import ArgumentsError, call_arguments
+from genrpc_actors._tools._cli_args import WATCH_EVERY, ArgumentsError, call_arguments
 
 __all__ = ["base_config", "cmd_call", "cmd_stats"]
 
@@ -148,16 +149,15 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    """``genrpc stats``: what a node is doing, as a table or (``--json``) as its data."""
+    """``genrpc stats``: what a node is doing, as a table or (``--json``) as its data; with
+    ``--watch``, again every second until Ctrl-C."""
     with _throwaway(args) as node:
         try:
-            info = _waited(
-                lambda: node.call(
-                    args.node, "genrpc_actors.introspection", "describe", timeout=args.timeout
-                )
-            )
+            info = _waited(lambda: _describe(node, args))
         except RpcError as exc:
             return _failed(exc, args, node.name)
+        if args.watch:
+            return _watch(node, args, info)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -165,10 +165,49 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe(node: genrpc_actors.Node, args: argparse.Namespace) -> dict[str, Any]:
+    info: dict[str, Any] = node.call(
+        args.node, "genrpc_actors.introspection", "describe", timeout=args.timeout
+    )
+    return info
+
+
+def _watch(node: genrpc_actors.Node, args: argparse.Namespace, info: dict[str, Any]) -> int:
+    """Show ``info``, then fetch and show it again every ``WATCH_EVERY`` seconds: the screen
+    redrawn on a terminal, each look printed after the last otherwise (``--json``: one line
+    each). A failed look is shown in place of the figures, and the next one tried. Ctrl-C ends
+    it, with status 0: that is how a watch ends."""
+    redraw = sys.stdout.isatty() and not args.json
+    try:
+        while True:
+            began = time.monotonic()
+            if redraw:
+                sys.stdout.write("\x1b[H\x1b[2J")  # home, clear: the figures in place
+            if args.json:
+                print(json.dumps(info))
+            else:
+                print(f"{args.node} at {time.strftime('%H:%M:%S')}, every {WATCH_EVERY:g} s")
+                if "error" in info:
+                    print(info["error"])
+                else:
+                    _print_stats(info)
+                print()
+            sys.stdout.flush()
+            time.sleep(max(0.0, WATCH_EVERY - (time.monotonic() - began)))
+            try:
+                info = _waited(lambda: _describe(node, args))
+            except RpcError as exc:
+                info = {"error": f"error: {type(exc).__name__}: {exc}"}
+    except KeyboardInterrupt:
+        return 0
+
+
 def _print_stats(info: dict[str, Any]) -> None:
     ports = {"tcp": info["port"], "ssl": info["ssl_port"]}  # 0 or None: that one is off
     listening = ", ".join(f"{driver} port {port}" for driver, port in ports.items() if port)
     print(f"node {info['name']} listening on {listening or 'no port'}")
+    if info.get("metrics_port"):  # a node of an older version has no such key
+        print(f"metrics: /metrics over HTTP on port {info['metrics_port']}")
     workers = info["workers"]
     print(
         f"workers: {workers['threads']} threads, {workers['busy']} busy,"

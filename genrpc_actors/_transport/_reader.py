@@ -25,12 +25,13 @@ class Reader:
     else through one scratch buffer reused for the life of the connection (no allocation per
     receive)."""
 
-    __slots__ = ("_scratch", "decoder", "io", "receives")
+    __slots__ = ("_scratch", "bytes", "decoder", "io", "receives")
 
     def __init__(self, io: _Receiving, decoder: FrameDecoder) -> None:
         self.io, self.decoder = io, decoder
         self._scratch: memoryview | None = None
         self.receives = 0  # system calls made (frames per receive tell how well reads batch)
+        self.bytes = 0  # received
 
     def receive(self) -> list[Payload] | None:
         """Receive once (blocking); the frames it completed, ``None`` at the end of the stream.
@@ -43,6 +44,7 @@ class Reader:
             target = decoder.into()
             if target is not None:
                 count = self.io.recv_into(target)
+                self.bytes += count
                 return decoder.received(count) if count else None
             scratch = self._scratch
             if scratch is None:
@@ -52,6 +54,7 @@ class Reader:
             raise
         except OSError as exc:
             raise bad_tcp(exc) from None
+        self.bytes += count
         return decoder.feed(scratch[:count]) if count else None
 
     def receive_now(self) -> list[Payload] | None:
@@ -65,6 +68,7 @@ class Reader:
             target = decoder.into()
             if target is not None:
                 count = io.recv_into(target, 0, _NOW)
+                self.bytes += count
                 return decoder.received(count) if count else None
             scratch = self._scratch
             if scratch is None:
@@ -74,4 +78,5 @@ class Reader:
             raise
         except OSError as exc:
             raise bad_tcp(exc) from None
+        self.bytes += count
         return decoder.feed(scratch[:count]) if count else None

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "request_time_limit": None,
     "worker_memory_limit": None,
     "max_worker_threads": 256,
+    "metrics_port": None,
 }
 
 
@@ -240,6 +241,7 @@ BAD_VALUES: list[tuple[str, Any]] = [
     *[("request_time_limit", v) for v in _OPTIONAL_TIMEOUT_JUNK],
     *[("worker_memory_limit", v) for v in [0, -1, 1024, 2.0**30, "1G", True]],
     *[("max_worker_threads", v) for v in [0, -1, 1.0, "8", None, True]],
+    *[("metrics_port", v) for v in [-1, 65536, 80.0, "9100", True, False]],
 ]
 
 

@@ -428,3 +428,72 @@ def test_quick_run_of_the_asyncio_workloads(tmp_path):
     assert data["medians"]["genrpc_actors"]["asyncio_sequential.blocking_calls_per_s"] > 0
     if not grpc:
         assert "skipping grpc.aio: grpc is not installed" in done.stderr
+
+
+def test_the_metrics_peer_runs_the_small_calls_only():
+    assert "genrpc_actors+metrics" in runner.measured_peers(runner.Plan(workloads=("sequential",)))
+    assert "genrpc_actors+metrics" in runner.measured_peers(runner.Plan(workloads=("callers8",)))
+    others = ("pipelined", "incoming", "echo", "casts", "connections", "actor_ask")
+    assert "genrpc_actors+metrics" not in runner.measured_peers(runner.Plan(workloads=others))
+
+
+@pytest.mark.parametrize(
+    ("with_metrics", "met", "verdict"),
+    [
+        (9_800.0, True, "met"),
+        (9_000.0, False, "missed by 7%"),
+        (None, None, "n/a (not measured)"),
+    ],
+)
+def test_what_metrics_cost_is_a_target_against_the_same_nodes_without(with_metrics, met, verdict):
+    data = results()
+    if with_metrics is not None:
+        data["rounds"][0]["genrpc_actors+metrics"] = {"sequential.calls_per_s": with_metrics}
+    data["rounds"][0]["genrpc_actors"]["sequential.calls_per_s"] = 10_000.0
+    target = {t["target"]: t for t in report.build(data)["targets"]}[
+        "metrics on: sequential calls/s >= 0.97x metrics off"
+    ]
+    assert (target["met"], target["verdict"]) == (met, verdict)
+
+
+def test_quick_run_with_and_without_metrics(tmp_path):
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--only", "sequential"]
+    done = subprocess.run(
+        [*command, "--peers", "genrpc_actors,genrpc_actors+metrics", "--out", str(tmp_path)],
+        cwd=TOP,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "failed" not in done.stdout
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["peers"] == ["floor", "genrpc_actors", "genrpc_actors+metrics"]
+    for peer in data["peers"]:
+        assert data["medians"][peer]["sequential.calls_per_s"] > 0
+    verdicts = {t["target"]: t for t in data["targets"]}
+    assert verdicts["metrics on: sequential calls/s >= 0.97x metrics off"]["measured"] > 0
+
+
+@pytest.mark.parametrize("control", [False, True])
+def test_the_interleaved_measure_of_what_metrics_cost(tmp_path, control):
+    command = [sys.executable, "-m", "benchmarks.metrics_cost", "--seconds", "0.4"]
+    done = subprocess.run(
+        [*command, "--block", "0.05", "--json", *(["--control"] if control else [])],
+        cwd=TOP,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    (run,) = data["runs"]
+    assert run["off"]["calls"] > 0
+    assert run["on"]["calls"] > 0
+    assert run["blocks"] >= 4
+    assert data["median_ratio"] == run["ratio_calls_per_s"] > 0
+    # the node with metrics counted every call it made, warm-up included; without: none
+    counted = run["on"]["counted_by_metrics"]
+    assert counted == (0 if control else run["on"]["made"])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import signal
 import socket
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import psutil
@@ -282,3 +285,29 @@ def _tls_config(
         f'cacertfile = "{certs / "ca.cert.pem"}"\n'
     )
     return path
+
+
+def test_stats_watch_refreshes_until_ctrl_c_ends_it_with_status_0(cli_node, processes):
+    port, _ = cli_node
+    env = {"GENRPC_TCP_CLIENT_PORT": str(port), "GENRPC_COOKIE": COOKIE}
+    watch = processes.start("stats", "cli@127.0.0.1", "--watch", env=env)
+    assert watch.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watch.stdout], daemon=True).start()
+    seen: list[str] = []
+
+    def looks() -> int:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                seen.append(lines.get_nowait())
+        return sum(line.startswith("cli@127.0.0.1 at ") for line in seen)
+
+    wait_for(lambda: looks() >= 2, timeout=15)
+    headers = [line for line in seen if line.startswith("cli@127.0.0.1 at ")]
+    assert headers[0].endswith(", every 1 s\n")
+    assert seen.count(f"node cli@127.0.0.1 listening on tcp port {port}\n") >= 2
+    assert "\x1b[2J" not in "".join(seen)  # not a terminal: each look printed after the last
+    os.kill(watch.pid, signal.SIGINT)
+    assert watch.wait(15) == 0
+    assert watch.stderr is not None
+    assert "Traceback" not in watch.stderr.read()
