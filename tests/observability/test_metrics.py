@@ -4,11 +4,13 @@ prometheus_client's own parser; each figure is the one the traffic implies."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import sys
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -298,3 +300,19 @@ def test_the_buckets_in_nanoseconds_are_those_in_seconds():
     assert counts[-1] == 1  # past every bound
     assert seconds == pytest.approx(20.000200001)
     assert outcomes == {"ok": 5}
+
+
+def test_the_operations_guide_names_every_family_a_node_serves_and_no_other(server, client):
+    """The guide's table of metrics is the list a user reads: each name in it is served (with
+    a ``_total`` counter suffix as the guide writes it), and nothing served is missing from it."""
+    guide = Path(__file__).resolve().parents[2] / "docs" / "guides" / "operations.md"
+    table = guide.read_text().split("| metric |", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"`(genrpc_[a-z_]+)`", table))
+    assert client.call(SERVER, "operator", "add", (2, 3)) == 5
+    url = f"http://127.0.0.1:{client.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=WAIT) as response:
+        text = response.read().decode()
+    served = set()
+    for family in text_string_to_metric_families(text):
+        served.add(f"{family.name}_total" if family.type == "counter" else family.name)
+    assert documented == served
