@@ -52,7 +52,6 @@ from genrpc_actors._node._requests import (
     encode_request,
     expire,
     node_name,
-    wait_reply,
 )
 from genrpc_actors._node._requests import resolve as _resolve
 from genrpc_actors._node._routing import Router
@@ -512,27 +511,9 @@ class Node:
         wait = check_timeout("timeout", timeout, self.config.call_receive_timeout)
         send_timeout = check_timeout("send_timeout", send_timeout, None)
         body, flags = encode_request(module, function, args, kwargs)
-        calls = self._calls
-        if calls is None:
-            connection, request_id, slot = self._router.submit(
-                target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
-            )
-            assert slot is not None
-            wait_reply(target, connection, request_id, slot, wait)
-            return _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
-        started = _clock()  # metrics on: the same, timed, its outcome counted
-        try:
-            connection, request_id, slot = self._router.submit(
-                target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
-            )
-            assert slot is not None
-            wait_reply(target, connection, request_id, slot, wait)
-            result = _resolve(slot, self._router.control.reply_unpickling, self.config.max_nesting)
-        except RpcError as exc:
-            calls.failed(target, exc, started)
-            raise
-        calls.ok(target, started)
-        return result
+        return self._router.call(
+            target, body, flags, send_timeout, wait, self.config.max_nesting, self._calls
+        )
 
     def cast(
         self,

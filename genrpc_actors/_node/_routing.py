@@ -20,7 +20,7 @@ from genrpc_actors import _protocol
 from genrpc_actors._client._connection import Connection
 from genrpc_actors._client._reply import Reply
 from genrpc_actors._client._table import ClientTable
-from genrpc_actors._errors import BadRpc, NoNodeError
+from genrpc_actors._errors import BadRpc, NoNodeError, RpcError
 from genrpc_actors._execution._event_loop import EventLoop, close_awaitable
 from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import (
@@ -31,8 +31,9 @@ from genrpc_actors._execution._request import (
     run_request,
 )
 from genrpc_actors._execution._thread_pool import NoThread, WorkerPool
+from genrpc_actors._node._call_times import CallRecorder, clock
 from genrpc_actors._node._registry import Registry
-from genrpc_actors._node._requests import node_name
+from genrpc_actors._node._requests import node_name, resolve, wait_reply
 from genrpc_actors._server._asks import ask_here
 
 logger = logging.getLogger("genrpc_actors")
@@ -141,6 +142,45 @@ class Router:
             kind, flags, body, send_timeout, reply=reply, lead=lead, block=block
         )
         return connection, request_id, slot
+
+    def call(
+        self,
+        target: Any,
+        body: _protocol.Body,
+        flags: int,
+        send_timeout: float | None,
+        wait: float | None,
+        max_nesting: int,
+        calls: CallRecorder | None,
+    ) -> Any:
+        """A CALL to ``target`` and its outcome, read by the caller (``Node.call`` once its
+        arguments are checked and encoded); timed and counted into ``calls`` if given."""
+        if calls is None:
+            return self._call(target, body, flags, send_timeout, wait, max_nesting)
+        started = clock()
+        try:
+            result = self._call(target, body, flags, send_timeout, wait, max_nesting)
+        except RpcError as exc:
+            calls.failed(target, exc, started)
+            raise
+        calls.ok(target, started)
+        return result
+
+    def _call(
+        self,
+        target: Any,
+        body: _protocol.Body,
+        flags: int,
+        send_timeout: float | None,
+        wait: float | None,
+        max_nesting: int,
+    ) -> Any:
+        connection, request_id, slot = self.submit(
+            target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
+        )
+        assert slot is not None
+        wait_reply(target, connection, request_id, slot, wait)
+        return resolve(slot, self.control.reply_unpickling, max_nesting)
 
     def _run_here(self, flags: int, body: _protocol.Body, slot: Reply | None) -> None:
         awaiting = functools.partial(self._await_here, slot)
