@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,18 @@ def bars(report: dict[str, Any]) -> tuple[list[str], dict[str, list[float]]]:
     s = report["settings"]
     names = {**label_names(s), "big": f"{s['casts_big']:,}", "small": f"{s['casts_small']:,}"}
     rows = [row for row in CHARTED if floor.get(row.key)]
-    labels = [row.label.format(**names).replace(": ", "\n") for row in rows]
+    labels = [_wrapped(row.label.format(**names)) for row in rows]
     series = {
         peer: [med.get(peer, {}).get(row.key, 0.0) / floor[row.key] for row in rows]
         for peer in report["peers"]
         if peer != FLOOR
     }
     return labels, series
+
+
+def _wrapped(label: str, width: int = 18) -> str:
+    """A label in lines short enough not to run into its neighbours' under the bars."""
+    return "\n".join(textwrap.fill(part, width) for part in label.split(": "))
 
 
 def draw(report: dict[str, Any], path: Path) -> Path:

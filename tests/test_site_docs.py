@@ -128,7 +128,7 @@ def test_the_site_builds_strictly_without_a_warning(tmp_path):
     assert "WARNING" not in done.stderr, done.stderr
     site = tmp_path / "site"
     assert (site / "index.html").is_file()
-    assert (site / "assets" / "bench-quick.png").is_file()
+    assert (site / "assets" / "bench-pinned.png").is_file()
     api = (site / "reference" / "genrpc_actors" / "index.html").read_text()
     assert 'id="genrpc_actors.call"' in api  # the reference is generated from the docstrings
     # of the sources, also where the compiled hot path is built (inspected, a compiled class
