@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable
 from typing import Any, Final
 
-from genrpc_actors._protocol._framing import LENGTH, Payload
+from genrpc_actors._protocol._framing import Payload
 from genrpc_actors._protocol._nesting import MAX_NESTING, check_nesting
 from genrpc_actors._protocol._pickling import ByValue, Inert, RefusedGlobal, Restricted, names_main
 
@@ -66,7 +66,9 @@ DILL: Final = 0x01
 BUFFERS: Final = 0x02
 OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band
 
-_HEADER = struct.Struct(">BBQ")
+_HEADER: Final = struct.Struct(">BBQ")
+_HEADER_SIZE: Final = 10  # _HEADER.size
+_FRAMED: Final = struct.Struct(">IBBQ")  # a frame's length prefix and a message's header at once
 _COUNT = struct.Struct(">I")
 _SIZE = struct.Struct(">Q")
 
@@ -298,19 +300,18 @@ def message_parts(
 ) -> bytes | list[bytes | memoryview]:
     """One framed message: whole, or in parts when its body has out-of-band buffers (to be
     written from where they lie)."""
-    header = _HEADER.pack(kind, flags, request_id)
     if isinstance(body, bytes):
-        return LENGTH.pack(len(header) + len(body)) + header + body
-    size = len(header) + sum(len(part) if isinstance(part, bytes) else part.nbytes for part in body)
-    return [LENGTH.pack(size) + header + body[0], *body[1:]]
+        return _FRAMED.pack(_HEADER_SIZE + len(body), kind, flags, request_id) + body
+    size = sum(len(part) if isinstance(part, bytes) else part.nbytes for part in body)
+    return [_FRAMED.pack(_HEADER_SIZE + size, kind, flags, request_id) + body[0], *body[1:]]
 
 
 def parse_message(payload: Payload) -> tuple[int, int, int, memoryview]:
     """``(kind, flags, id, body)`` of one message payload; ``ValueError`` if too short."""
-    if len(payload) < _HEADER.size:
+    if len(payload) < _HEADER_SIZE:
         raise ValueError("message shorter than its header")
     kind, flags, request_id = _HEADER.unpack_from(payload)
-    return kind, flags, request_id, memoryview(payload)[_HEADER.size :]
+    return kind, flags, request_id, memoryview(payload)[_HEADER_SIZE:]
 
 
 def peek_module(body: Body | memoryview | bytearray, flags: int) -> str | None:

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from genrpc_actors._protocol import (
     ABCAST,
+    BUFFERS,
     CALL,
     CAST,
     DILL,
@@ -43,6 +44,7 @@ from genrpc_actors._protocol import (
     encode_body,
     frame,
     message,
+    message_parts,
     parse_message,
 )
 from tests import handshake_formulas as f
@@ -884,6 +886,17 @@ def test_request_ids_use_64_bits(request_id):
 def test_message_layout():
     data = message(CALL, DILL, 0x0102030405060708, b"body")
     assert data == b"\0\0\0\x0e" + b"\x01\x01" + bytes(range(1, 9)) + b"body"
+
+
+def test_message_layout_in_parts():
+    """With buffers out of band, the length prefix counts them too; they are the caller's own
+    objects, after the head (prefix, header and the first part in one ``bytes``)."""
+    buffer = memoryview(b"y" * 100)
+    parts = message_parts(CALL, BUFFERS, 0x0102030405060708, [b"head", b"pickle", buffer])
+    assert isinstance(parts, list)
+    assert parts[0] == b"\0\0\0\x78" + b"\x01\x02" + bytes(range(1, 9)) + b"head"
+    assert parts[1] == b"pickle"
+    assert parts[2] is buffer
 
 
 def _adder(n: int) -> Any:
