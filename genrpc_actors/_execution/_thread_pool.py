@@ -6,12 +6,13 @@ are busy, a new one starts at once, up to ``max_threads``; past that, jobs wait 
 for a thread to finish (``queued`` counts them). Idle threads end after ``idle_timeout`` seconds.
 A thread that cannot be started (the system's limit) leaves its job to the threads there are.
 
-``run_here`` runs a job in the calling thread (the one that read the request: no other thread
-needs to wake for it) under the watch of the pool's watcher thread: a job still running after
-``patience`` to two ``patience`` seconds gets its ``take_over`` called from the watcher, which
-hands what the caller would have done next (reading its connection, the requests read with it)
-to other workers. A request is never delayed by another for more than that. The watcher ticks
-only while jobs run here recently, and parks when there are none.
+``run_each`` runs jobs in turn in the calling thread (the one that read the requests: no other
+thread needs to wake for them) under one watch of the pool's watcher thread (``run_here``: one
+job): a job still running after ``patience`` to two ``patience`` seconds gets the run's
+``take_over`` called from the watcher, which hands what the caller would have done next
+(reading its connection, the requests read with it) to other workers. A request is never
+delayed by another for more than that. The watcher ticks while jobs begin here, and parks
+after 50 ticks in which none began.
 """
 
 from __future__ import annotations
