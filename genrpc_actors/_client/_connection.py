@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from genrpc_actors import _protocol
 from genrpc_actors._client._connecting import Endpoint, Opener, open_connection
@@ -51,11 +51,12 @@ from genrpc_actors._transport._tls import TlsTransport
 __all__ = ["Connection", "ConnectionStatistics"]
 
 logger = logging.getLogger("genrpc_actors")
-GRACE = 0.005  # seconds without callers before the connection's thread reads again
-_SLACK = 0.002  # how far past a caller's deadline its receive may wait
-_OWN = object()  # the reading role's holder when it is the connection's own thread
+GRACE: Final = 0.005  # seconds without callers before the connection's thread reads again
+_SLACK: Final = 0.002  # how far past a caller's deadline its receive may wait
+_OWN: Final = object()  # the reading role's holder when it is the connection's own thread
 _running_loop = asyncio.events._get_running_loop  # noqa: SLF001 - the C accessor, no raise
-LOOP_LOOK = 0.1  # seconds between looks, while an event loop holds the role, at whether it lives
+# seconds between looks, while an event loop holds the role, at whether it lives
+LOOP_LOOK: Final = 0.1
 
 
 @dataclass(frozen=True, slots=True)

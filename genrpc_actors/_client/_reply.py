@@ -7,7 +7,7 @@ import copy
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from genrpc_actors._errors import BadRpc
 
@@ -103,7 +103,7 @@ class Reply:
 # Setting a reply and adding a callback must not interleave. One lock for every reply would be
 # shared by all connections' reader threads; a lock per reply would cost one more allocation per
 # call. Striped locks: rarely shared, never allocated on the hot path.
-_LOCKS = tuple(threading.Lock() for _ in range(64))
+_LOCKS: Final = tuple(threading.Lock() for _ in range(64))
 
 
 @dataclass(frozen=True, slots=True)

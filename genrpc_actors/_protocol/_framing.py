@@ -26,7 +26,7 @@ LARGE_FRAME: Final = 64 * 1024  # frames this large are received into a buffer o
 SPARE_MAX: Final = 4 * 1024 * 1024  # the largest such buffer a connection keeps for the next
 FIRST_ROOM: Final = 1024 * 1024  # such a buffer's first size; it doubles as the bytes arrive
 
-LENGTH = struct.Struct(">I")
+LENGTH: Final = struct.Struct(">I")
 
 Payload = bytes | bytearray | memoryview  # one frame's payload as received
 

@@ -69,8 +69,8 @@ OUT_OF_BAND: Final = 64 * 1024  # bytes; smaller binaries are pickled in band
 _HEADER: Final = struct.Struct(">BBQ")
 _HEADER_SIZE: Final = 10  # _HEADER.size
 _FRAMED: Final = struct.Struct(">IBBQ")  # a frame's length prefix and a message's header at once
-_COUNT = struct.Struct(">I")
-_SIZE = struct.Struct(">Q")
+_COUNT: Final = struct.Struct(">I")
+_SIZE: Final = struct.Struct(">Q")
 
 Body = bytes | list[bytes | memoryview]  # a body whole, or with its buffers out of band
 

@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Final
 
 from genrpc_actors._errors import BadTcp, RpcError
 from genrpc_actors._transport import _tcp
@@ -36,8 +37,8 @@ from genrpc_actors._transport._tls import TlsTransport
 __all__ = ["Frame", "Outbox"]
 
 Frame = bytes | Sequence[bytes | memoryview]  # one frame, whole or in parts
-_IOV_MAX = 512  # buffers per sendmsg (Linux takes 1024)
-_ROOM_LOOK = 0.05  # seconds: how often a reader held back looks at the backlog again
+_IOV_MAX: Final = 512  # buffers per sendmsg (Linux takes 1024)
+_ROOM_LOOK: Final = 0.05  # seconds: how often a reader held back looks at the backlog again
 
 
 class Outbox:
@@ -327,7 +328,7 @@ class Outbox:
                     break  # a frame queued from now on wakes this thread again
 
 
-_ENCRYPT_SLICE = 256 * 1024  # bytes of plaintext encrypted at a time
+_ENCRYPT_SLICE: Final = 256 * 1024  # bytes of plaintext encrypted at a time
 
 
 def _ignore(_failure: RpcError) -> None:

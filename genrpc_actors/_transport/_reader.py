@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import socket
-from typing import Protocol
+from typing import Final, Protocol
 
 from genrpc_actors._protocol import FrameDecoder, Payload
 from genrpc_actors._transport._reasons import bad_tcp
 
 __all__ = ["Reader"]
 
-SCRATCH_SIZE = 64 * 1024  # what one receive takes in, but for large frames (their own buffer)
+# what one receive takes in, but for large frames (their own buffer)
+SCRATCH_SIZE: Final = 64 * 1024
 
 
 class _Receiving(Protocol):
     def recv_into(self, buffer: memoryview, /) -> int: ...
 
 
-_NOW = socket.MSG_DONTWAIT
+_NOW: Final = socket.MSG_DONTWAIT
 
 
 class Reader:
