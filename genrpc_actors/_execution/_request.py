@@ -32,6 +32,7 @@ from genrpc_actors._protocol._messages import (
 
 __all__ = [
     "AWAITED",
+    "AWAITED_KIND",
     "Awaiting",
     "ModuleControl",
     "Outcome",
@@ -118,7 +119,10 @@ Outcome = tuple[int, int, Body]  # a reply: (kind, flags, body)
 # ``(True, value)`` or ``(False, exception)``, into the reply with ``finish`` and send that.
 Finish = Callable[[bool, Any], Outcome]
 Awaiting = Callable[[Awaitable[Any], Finish], None]
-AWAITED: Final[Outcome] = (0, 0, b"")  # run_request handed an awaitable to its ``awaiting``
+# run_request handed an awaitable to its ``awaiting``; compare a kind with AWAITED_KIND (in
+# compiled code a Final tuple is built anew at each read)
+AWAITED_KIND: Final = 0
+AWAITED: Final[Outcome] = (AWAITED_KIND, 0, b"")
 
 
 def run_request(

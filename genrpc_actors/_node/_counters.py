@@ -95,8 +95,8 @@ class ConnectionTally:
     def closed(self, connection: Any) -> None:
         """``connection`` has ended (told more than once: counted once)."""
         with self._lock:
-            entry = self._open.pop(id(connection), None)
-            if entry is not None and entry[1] is connection:
+            entry = self._open.pop(id(connection), None)  # held there: its id is not reused
+            if entry is not None:
                 node = entry[0]
                 self._ended[node] = self._ended.get(node, Traffic()) + self._read(connection)
 

@@ -28,7 +28,7 @@ from genrpc_actors._errors import RpcError
 from genrpc_actors._execution._event_loop import EventLoop, LoopTask, close_awaitable
 from genrpc_actors._execution._process_workers import ProcessWorkers, Ticket
 from genrpc_actors._execution._request import (
-    AWAITED,
+    AWAITED_KIND,
     Finish,
     ModuleControl,
     error_body,
@@ -417,11 +417,9 @@ class ServerConnection:
             return
         awaiting = functools.partial(self._await, request_id)
         kind, out_flags, out = run_request(self.settings.control, flags, body, awaiting=awaiting)
-        if kind == AWAITED[0]:
+        if kind == AWAITED_KIND:
             return  # its reply comes from the event loop
-        self.served += 1
-        if kind == _protocol.ERROR:
-            self.failed += 1
+        self._count(kind)
         if not self._answered(request_id):
             return  # nobody waits for this reply any more
         frame = message_parts(kind, out_flags, request_id, out)
@@ -430,11 +428,15 @@ class ServerConnection:
         else:
             self.send(frame)
 
+    def _count(self, kind: int) -> None:
+        """A call served here has its outcome (an ``ERROR`` counts as failed too)."""
+        self.served += 1
+        if kind == ERROR:
+            self.failed += 1
+
     def _send_reply(self, request_id: int, kind: int, flags: int, out: Body) -> None:
         """A process worker's outcome, from its reading thread."""
-        self.served += 1
-        if kind == _protocol.ERROR:
-            self.failed += 1
+        self._count(kind)
         if self._answered(request_id):
             self.send(message_parts(kind, flags, request_id, out))
 
@@ -462,9 +464,7 @@ class ServerConnection:
             if kind == ERROR:
                 logger.debug("event=cast_failed peer=%s error=%r", self.peer_name, value)
         else:
-            self.served += 1
-            if kind == _protocol.ERROR:
-                self.failed += 1
+            self._count(kind)
             self._reply_later(request_id, kind, flags, out)
 
     def _reply_later(self, request_id: int, kind: int, flags: int, out: Body) -> None:
