@@ -24,7 +24,7 @@ from genrpc_actors._errors import BadRpc, NoNodeError, RpcError
 from genrpc_actors._execution._event_loop import EventLoop, close_awaitable
 from genrpc_actors._execution._process_workers import ProcessWorkers
 from genrpc_actors._execution._request import (
-    AWAITED,
+    AWAITED_KIND,
     Finish,
     ModuleControl,
     Outcome,
@@ -155,39 +155,28 @@ class Router:
     ) -> Any:
         """A CALL to ``target`` and its outcome, read by the caller (``Node.call`` once its
         arguments are checked and encoded); timed and counted into ``calls`` if given."""
-        if calls is None:
-            return self._call(target, body, flags, send_timeout, wait, max_nesting)
-        started = clock()
+        started = clock() if calls is not None else 0
         try:
-            result = self._call(target, body, flags, send_timeout, wait, max_nesting)
+            connection, request_id, slot = self.submit(
+                target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
+            )
+            assert slot is not None
+            wait_reply(target, connection, request_id, slot, wait)
+            result = resolve(slot, self.control.reply_unpickling, max_nesting)
         except RpcError as exc:
-            calls.failed(target, exc, started)
+            if calls is not None:
+                calls.failed(target, exc, started)
             raise
-        calls.ok(target, started)
+        if calls is not None:
+            calls.ok(target, started)
         return result
-
-    def _call(
-        self,
-        target: Any,
-        body: _protocol.Body,
-        flags: int,
-        send_timeout: float | None,
-        wait: float | None,
-        max_nesting: int,
-    ) -> Any:
-        connection, request_id, slot = self.submit(
-            target, _protocol.CALL, body, flags, send_timeout, reply=True, lead=True
-        )
-        assert slot is not None
-        wait_reply(target, connection, request_id, slot, wait)
-        return resolve(slot, self.control.reply_unpickling, max_nesting)
 
     def _run_here(self, flags: int, body: _protocol.Body, slot: Reply | None) -> None:
         awaiting = functools.partial(self._await_here, slot)
         kind, out_flags, out = run_request(
             self.control, flags, body, reply=slot is not None, awaiting=awaiting
         )
-        if slot is not None and kind != AWAITED[0]:
+        if slot is not None and kind != AWAITED_KIND:
             slot.set_raw(kind, out_flags, out)
 
     def _await_here(self, slot: Reply | None, awaitable: Awaitable[Any], finish: Finish) -> None:
