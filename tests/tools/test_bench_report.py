@@ -163,16 +163,16 @@ def test_chart_bars_are_throughputs_relative_to_the_floor():
     assert series["rpyc"][labels.index("sequential\ncalls/s")] == pytest.approx(0.6)
 
 
+def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` from the repository's top, its output captured (within 50 s)."""
+    command = [sys.executable, "-m", *args]
+    return subprocess.run(command, cwd=TOP, capture_output=True, text=True, timeout=50, check=False)
+
+
 @pytest.mark.slow
 def test_quick_run_of_the_floor_and_genrpc_actors(tmp_path):
-    command = [sys.executable, "-m", "benchmarks", "--quick", "--peers", "floor,genrpc_actors"]
-    done = subprocess.run(
-        [*command, "--out", str(tmp_path)],
-        cwd=TOP,
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
+    done = run_module(
+        "benchmarks", "--quick", "--peers", "floor,genrpc_actors", "--out", f"{tmp_path}"
     )
     assert done.returncode == 0, done.stderr
     assert "targets (genrpc_actors):" in done.stdout
@@ -406,18 +406,9 @@ def test_a_peer_whose_module_is_missing_is_skipped_with_the_reason(monkeypatch):
 @pytest.mark.slow
 def test_quick_run_of_the_asyncio_workloads(tmp_path):
     """genrpc_actors' side always; grpc.aio's where grpcio is installed (the bench extra)."""
-    command = [
-        *(sys.executable, "-m", "benchmarks", "--quick"),
-        *("--only", "asyncio_fanout,asyncio_sequential", "--peers", "genrpc_actors,grpc.aio"),
-    ]
-    done = subprocess.run(
-        [*command, "--out", str(tmp_path)],
-        cwd=TOP,
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
+    workloads, peers = "asyncio_fanout,asyncio_sequential", "genrpc_actors,grpc.aio"
+    command = ["benchmarks", "--quick", "--only", workloads, "--peers", peers]
+    done = run_module(*command, "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "failed" not in done.stdout
     data = json.loads((tmp_path / "bench.json").read_text())
@@ -459,15 +450,9 @@ def test_what_metrics_cost_is_a_target_against_the_same_nodes_without(with_metri
 
 
 def test_quick_run_with_and_without_metrics(tmp_path):
-    command = [sys.executable, "-m", "benchmarks", "--quick", "--only", "sequential"]
-    done = subprocess.run(
-        [*command, "--peers", "genrpc_actors,genrpc_actors+metrics", "--out", str(tmp_path)],
-        cwd=TOP,
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
+    peers = "genrpc_actors,genrpc_actors+metrics"
+    command = ["benchmarks", "--quick", "--only", "sequential", "--peers", peers]
+    done = run_module(*command, "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "failed" not in done.stdout
     data = json.loads((tmp_path / "bench.json").read_text())
@@ -480,15 +465,8 @@ def test_quick_run_with_and_without_metrics(tmp_path):
 
 @pytest.mark.parametrize("control", [False, True])
 def test_the_interleaved_measure_of_what_metrics_cost(tmp_path, control):
-    command = [sys.executable, "-m", "benchmarks.metrics_cost", "--seconds", "0.4"]
-    done = subprocess.run(
-        [*command, "--block", "0.05", "--json", *(["--control"] if control else [])],
-        cwd=TOP,
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
+    command = ["benchmarks.metrics_cost", "--seconds", "0.4"]
+    done = run_module(*command, "--block", "0.05", "--json", *(["--control"] if control else []))
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     (run,) = data["runs"]
