@@ -42,7 +42,9 @@ from tests.node_fixtures import (  # noqa: E402, F401 - fixtures
     make_node,
     master,
     master_port,
+    reaching,
     recorder,
     slave,
+    victim,
     watcher,
 )

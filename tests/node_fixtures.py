@@ -36,6 +36,8 @@ COOKIE = "genrpc-test-cookie"
 MASTER = "master@127.0.0.1"
 SLAVE = "slave@127.0.0.1"
 FAKE = "fake@127.0.0.1"  # mapped to a closed loopback port: refused
+VICTIM = "victim@127.0.0.1"  # a node of its own process, to be killed by the test
+REACHER = "reacher@127.0.0.1"  # a node of the test's process that reaches the slave and VICTIM
 INTRUDER = "intruder@127.0.0.1"  # the name raw test clients claim (and their certificate's)
 SHORT_TIMEOUTS = {"connect_timeout": 0.5, "send_timeout": 0.5}  # the master's and the slave's
 RAW_TIMEOUT = 5.0
@@ -211,6 +213,21 @@ def make_node(
         return local_node_factory(name, **node_settings(name, driver, peers, **config))
 
     return make
+
+
+@pytest.fixture
+def victim(make_node: Callable[..., LocalNode], driver: Driver, slave: LocalNode) -> LocalNode:
+    """``VICTIM``: a node of its own, to be killed; it reaches the slave."""
+    return make_node(VICTIM, {SLAVE: driver.port(slave)})
+
+
+@pytest.fixture
+def reaching(driver: Driver, slave: LocalNode, victim: LocalNode) -> Iterator[Node]:
+    """``REACHER``: a node of this process that reaches the slave and the victim."""
+    peers = {SLAVE: driver.port(slave), VICTIM: driver.port(victim)}
+    settings = node_settings(REACHER, driver, peers, tcp_server_port=False)
+    with Node.start(REACHER, **settings) as node:
+        yield node
 
 
 @pytest.fixture

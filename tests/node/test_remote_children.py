@@ -17,13 +17,12 @@ import pytest
 import supervision as sv
 from genrpc_actors import BadRpc, Node, RemoteActorRef
 from tests.actors import Recorder
-from tests.node_fixtures import SLAVE, node_settings
+from tests.node_fixtures import SLAVE, VICTIM, node_settings
 from tests.waiting import WAIT, wait_for
 
 ACTORS = "tests.remote.remote_actors"
 WORKER = f"{ACTORS}:Worker"
 COUNTER = f"{ACTORS}:Counter"
-VICTIM = "childhost@127.0.0.1"
 
 
 @pytest.fixture
@@ -143,19 +142,6 @@ def test_a_factory_of_a_plain_actor_cannot_start(master):
     with pytest.raises(sv.StartError) as failed:
         sv.start_supervisor([spec])
     assert isinstance(failed.value.__cause__, TypeError)
-
-
-@pytest.fixture
-def victim(make_node, driver, slave):
-    return make_node(VICTIM, {SLAVE: driver.port(slave)})
-
-
-@pytest.fixture
-def reaching(driver, slave, victim):
-    name = "childplacer@127.0.0.1"
-    peers = {SLAVE: driver.port(slave), VICTIM: driver.port(victim)}
-    with Node.start(name, **node_settings(name, driver, peers, tcp_server_port=False)) as node:
-        yield node
 
 
 def test_a_child_whose_node_is_killed_is_restarted_elsewhere(reaching, victim, supervisors):

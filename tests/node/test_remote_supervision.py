@@ -14,16 +14,15 @@ from typing import Any
 import pytest
 
 import supervision as sv
-from genrpc_actors import Node, RemoteActorRef
+from genrpc_actors import RemoteActorRef
 from tests.actors import Recorder
-from tests.node_fixtures import SLAVE, node_settings
+from tests.node_fixtures import SLAVE, VICTIM
 from tests.remote.remote_actors import WorkerCrashed
 from tests.waiting import WAIT, wait_for
 
 WORKER = "tests.remote.remote_actors:Worker"
 FRAGILE = "tests.remote.remote_actors:Fragile"
 COUNTER = "tests.remote.remote_actors:Counter"
-VICTIM = "svvictim@127.0.0.1"
 
 
 @pytest.fixture
@@ -40,21 +39,6 @@ def spawned(master):
     for ref in refs:
         if ref.is_alive():
             ref.sv_exit(sv.SHUTDOWN)
-
-
-@pytest.fixture
-def victim(make_node, driver, slave):
-    """A node of its own, to be killed; it reaches the slave."""
-    return make_node(VICTIM, {SLAVE: driver.port(slave)})
-
-
-@pytest.fixture
-def reaching(driver, slave, victim):
-    """A node of this process that reaches the slave and the victim."""
-    name = "svreacher@127.0.0.1"
-    peers = {SLAVE: driver.port(slave), VICTIM: driver.port(victim)}
-    with Node.start(name, **node_settings(name, driver, peers, tcp_server_port=False)) as node:
-        yield node
 
 
 def _down(inbox: queue.Queue[Any], timeout: float = WAIT) -> sv.Down:
